@@ -1,0 +1,8 @@
+"""Jupyternetes: JupyterHub notebook servers rendered from templates by a Kubernetes operator.
+
+Layers (each imports only those above it in this list):
+``kube`` (HTTP to the API server) < ``machinery`` (informers, queues, leader
+election; no Jupyter knowledge) < ``reconcile`` (the domain) < ``manager``/``cli``.
+``spawner`` runs inside JupyterHub and imports ``kube`` only. ``testing`` is the
+real-control-plane harness.
+"""

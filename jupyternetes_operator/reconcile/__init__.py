@@ -1,0 +1,1 @@
+"""The domain: rendering templates, planning and applying an instance's children."""

@@ -1,0 +1,1 @@
+"""The JupyterHub spawner. It runs inside the hub and imports only ``kube``."""

@@ -1,0 +1,147 @@
+"""``jupyternetes-operator dev-cluster``: the test control plane, in the background, for a person.
+
+``up`` builds (with a progress display) and starts a supervisor process that owns
+the control plane; it returns once the cluster is ready and prints how to use it.
+``down`` asks the supervisor to stop everything; ``env`` prints ``export
+KUBECONFIG=…``. State lives in one directory (``--dir``), by default under the
+binary cache root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .binaries import COMPONENTS, build, cache_root, ensure_binaries
+from .controlplane import ControlPlane, ControlPlaneConfig
+
+
+def default_dir() -> Path:
+    return cache_root() / "dev-cluster"
+
+
+def _state(directory: Path) -> dict[str, str] | None:
+    try:
+        state: dict[str, str] = json.loads((directory / "ready.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return state
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def build_with_progress() -> None:
+    """Build every component (or find it cached), showing which one and for how long."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("control plane binaries", total=len(COMPONENTS))
+        for component in COMPONENTS:
+            progress.update(task, description=f"building {component.name} {component.version} (cached after the first time)")
+            build(component)
+            progress.advance(task)
+        progress.update(task, description="control plane binaries ready")
+
+
+def up(directory: Path, nodes: int, samples: list[Path]) -> int:
+    state = _state(directory)
+    if state and _pid_alive(int(state["pid"])):
+        print(f"dev cluster already running at {state['server']}\nexport KUBECONFIG={state['kubeconfig']}")
+        return 0
+    build_with_progress()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ready.json").unlink(missing_ok=True)
+    progress_file = directory / "progress"
+    progress_file.write_text("")
+    with (directory / "supervisor.log").open("ab") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "jupyternetes_operator", "dev-cluster", "serve", "--dir", str(directory),
+             "--nodes", str(nodes)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    from rich.console import Console
+
+    console = Console()
+    with console.status("starting the control plane") as status:
+        while (state := _state(directory)) is None:
+            if supervisor.poll() is not None:
+                tail = (directory / "supervisor.log").read_text(errors="replace").splitlines()[-40:]
+                console.print("[red]the dev cluster failed to start:[/red]\n" + "\n".join(tail))
+                return 1
+            lines = progress_file.read_text().splitlines()
+            if lines:
+                status.update(lines[-1])
+            time.sleep(0.2)
+    plane_kubectl = Path(state["kubectl"])
+    for sample in samples:
+        subprocess.run([str(plane_kubectl), f"--kubeconfig={state['kubeconfig']}", "apply", "-f", str(sample)],
+                       check=True)
+    console.print(f"dev cluster ready at {state['server']} (logs in {state['workdir']}/logs)")
+    console.print(f"export KUBECONFIG={state['kubeconfig']}")
+    console.print(f"kubectl: {state['kubectl']}")
+    return 0
+
+
+def serve(directory: Path, nodes: int) -> int:
+    """Run the control plane in the foreground until SIGTERM/SIGINT (the supervisor of ``up``)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    progress_file = directory / "progress"
+
+    def progress(line: str) -> None:
+        with progress_file.open("a") as f:
+            f.write(line + "\n")
+
+    plane = ControlPlane(ControlPlaneConfig(nodes=nodes, workdir=directory / "cluster"), ensure_binaries())
+    try:
+        plane.start(progress)
+        state = {"pid": str(os.getpid()), "server": plane.server, "kubeconfig": str(plane.kubeconfig),
+                 "kubectl": str(plane.binaries.kubectl), "workdir": str(plane.workdir)}
+        (directory / "ready.json").write_text(json.dumps(state))
+        while not stop.wait(1.0):
+            dead = [name for name, proc in plane.processes.items() if not proc.alive()]
+            if dead:
+                print(f"component(s) exited: {', '.join(dead)}; stopping", flush=True)
+                return 1
+        return 0
+    finally:
+        plane.stop()
+        (directory / "ready.json").unlink(missing_ok=True)
+
+
+def down(directory: Path) -> int:
+    state = _state(directory)
+    if state is None or not _pid_alive(int(state["pid"])):
+        print("no dev cluster is running")
+        return 0
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    print("dev cluster stopped" if not _pid_alive(pid) else f"supervisor {pid} did not stop in 60s")
+    return 0 if not _pid_alive(pid) else 1
+
+
+def env(directory: Path) -> int:
+    state = _state(directory)
+    if state is None:
+        print("no dev cluster is running; start one with: jupyternetes-operator dev-cluster up", file=sys.stderr)
+        return 1
+    print(f"export KUBECONFIG={state['kubeconfig']}")
+    print(f"export PATH={Path(state['kubectl']).parent}:$PATH")
+    return 0
