@@ -78,7 +78,7 @@ class Client:
     @classmethod
     def in_cluster(cls) -> Self:
         configuration = Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(configuration)
 
     async def close(self) -> None:

@@ -46,12 +46,12 @@ def build_with_progress() -> None:
     """Build every component (or find it cached), showing which one and for how long."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task("control plane binaries", total=len(COMPONENTS))
         for component in COMPONENTS:
-            progress.update(task, description=f"building {component.name} {component.version} (cached after the first time)")
+            progress.update(task, description=f"{component.name} {component.version} (built once, then cached)")
             build(component)
             progress.advance(task)
         progress.update(task, description="control plane binaries ready")

@@ -11,6 +11,7 @@ Enable with ``pytest_plugins = ["jupyternetes_operator.testing.pytest_plugin"]``
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
@@ -44,10 +45,8 @@ async def namespace(kube: Client) -> AsyncIterator[str]:
     name = f"test-{secrets.token_hex(4)}"
     await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     with anyio.fail_after(30):
-        while await kube.get_or_none(SERVICE_ACCOUNTS, "default", name) is None:
+        while await kube.get_or_none(SERVICE_ACCOUNTS, "default", name) is None:  # noqa: ASYNC110 (polls the server)
             await anyio.sleep(0.05)
     yield name
-    try:
+    with contextlib.suppress(NotFound):
         await kube.delete(NAMESPACES, name)
-    except NotFound:
-        pass
