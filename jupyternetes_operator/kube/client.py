@@ -10,10 +10,11 @@ error from :mod:`.errors`. The client never retries on its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import urlencode
 
 import aiohttp
@@ -22,7 +23,10 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.client.rest import RESTClientObject
 
-from .errors import NotFound, error_from_response
+from .errors import Gone, NotFound, error_from_response
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -59,27 +63,51 @@ class Resource:
         return base
 
 
-class Client:
-    """An authenticated connection to one API server."""
+class Throttle(Protocol):
+    """Client-side rate limiting: ``wait()`` returns when the next request may go out."""
 
-    def __init__(self, configuration: Configuration) -> None:
+    async def wait(self) -> None: ...
+
+
+def _verb(method: str, params: Mapping[str, str | int | bool] | None, has_name: bool) -> str:
+    if method == "GET":
+        if params and params.get("watch"):
+            return "WATCH"
+        return "GET" if has_name else "LIST"
+    return method
+
+
+class Client:
+    """An authenticated connection to one API server.
+
+    ``throttle`` (off by default, like controller-runtime) delays each request;
+    ``metrics`` records ``rest_client_requests_total{code,method}`` and latency;
+    ``field_manager`` names this client in managedFields on every write.
+    """
+
+    def __init__(self, configuration: Configuration, *, metrics: Metrics | None = None,
+                 throttle: Throttle | None = None, field_manager: str = "jupyternetes-operator") -> None:
         self._configuration = configuration
         self._rest = RESTClientObject(configuration)
         self._session: aiohttp.ClientSession = self._rest.pool_manager
         self._host = str(configuration.host).rstrip("/")
+        self._metrics = metrics
+        self._throttle = throttle
+        self.field_manager = field_manager
 
     @classmethod
-    async def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> Self:
+    async def from_kubeconfig(cls, path: str | None = None, context: str | None = None,
+                              **options: Any) -> Self:
         configuration = Configuration()
         await k8s_config.load_kube_config(config_file=path, context=context,
                                           client_configuration=configuration)
-        return cls(configuration)
+        return cls(configuration, **options)
 
     @classmethod
-    def in_cluster(cls) -> Self:
+    def in_cluster(cls, **options: Any) -> Self:
         configuration = Configuration()
         k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return cls(configuration)
+        return cls(configuration, **options)
 
     async def close(self) -> None:
         await self._rest.close()
@@ -105,33 +133,66 @@ class Client:
         encoded = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
         return f"{self._host}{path}?{urlencode(encoded)}"
 
+    async def _before(self, verb: str) -> float:
+        if self._throttle is not None:
+            waited = time.monotonic()
+            await self._throttle.wait()
+            if self._metrics is not None:
+                self._metrics.rest_rate_limiter_duration.labels(verb).observe(time.monotonic() - waited)
+        return time.monotonic()
+
+    def _after(self, verb: str, method: str, code: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.rest_requests.labels(code, method).inc()
+            self._metrics.rest_request_duration.labels(verb).observe(time.monotonic() - started)
+
     async def request(self, method: str, path: str, *,
                       params: Mapping[str, str | int | bool] | None = None,
                       body: bytes | None = None, content_type: str | None = None,
-                      timeout: float | None = 60.0) -> bytes:
+                      timeout: float | None = 60.0, named: bool = True) -> bytes:
         """Send one request; return the raw body of a 2xx answer or raise ApiError."""
         if body is not None and content_type is None:
             content_type = JSON
-        async with self._session.request(
-            method, self._url(path, params), data=body,
-            headers=await self._headers(content_type),
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        ) as response:
-            data = await response.read()
-            if response.status >= 300:
-                raise error_from_response(response.status, data, response.headers)
-            return data
+        verb = _verb(method, params, named)
+        started = await self._before(verb)
+        code = "<error>"
+        try:
+            async with self._session.request(
+                method, self._url(path, params), data=body,
+                headers=await self._headers(content_type),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                code = str(response.status)
+                data = await response.read()
+                if response.status >= 300:
+                    raise error_from_response(response.status, data, response.headers)
+                return data
+        finally:
+            self._after(verb, method, code, started)
 
     @asynccontextmanager
     async def stream(self, path: str, *, params: Mapping[str, str | int | bool] | None = None,
-                     connect_timeout: float = 30.0) -> AsyncIterator[aiohttp.StreamReader]:
-        """Open a long-lived GET (a watch) and yield its body stream; errors raise as usual."""
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
-        async with self._session.get(self._url(path, params), headers=await self._headers(None),
-                                     timeout=timeout) as response:
-            if response.status >= 300:
-                raise error_from_response(response.status, await response.read(), response.headers)
-            yield response.content
+                     connect_timeout: float = 30.0, total_timeout: float | None = None,
+                     ) -> AsyncIterator[aiohttp.StreamReader]:
+        """Open a long-lived GET (a watch) and yield its body stream; errors raise as usual.
+
+        Only the time to the response headers is recorded as request latency.
+        """
+        started = await self._before("WATCH")
+        code = "<error>"
+        timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout)
+        try:
+            async with self._session.get(self._url(path, params), headers=await self._headers(None),
+                                         timeout=timeout) as response:
+                code = str(response.status)
+                self._after("WATCH", "GET", code, started)
+                if response.status >= 300:
+                    raise error_from_response(response.status, await response.read(), response.headers)
+                yield response.content
+        except BaseException:
+            if code == "<error>":
+                self._after("WATCH", "GET", code, started)
+            raise
 
     # JSON conveniences over request(); all take and return plain dicts.
 
@@ -144,38 +205,98 @@ class Client:
         except NotFound:
             return None
 
+    async def list_page(self, resource: Resource, namespace: str | None = None, *,
+                        params: Mapping[str, str | int | bool] | None = None) -> Object:
+        """One LIST request, as the server answers it (``metadata.continue`` for more)."""
+        return _loads(await self.request("GET", resource.path(namespace), params=params, named=False,
+                                         timeout=300.0))
+
     async def list(self, resource: Resource, namespace: str | None = None, *,
-                   label_selector: str | None = None, limit: int = 500) -> Object:
-        """LIST all pages; returns a list object whose ``items`` holds every page's items."""
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   resource_version: str | None = None, limit: int = 500) -> Object:
+        """LIST every page; the result's ``items`` holds all of them and its
+        ``metadata.resourceVersion`` is the version to watch from.
+
+        If a continue token expires mid-way (410), the list restarts as one unpaginated
+        request, as client-go's pager does, so the result is always one consistent snapshot.
+        """
         params: dict[str, str | int | bool] = {"limit": limit}
         if label_selector:
             params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if resource_version is not None:
+            params["resourceVersion"] = resource_version
         items: list[Object] = []
         while True:
-            page = _loads(await self.request("GET", resource.path(namespace), params=params))
+            try:
+                page = await self.list_page(resource, namespace, params=params)
+            except Gone:
+                if "continue" not in params:
+                    raise
+                full = {k: v for k, v in params.items() if k not in ("continue", "limit")}
+                return await self.list_page(resource, namespace, params=full)
             items.extend(page.get("items") or ())
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 page["items"] = items
                 return page
             params["continue"] = token
+            params.pop("resourceVersion", None)  # the token pins the snapshot
+
+    def _write_params(self, dry_run: bool, extra: Mapping[str, str | int | bool] | None = None,
+                      ) -> dict[str, str | int | bool]:
+        params: dict[str, str | int | bool] = {"fieldManager": self.field_manager}
+        if dry_run:
+            params["dryRun"] = "All"
+        if extra:
+            params.update(extra)
+        return params
 
     async def create(self, resource: Resource, obj: Mapping[str, Any], namespace: str | None = None,
                      *, dry_run: bool = False) -> Object:
-        params: dict[str, str | int | bool] | None = {"dryRun": "All"} if dry_run else None
-        return _loads(await self.request("POST", resource.path(namespace), params=params,
-                                         body=orjson.dumps(obj)))
+        return _loads(await self.request("POST", resource.path(namespace), params=self._write_params(dry_run),
+                                         body=orjson.dumps(obj), named=False))
+
+    async def replace(self, resource: Resource, obj: Mapping[str, Any], namespace: str | None = None, *,
+                      subresource: str | None = None, dry_run: bool = False) -> Object:
+        """PUT: optimistic concurrency through ``metadata.resourceVersion`` (409 Conflict if stale)."""
+        name = obj["metadata"]["name"]
+        return _loads(await self.request("PUT", resource.path(namespace, name, subresource),
+                                         params=self._write_params(dry_run), body=orjson.dumps(obj)))
 
     async def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None = None, *,
-                    content_type: str = MERGE_PATCH, subresource: str | None = None) -> Object:
+                    content_type: str = MERGE_PATCH, subresource: str | None = None,
+                    dry_run: bool = False) -> Object:
+        """A merge patch (default) or a JSON patch (``content_type=JSON_PATCH``, ``patch`` a list)."""
         return _loads(await self.request("PATCH", resource.path(namespace, name, subresource),
-                                         body=orjson.dumps(patch), content_type=content_type))
+                                         params=self._write_params(dry_run), body=orjson.dumps(patch),
+                                         content_type=content_type))
+
+    async def apply(self, resource: Resource, obj: Mapping[str, Any], namespace: str | None = None, *,
+                    force: bool = False, subresource: str | None = None, dry_run: bool = False) -> Object:
+        """Server-side apply of ``obj`` (JSON is YAML) as this client's field manager."""
+        name = obj["metadata"]["name"]
+        params = self._write_params(dry_run, {"force": True} if force else None)
+        return _loads(await self.request("PATCH", resource.path(namespace, name, subresource), params=params,
+                                         body=orjson.dumps(obj), content_type=APPLY_PATCH))
 
     async def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
-                     propagation_policy: str | None = None) -> Object:
-        body = orjson.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
-                             "propagationPolicy": propagation_policy}) if propagation_policy else None
-        return _loads(await self.request("DELETE", resource.path(namespace, name), body=body))
+                     propagation_policy: str | None = None, uid: str | None = None,
+                     resource_version: str | None = None, grace_period_seconds: int | None = None,
+                     dry_run: bool = False) -> Object:
+        """DELETE, optionally only if the object still has ``uid``/``resource_version`` (else 409)."""
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if preconditions:
+            options["preconditions"] = preconditions
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if dry_run:
+            options["dryRun"] = ["All"]
+        return _loads(await self.request("DELETE", resource.path(namespace, name), body=orjson.dumps(options)))
 
 
 def _loads(data: bytes) -> Object:
