@@ -330,7 +330,9 @@ class LeaderElector:
             self._set_leading(False)
             if not lost and self.config.release_on_cancel:
                 with anyio.CancelScope(shield=True):
-                    await self._within(self.config.retry_period, self._release())
+                    if await self._within(self.config.renew_deadline, self._release()) is None:
+                        log.warning("%s: releasing lease %s/%s timed out", self.config.identity,
+                                    self.config.namespace, self.config.name)
         if lost:
             raise LeadershipLost(f"lease {self.config.namespace}/{self.config.name} not renewed within "
                                  f"{self.config.renew_deadline}s")
@@ -407,20 +409,38 @@ class LeaderElector:
         self._observed, self._observed_version = record, version
         self._observed_at = self._clock.now()
 
-    async def _release(self) -> None:
+    async def _release(self) -> bool:
+        """Hand the lease back (no holder, 1 s), so a follower takes over at its next retry;
+        True if the lease is not (or no longer) ours.
+
+        Only a record that still names us is released. A 409 usually means our own renewal was
+        cut off in flight after the server applied it, so the record is re-read once.
+        """
+        identity = self.config.identity
         observed, version = self._observed, self._observed_version
-        if observed is None or version is None or observed.holder_identity != self.config.identity:
-            return
-        wall = self._wall_clock()
-        released = LeaderRecord(holder_identity="", lease_duration_seconds=1, acquire_time=wall,
-                                renew_time=wall, leader_transitions=observed.leader_transitions)
+        if observed is None or version is None or observed.holder_identity != identity:
+            return True
         try:
-            self._observe(released, await self._lock.update(released, version))
+            for attempt in range(2):
+                wall = self._wall_clock()
+                released = LeaderRecord(holder_identity="", lease_duration_seconds=1, acquire_time=wall,
+                                        renew_time=wall, leader_transitions=observed.leader_transitions)
+                try:
+                    self._observe(released, await self._lock.update(released, version))
+                except Conflict:
+                    if attempt:
+                        raise
+                    current = await self._lock.get()
+                    if current is None or current[0].holder_identity != identity:
+                        return True
+                    observed, version = current
+                else:
+                    log.info("%s: released lease %s/%s", identity, self.config.namespace, self.config.name)
+                    return True
         except Exception:
-            log.warning("%s: failed to release lease %s/%s", self.config.identity, self.config.namespace,
-                        self.config.name, exc_info=True)
-        else:
-            log.info("%s: released lease %s/%s", self.config.identity, self.config.namespace, self.config.name)
+            log.warning("%s: failed to release lease %s/%s", identity, self.config.namespace, self.config.name,
+                        exc_info=True)
+        return False
 
     async def _within(self, seconds: float, coro: Awaitable[T]) -> T | None:
         """Await ``coro``, giving up (``None``) after ``seconds`` on the injected clock."""

@@ -131,3 +131,14 @@ def default_controller_rate_limiter(clock: Clock) -> MaxOfRateLimiter:
         ItemExponentialFailureRateLimiter(0.005, 1000.0),
         BucketRateLimiter(10.0, 100, clock=clock),
     )
+
+
+class BucketThrottle:
+    """Client-side QPS/burst for the REST client (``kube.client.Throttle``), on a token bucket."""
+
+    def __init__(self, qps: float, burst: int, *, clock: Clock) -> None:
+        self._bucket = BucketRateLimiter(qps, burst, clock=clock)
+        self._clock = clock
+
+    async def wait(self) -> None:
+        await self._clock.sleep(self._bucket.when(None))

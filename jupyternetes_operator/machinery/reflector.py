@@ -143,8 +143,9 @@ class Reflector:
             getattr(self.metrics, counter).labels(self.name, reason).inc()
 
     async def run(self) -> None:
-        """LIST/WATCH forever (until cancelled)."""
-        need_list, reason = True, "initial"
+        """LIST/WATCH forever (until cancelled). Run again after a cancel, it resumes
+        watching from the last version it saw (and relists only if that is gone)."""
+        need_list, reason = not self.resource_version, "initial"
         assert self.backoff is not None
         while True:
             try:

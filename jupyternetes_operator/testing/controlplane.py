@@ -18,6 +18,7 @@ import contextlib
 import json
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -182,13 +183,28 @@ class ControlPlane:
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def restart(self, name: str) -> None:
-        """Stop one component and start it again with the same flags (fault tests)."""
+    def restart(self, name: str, *, kill: bool = False) -> None:
+        """Stop (or SIGKILL) one component and start it again with the same flags (fault tests)."""
         proc = self.processes[name]
+        if kill:
+            proc.signal(signal.SIGKILL)
         proc.stop()
         proc.start()
         if name == "kube-apiserver":
             proc.wait_ready(self._apiserver_ready, self.config.start_timeout)
+
+    def _etcd_call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(f"{self.etcd_endpoint}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            result: dict[str, Any] = json.load(response)
+        return result
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (watches from before it get 410 Gone)."""
+        revision = int(self._etcd_call("/v3/maintenance/status", {})["header"]["revision"])
+        self._etcd_call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
 
     # -- components ----------------------------------------------------------------
 
@@ -265,6 +281,7 @@ class ControlPlane:
             f"--service-account-signing-key-file={pki.sa_key}",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",  # a loopback address cannot be an Endpoints address
             f"--cert-dir={self.workdir / 'pki' / 'generated'}",
             *self.config.apiserver_args,
         ])

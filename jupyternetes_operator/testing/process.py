@@ -1,8 +1,9 @@
 """A child process with a log file, a readiness wait and a clean stop.
 
 Children are started in their own session (a Ctrl-C aimed at the test runner does
-not reach them half-way) and with ``PR_SET_PDEATHSIG`` on Linux, so that a killed
-parent never leaves an orphaned etcd or kube-apiserver behind.
+not reach them half-way) and, when started from the main thread, with
+``PR_SET_PDEATHSIG`` on Linux, so that a killed parent never leaves an orphaned etcd
+or kube-apiserver behind.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,9 +48,12 @@ class ManagedProcess:
             log.write(f"\n==> {' '.join(self.argv)}\n".encode())
             log.flush()
             try:
+                # PDEATHSIG fires when the *thread* that forked exits, so only tie the child to
+                # the main thread (a worker thread's exit must not kill a restarted apiserver).
+                main = threading.current_thread() is threading.main_thread()
                 self._proc = subprocess.Popen(
                     self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
+                    env=self.env, start_new_session=True, preexec_fn=_die_with_parent if main else None)
             except OSError as exc:
                 raise StartError(f"{self.name}: cannot execute {self.argv[0]}: {exc}") from exc
 

@@ -405,6 +405,28 @@ async def test_cancel_stops_the_work_then_releases(clock: FakeClock, metrics: Me
     assert gauge(metrics) == 0
 
 
+async def test_release_after_a_renewal_cut_off_in_flight(clock: FakeClock) -> None:
+    lock = FakeLock()
+    elector = make(clock, lock)
+    lock_update = lock.update
+
+    async def applied_then_hang(record: LeaderRecord, version: str) -> str:
+        lock.update = lock_update  # type: ignore[method-assign]
+        await lock_update(record, version)  # the server applies it; the answer never comes
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(elector.run, Work(clock))
+        await advance_to(clock, START + 1)
+        lock.update = applied_then_hang  # type: ignore[method-assign]
+        await advance_to(clock, START + 3)  # the renewal at 1002 hangs
+        tg.cancel_scope.cancel()
+    # The release's 409 (our version is stale) is followed by a re-read that still names us.
+    assert lock.record is not None
+    assert lock.record.holder_identity == ""
+
+
 async def test_no_release_when_disabled(clock: FakeClock) -> None:
     lock = FakeLock()
     elector = make(clock, lock, release_on_cancel=False)
