@@ -20,7 +20,6 @@ from jupyternetes_operator.machinery.store import DeletedFinalStateUnknown, Froz
 from jupyternetes_operator.metrics import Metrics
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
 
-
 SELECTED = "test.jupyternetes.io/selected"  # the namespace also holds kube-root-ca.crt, which we skip
 
 
