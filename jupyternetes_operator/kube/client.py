@@ -197,7 +197,7 @@ class Client:
     # JSON conveniences over request(); all take and return plain dicts.
 
     async def get(self, resource: Resource, name: str, namespace: str | None = None) -> Object:
-        return _loads(await self.request("GET", resource.path(namespace, name)))
+        return load_object(await self.request("GET", resource.path(namespace, name)))
 
     async def get_or_none(self, resource: Resource, name: str, namespace: str | None = None) -> Object | None:
         try:
@@ -208,7 +208,7 @@ class Client:
     async def list_page(self, resource: Resource, namespace: str | None = None, *,
                         params: Mapping[str, str | int | bool] | None = None) -> Object:
         """One LIST request, as the server answers it (``metadata.continue`` for more)."""
-        return _loads(await self.request("GET", resource.path(namespace), params=params, named=False,
+        return load_object(await self.request("GET", resource.path(namespace), params=params, named=False,
                                          timeout=300.0))
 
     async def list(self, resource: Resource, namespace: str | None = None, *,
@@ -255,21 +255,21 @@ class Client:
 
     async def create(self, resource: Resource, obj: Mapping[str, Any], namespace: str | None = None,
                      *, dry_run: bool = False) -> Object:
-        return _loads(await self.request("POST", resource.path(namespace), params=self._write_params(dry_run),
+        return load_object(await self.request("POST", resource.path(namespace), params=self._write_params(dry_run),
                                          body=orjson.dumps(obj), named=False))
 
     async def replace(self, resource: Resource, obj: Mapping[str, Any], namespace: str | None = None, *,
                       subresource: str | None = None, dry_run: bool = False) -> Object:
         """PUT: optimistic concurrency through ``metadata.resourceVersion`` (409 Conflict if stale)."""
         name = obj["metadata"]["name"]
-        return _loads(await self.request("PUT", resource.path(namespace, name, subresource),
+        return load_object(await self.request("PUT", resource.path(namespace, name, subresource),
                                          params=self._write_params(dry_run), body=orjson.dumps(obj)))
 
     async def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None = None, *,
                     content_type: str = MERGE_PATCH, subresource: str | None = None,
                     dry_run: bool = False) -> Object:
         """A merge patch (default) or a JSON patch (``content_type=JSON_PATCH``, ``patch`` a list)."""
-        return _loads(await self.request("PATCH", resource.path(namespace, name, subresource),
+        return load_object(await self.request("PATCH", resource.path(namespace, name, subresource),
                                          params=self._write_params(dry_run), body=orjson.dumps(patch),
                                          content_type=content_type))
 
@@ -278,7 +278,7 @@ class Client:
         """Server-side apply of ``obj`` (JSON is YAML) as this client's field manager."""
         name = obj["metadata"]["name"]
         params = self._write_params(dry_run, {"force": True} if force else None)
-        return _loads(await self.request("PATCH", resource.path(namespace, name, subresource), params=params,
+        return load_object(await self.request("PATCH", resource.path(namespace, name, subresource), params=params,
                                          body=orjson.dumps(obj), content_type=APPLY_PATCH))
 
     async def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
@@ -296,10 +296,11 @@ class Client:
             options["gracePeriodSeconds"] = grace_period_seconds
         if dry_run:
             options["dryRun"] = ["All"]
-        return _loads(await self.request("DELETE", resource.path(namespace, name), body=orjson.dumps(options)))
+        return load_object(await self.request("DELETE", resource.path(namespace, name), body=orjson.dumps(options)))
 
 
-def _loads(data: bytes) -> Object:
+def load_object(data: bytes) -> Object:
+    """Parse a JSON object body (raises TypeError for anything else)."""
     parsed = orjson.loads(data)
     if not isinstance(parsed, dict):
         raise TypeError(f"expected a JSON object from the API server, got {type(parsed).__name__}")

@@ -123,8 +123,8 @@ async def test_released_lease_is_taken_over_at_once(kube: Client, kube2: Client,
     a = Replica(LeaderElector.for_lease(kube, settings(namespace, "a", release=True)))
     b = Replica(LeaderElector.for_lease(kube2, settings(namespace, "b", release=True)))
     took = await takeover(a, b, kube, namespace, release=True)
-    assert took < RETRY * (1 + JITTER_FACTOR) + 0.5
-    assert took < LEASE
+    # One jittered retry plus latency; a crash (previous test) cannot be this quick.
+    assert took < RETRY * (1 + JITTER_FACTOR) + 0.8 < LEASE - RETRY - 0.2
 
 
 async def test_taken_lease_stops_the_work_within_renew_deadline(kube: Client, namespace: str) -> None:

@@ -1,0 +1,75 @@
+"""The Jupyternetes API as plain data: group, kinds, label keys and derived names.
+
+Shared by the operator and the spawner (which runs inside JupyterHub and must not
+import the operator's engine), so that both derive the same names from the same
+inputs. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, TypedDict
+
+from .kube.resources import GROUP, INSTANCES, TEMPLATES
+
+__all__ = ["GROUP", "INSTANCES", "TEMPLATES"]
+
+VERSION = "v1"
+API_VERSION = f"{GROUP}/{VERSION}"
+INSTANCE_KIND = "JupyterNotebookInstance"
+TEMPLATE_KIND = "JupyterNotebookTemplate"
+
+# Labels the operator puts on every child (and selects its informers on).
+LABEL_INSTANCE = "jupyternetes.io/instance"
+LABEL_TEMPLATE = "jupyternetes.io/template"
+LABEL_LOGICAL_NAME = "jupyternetes.io/logical-name"
+LABEL_RETAINED = "jupyternetes.io/retained"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "jupyternetes"
+
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+MAX_NAME = 63
+
+
+class ObjectMeta(TypedDict, total=False):
+    name: str
+    namespace: str
+    uid: str
+    resourceVersion: str
+    generation: int
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    ownerReferences: list[dict[str, Any]]
+    deletionTimestamp: str
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def fit_name(name: str, limit: int = MAX_NAME) -> str:
+    """``name`` if it fits in ``limit`` characters, else a prefix plus a stable hash suffix.
+
+    The result is a DNS label whenever ``name`` is made of DNS-label characters.
+    """
+    if len(name) <= limit:
+        return name
+    suffix = _digest(name, 8)
+    prefix = name[: limit - len(suffix) - 1].rstrip("-")
+    return f"{prefix}-{suffix}"
+
+
+def child_name(instance_name: str, logical_name: str) -> str:
+    """The default, deterministic name of an instance's child: ``<instance>-<logical>``."""
+    return fit_name(f"{instance_name}-{logical_name}")
+
+
+def env_secret_name(instance_name: str) -> str:
+    """The Secret (created by the spawner, owned by the instance) with the server's environment."""
+    return fit_name(f"{instance_name}-env")
+
+
+def label_value(text: str) -> str:
+    """A valid label value for ``text`` (template names may be longer than 63 characters)."""
+    return fit_name(text)

@@ -1,0 +1,320 @@
+"""The composition root: every long-lived piece, wired once, in one task group.
+
+Informers (templates, instances, and the children the operator owns, selected by
+label) run on every replica so a new leader starts with a warm cache; the two
+controllers run only while this replica leads. ``/metrics``, ``/healthz`` and
+``/readyz`` are served throughout.
+
+Shutdown: SIGTERM (or :meth:`Operator.stop`) stops the controllers taking work,
+lets in-flight reconciles finish within ``shutdown_timeout``, releases the Lease,
+then cancels the rest. Losing the Lease stops all guarded work at once and makes
+:meth:`Operator.run` raise :class:`LeadershipLost`, so the process exits and
+restarts as a follower.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import anyio
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .api import GROUP, INSTANCE_KIND, INSTANCES, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY, TEMPLATES
+from .kube.client import Client, Resource
+from .kube.discovery import resource_for
+from .machinery.clock import Clock, MonotonicClock
+from .machinery.controller import Controller
+from .machinery.events import EventRecorder
+from .machinery.handlers import EnqueueController, EnqueueObject
+from .machinery.informer import Informer, InformerOptions
+from .machinery.leader import LeaderElectionConfig, LeaderElector
+from .machinery.multistore import CompositeStore
+from .machinery.ratelimit import BucketThrottle
+from .machinery.store import DeletedFinalStateUnknown, FrozenObject, ObjectKey, key_of
+from .machinery.workqueue import WorkQueue
+from .metrics import Metrics
+from .reconcile.instances import ChildKind, InstanceReconciler
+from .reconcile.templates import INSTANCES_BY_TEMPLATE, TemplateReconciler, instances_by_template
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHILD_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+
+
+class _EnqueueInstancesOfTemplate:
+    """Template changed → every instance naming it (it may now resolve, or fail)."""
+
+    def __init__(self, queue: WorkQueue[ObjectKey], instances: CompositeStore) -> None:
+        self._queue = queue
+        self._instances = instances
+
+    def _enqueue(self, template: FrozenObject | DeletedFinalStateUnknown) -> None:
+        for instance in self._instances.by_index(INSTANCES_BY_TEMPLATE, key_of(template).name):
+            self._queue.add(key_of(instance))
+
+    def on_add(self, obj: FrozenObject) -> None:
+        self._enqueue(obj)
+
+    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
+        if old.get("status") != new.get("status") or old["metadata"].get("generation") != \
+                new["metadata"].get("generation"):
+            self._enqueue(new)
+
+    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
+        self._enqueue(obj)
+
+
+class _EnqueueTemplateOfInstance:
+    """Instance added or deleted → its template (the instance count in its status)."""
+
+    def __init__(self, queue: WorkQueue[ObjectKey]) -> None:
+        self._queue = queue
+
+    def _enqueue(self, instance: Any) -> None:
+        ref = (instance.get("spec") or {}).get("template") or {}
+        namespace = ref.get("namespace") or instance["metadata"]["namespace"]
+        self._queue.add(ObjectKey(namespace, str(ref.get("name", ""))))
+
+    def on_add(self, obj: FrozenObject) -> None:
+        self._enqueue(obj)
+
+    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
+        pass
+
+    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
+        self._enqueue(obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj)
+
+
+class _EnqueueByInstanceLabel:
+    """A retained PVC has no owner; its instance label still names who uses it."""
+
+    def __init__(self, queue: WorkQueue[ObjectKey]) -> None:
+        self._queue = queue
+
+    def _enqueue(self, obj: Any) -> None:
+        meta = obj.get("metadata") or {}
+        if name := (meta.get("labels") or {}).get(LABEL_INSTANCE):
+            self._queue.add(ObjectKey(meta.get("namespace") or "", name))
+
+    def on_add(self, obj: FrozenObject) -> None:
+        self._enqueue(obj)
+
+    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
+        self._enqueue(new)
+
+    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
+        self._enqueue(obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj)
+
+
+class Operator:
+    def __init__(self, settings: Settings, client: Client, metrics: Metrics, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.client = client
+        self.metrics = metrics
+        self.clock = clock or MonotonicClock()
+        self.informers: list[Informer] = []
+        self.controllers: list[Controller[ObjectKey]] = []
+        self.elector: LeaderElector | None = None
+        self._stopping = anyio.Event()
+
+    def _scopes(self, extra: Iterable[str | None] = ()) -> Sequence[str | None]:
+        """One informer scope per watched namespace (plus ``extra``), or [None] for all namespaces."""
+        if not self.settings.namespaces:
+            return [None]
+        return [*sorted({*self.settings.namespaces, *(n for n in extra if n)})]
+
+    def _informers(self, resource: Resource, name: str, options: InformerOptions,
+                   scopes: Sequence[str | None]) -> tuple[list[Informer], CompositeStore]:
+        made = []
+        for namespace in scopes:
+            scoped = InformerOptions(namespace=namespace, label_selector=options.label_selector,
+                                     indexers=options.indexers, reflector=options.reflector)
+            label = name if namespace is None else f"{name}/{namespace}"
+            made.append(Informer.for_resource(self.client, resource, scoped, name=label, metrics=self.metrics,
+                                              clock=self.clock))
+        self.informers += made
+        return made, CompositeStore({i.reflector.lister_watcher.namespace: i.store  # type: ignore[attr-defined]
+                                     for i in made})
+
+    async def build(self) -> None:
+        """Create informers, queues, reconcilers and controllers (discovers child resources)."""
+        s, m = self.settings, self.metrics
+        instance_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebookinstance", clock=self.clock, metrics=m)
+        template_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebooktemplate", clock=self.clock, metrics=m)
+        scopes = self._scopes()
+        templates_i, templates = self._informers(TEMPLATES, "jupyternotebooktemplates", InformerOptions(),
+                                                 self._scopes([s.template_namespace]))
+        instances_i, instances = self._informers(
+            INSTANCES, "jupyternotebookinstances",
+            InformerOptions(indexers={INSTANCES_BY_TEMPLATE: instances_by_template}), scopes)
+        children: dict[tuple[str, str], ChildKind] = {}
+        child_informers: list[Informer] = []
+        for api_version, kind in sorted(s.allowed_kinds):
+            resource = await resource_for(self.client, api_version, kind)
+            made, store = self._informers(resource, resource.plural, InformerOptions(label_selector=CHILD_SELECTOR),
+                                          scopes)
+            child_informers += made
+            children[(api_version, kind)] = ChildKind(resource, store)
+            for informer in made:
+                informer.add_handler(EnqueueController(instance_queue, GROUP, INSTANCE_KIND))
+                if kind == "PersistentVolumeClaim":
+                    informer.add_handler(_EnqueueByInstanceLabel(instance_queue))
+        for informer in instances_i:
+            informer.add_handler(EnqueueObject(instance_queue))
+            informer.add_handler(_EnqueueTemplateOfInstance(template_queue))
+        for informer in templates_i:
+            informer.add_handler(EnqueueObject(template_queue))
+            informer.add_handler(_EnqueueInstancesOfTemplate(instance_queue, instances))
+
+        self.recorder = EventRecorder(self.client, instance=s.leader_election.identity)
+        instance_reconciler = InstanceReconciler(
+            self.client, instances, templates, children, recorder=self.recorder, metrics=m, clock=self.clock,
+            pod_security=s.pod_security_level, allowed_kinds=s.allowed_kinds, template_namespace=s.template_namespace)
+        template_reconciler = TemplateReconciler(
+            self.client, templates, instances, children, recorder=self.recorder, pod_security=s.pod_security_level,
+            allowed_kinds=s.allowed_kinds)
+        everything = [*templates_i, *instances_i, *child_informers]
+        self.controllers = [
+            Controller("jupyternotebooktemplate", template_reconciler.reconcile, template_queue,
+                       workers=s.template_workers, wait_for=everything, metrics=m, clock=self.clock),
+            Controller("jupyternotebookinstance", instance_reconciler.reconcile, instance_queue,
+                       workers=s.instance_workers, wait_for=everything, metrics=m, clock=self.clock),
+        ]
+        self._instances, self._templates = instances, templates
+        le = s.leader_election
+        if le.enabled:
+            self.elector = LeaderElector.for_lease(
+                self.client, LeaderElectionConfig(le.lease_name, le.lease_namespace, le.identity, le.lease_duration,
+                                                  le.renew_deadline, le.retry_period),
+                clock=self.clock, metrics=m)
+
+    # -- running -------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return all(i.has_synced for i in self.informers)
+
+    def healthy(self) -> bool:
+        return self.elector is None or self.elector.check(max_tolerable_expiration=20.0)
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (what SIGTERM does)."""
+        self._stopping.set()
+
+    async def _lead(self) -> None:
+        """The leader-guarded work: both controllers, until a graceful stop (or cancellation)."""
+        log.info("leading: starting controllers")
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self._drain_on_stop, outer.cancel_scope)
+            async with anyio.create_task_group() as controllers:
+                for controller in self.controllers:
+                    controllers.start_soon(controller.run)
+            outer.cancel_scope.cancel()
+
+    async def _drain_on_stop(self, scope: anyio.CancelScope) -> None:
+        await self._stopping.wait()
+        for controller in self.controllers:
+            controller.shutdown()  # take no new keys; in-flight reconciles finish, then run() returns
+        await self.clock.sleep(self.settings.shutdown_timeout)
+        log.warning("in-flight reconciles did not finish within %.0fs; stopping them", self.settings.shutdown_timeout)
+        scope.cancel()
+
+    async def run(self) -> None:
+        """Run until stopped (returns) or until leadership is lost (raises LeadershipLost)."""
+        if not self.controllers:
+            await self.build()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch_signals, tg.cancel_scope)
+            tg.start_soon(self.recorder.run)
+            tg.start_soon(self._refresh_gauges)
+            for informer in self.informers:
+                tg.start_soon(informer.run)
+            if self.elector is not None:
+                await self.elector.run(self._lead)
+            else:
+                await self._lead()
+            log.info("stopped")
+            tg.cancel_scope.cancel()
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
+                if self._stopping.is_set():
+                    scope.cancel()  # a second signal: stop now
+                self.stop()
+
+    async def _refresh_gauges(self) -> None:
+        """Instances by phase and templates by validity, recomputed from the caches (no API calls)."""
+        phases = ("Pending", "Provisioning", "Running", "Failed", "Terminating")
+        while True:
+            if self.ready:
+                counts = dict.fromkeys(phases, 0)
+                for instance in self._instances.list():
+                    phase = (instance.get("status") or {}).get("phase") or "Pending"
+                    counts[phase] = counts.get(phase, 0) + 1
+                for phase, count in counts.items():
+                    self.metrics.instances.labels(phase).set(count)
+                valid = {"True": 0, "False": 0, "Unknown": 0}
+                for template in self._templates.list():
+                    status = next((c.get("status") for c in (template.get("status") or {}).get("conditions") or ()
+                                   if c.get("type") == "Valid"), "Unknown")
+                    valid[str(status)] = valid.get(str(status), 0) + 1
+                for state, count in valid.items():
+                    self.metrics.templates.labels(state.lower()).set(count)
+            await self.clock.sleep(5.0)
+
+
+def http_app(operator: Operator) -> web.Application:
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(operator.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        ok = operator.healthy()
+        return web.Response(text="ok" if ok else "leader lease renewal is overdue", status=200 if ok else 500)
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok = operator.ready
+        return web.Response(text="ok" if ok else "informers not synced", status=200 if ok else 503)
+
+    app = web.Application()
+    app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    return app
+
+
+async def serve_http(operator: Operator, bind_address: str) -> None:
+    host, _, port = bind_address.rpartition(":")
+    runner = web.AppRunner(http_app(operator), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, int(port)).start()
+        log.info("serving /metrics, /healthz, /readyz on %s", bind_address)
+        await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await runner.cleanup()
+
+
+async def run_operator(settings: Settings) -> None:
+    """Entry point of ``jupyternetes-operator run``."""
+    metrics = Metrics()
+    clock = MonotonicClock()
+    throttle = BucketThrottle(settings.qps, settings.burst, clock=clock) if settings.qps > 0 else None
+    options: dict[str, Any] = {"metrics": metrics, "throttle": throttle}
+    if settings.in_cluster:
+        client = Client.in_cluster(**options)
+    else:
+        client = await Client.from_kubeconfig(settings.kubeconfig, **options)
+    async with client:
+        operator = Operator(settings, client, metrics, clock)
+        await operator.build()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve_http, operator, settings.bind_address)
+            await operator.run()
+            tg.cancel_scope.cancel()

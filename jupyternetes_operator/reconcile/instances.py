@@ -1,0 +1,273 @@
+"""The instance reconciler: observe (cache) → render (pure) → plan (pure) → apply → status.
+
+Level-triggered: it is handed a key, re-reads everything from the informer caches,
+and converges. Children get deterministic names, so a retry against a stale cache
+meets ``AlreadyExists`` instead of creating a duplicate.
+
+Outcomes, as conditions with reasons (never a crash, never another key stalled):
+- template missing → Pending/``TemplateNotFound`` (recovers when it appears: the
+  template informer re-enqueues the instances that name it);
+- template invalid, not allowed for this namespace, bad variables, policy
+  violations, name conflicts → Failed with the reason, recorded as an Event;
+- children being created / not ready → Provisioning; endpoint pod ready → Running.
+A server that was Running is never re-created or rewritten: a child that disappears
+or fails then turns the instance Failed (JupyterHub's poll sees it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..api import INSTANCES, LABEL_INSTANCE
+from ..kube.client import MERGE_PATCH, Client
+from ..kube.errors import AlreadyExists, Invalid, NotFound
+from ..machinery.controller import Result
+from ..machinery.events import NORMAL, WARNING, EventRecorder
+from ..machinery.multistore import ReadStore
+from ..machinery.store import ObjectKey, thaw
+from . import status as st
+from .plan import plan
+from .policy import Level, check_kind, check_pod
+from .render import Child, InstanceError, Rendered, TemplateError, render
+from .resolve import TemplateRef, resolve_template
+
+if TYPE_CHECKING:
+    from ..kube.client import Resource
+    from ..machinery.clock import Clock
+    from ..metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
+
+
+@dataclass(frozen=True)
+class ChildKind:
+    """Where children of one (apiVersion, kind) live: the API resource and the informer cache."""
+
+    resource: Resource
+    store: ReadStore
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile concluded, before it is written as status."""
+
+    phase: str
+    resolved: tuple[bool | None, str, str]
+    children_ready: tuple[bool | None, str, str]
+    ready: tuple[bool | None, str, str]
+    endpoint: dict[str, Any] | None = None
+    children: tuple[dict[str, Any], ...] = ()
+    template_generation: int | None = None
+
+
+def _failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
+    return Outcome(FAILED, (resolved, reason if not resolved else "Resolved", message if not resolved else ""),
+                   (None, reason, message), (False, reason, message))
+
+
+class InstanceReconciler:
+    def __init__(self, client: Client, instances: ReadStore, templates: ReadStore,
+                 children: Mapping[tuple[str, str], ChildKind], *, recorder: EventRecorder, metrics: Metrics,
+                 clock: Clock, pod_security: Level, allowed_kinds: frozenset[tuple[str, str]],
+                 template_namespace: str | None) -> None:
+        self._client = client
+        self._instances = instances
+        self._templates = templates
+        self._children = children
+        self._recorder = recorder
+        self._metrics = metrics
+        self._clock = clock
+        self._level = pod_security
+        self._allowed = allowed_kinds
+        self._template_namespace = template_namespace
+        self._first_seen: dict[ObjectKey, float] = {}
+
+    async def reconcile(self, key: ObjectKey) -> Result:
+        instance = self._instances.get(key)
+        if instance is None:
+            self._first_seen.pop(key, None)
+            return Result()
+        self._first_seen.setdefault(key, self._clock.now())
+        previous = instance.get("status") or {}
+        if instance["metadata"].get("deletionTimestamp"):
+            outcome = Outcome(TERMINATING, (None, "Terminating", ""), (None, "Terminating", ""),
+                              (False, "Terminating", "the instance is being deleted"))
+        else:
+            outcome = await self._converge(instance, previous)
+        await self._write_status(instance, outcome)
+        return Result()
+
+    # -- observe / render / plan / apply ----------------------------------------------------
+
+    async def _converge(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
+        meta = instance["metadata"]
+        ref = TemplateRef.of(instance)
+        resolution = resolve_template(ref, meta["namespace"], self._templates, self._template_namespace)
+        if resolution.template is None:
+            reason, message = resolution.reason, resolution.message
+            if reason == "TemplateNotFound":
+                return Outcome(PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
+            return _failed(reason, message)
+        template = resolution.template
+        if _condition(template, "Valid") == "False":
+            message = f"template {ref}: {_condition_message(template, 'Valid')}"
+            return _failed("TemplateInvalid", message)
+        try:
+            rendered = render(template, instance)
+        except (TemplateError, InstanceError) as exc:
+            return _failed(exc.reason, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+        violations = self._policy(rendered)
+        if violations:
+            return _failed("PolicyViolation", "; ".join(violations))
+
+        was_running = previous.get("phase") == RUNNING
+        lookup = self._lookup
+        the_plan = plan(rendered, meta["name"], meta["uid"], lookup)
+        if the_plan.conflicts:
+            return _failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
+        if was_running and the_plan.create:
+            missing = ", ".join(f"{c.kind} {c.name}" for c in the_plan.create)
+            return _failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
+        for child in the_plan.adopt:
+            await self._adopt(instance, child)
+        for child in the_plan.create:
+            await self._create(instance, child)
+        return self._observe(rendered, the_plan.observed, created={c.name for c in the_plan.create})
+
+    def _lookup(self, child: Child) -> Mapping[str, Any] | None:
+        kind = self._children.get((child.api_version, child.kind))
+        return None if kind is None else kind.store.get_by_name(child.manifest["metadata"]["namespace"], child.name)
+
+    def _policy(self, rendered: Rendered) -> list[str]:
+        problems = []
+        for child in rendered.children:
+            if (violation := check_kind(child, self._allowed)) is not None:
+                problems.append(violation.message)
+            elif child.kind == "Pod" and (child.api_version, child.kind) not in self._children:
+                problems.append(f"the operator does not watch {child.kind}")
+            if child.kind == "Pod":
+                problems += [f"{child.logical_name}: {v.field}: {v.message}"
+                             for v in check_pod(child.manifest, self._level)]
+        return problems
+
+    async def _create(self, instance: Mapping[str, Any], child: Child) -> None:
+        kind = self._children[(child.api_version, child.kind)]
+        namespace = child.manifest["metadata"]["namespace"]
+        try:
+            await self._client.create(kind.resource, child.manifest, namespace)
+        except AlreadyExists:
+            return  # created by an earlier attempt the cache has not shown yet
+        except Invalid as exc:
+            self._recorder.emit(instance, WARNING, "CreateFailed", f"{child.kind} {child.name}: {exc.message}",
+                                "Create")
+            raise
+        self._recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
+
+    async def _adopt(self, instance: Mapping[str, Any], child: Child) -> None:
+        kind = self._children[(child.api_version, child.kind)]
+        name = instance["metadata"]["name"]
+        try:
+            await self._client.patch(kind.resource, child.name, {"metadata": {"labels": {LABEL_INSTANCE: name}}},
+                                     child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
+        except NotFound:
+            return  # deleted meanwhile; the next pass creates it
+        self._recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")
+
+    def _observe(self, rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
+                 created: set[str]) -> Outcome:
+        children = []
+        ready = True
+        failure: tuple[str, str] | None = None
+        endpoint: dict[str, Any] | None = None
+        waiting: list[str] = []
+        for child, obj in observed:
+            state = st.ChildState(st.PENDING, "just created", "Created") if child.name in created and obj is None \
+                else st.child_state(child.kind, obj)
+            children.append({"logicalName": child.logical_name, "apiVersion": child.api_version, "kind": child.kind,
+                             "name": child.name, "state": state.state, "message": state.message[:4096]})
+            if state.state != st.READY:
+                ready = False
+                waiting.append(f"{child.kind} {child.name}: {state.message or state.state}")
+            if state.state == st.FAILED and failure is None:
+                failure = (state.reason or "ChildFailed", f"{child.kind} {child.name}: {state.message}")
+            if child.kind == "Pod" and child.name == rendered.endpoint.pod and obj is not None \
+                    and state.state == st.READY:
+                endpoint = st.endpoint_of(obj, rendered.endpoint.container, rendered.endpoint.port)
+        generation = rendered.template_generation
+        if failure is not None:
+            reason, message = failure
+            return Outcome(FAILED, (True, "Resolved", ""), (False, reason, message), (False, reason, message),
+                           None, tuple(children), generation)
+        if ready and endpoint is None:
+            message = f"endpoint port {rendered.endpoint.port!r} not found on pod {rendered.endpoint.pod}"
+            return Outcome(FAILED, (True, "Resolved", ""), (True, "ChildrenReady", ""),
+                           (False, "EndpointNotFound", message), None, tuple(children), generation)
+        if ready:
+            return Outcome(RUNNING, (True, "Resolved", ""), (True, "ChildrenReady", ""),
+                           (True, "ServerReady", f"serving at {endpoint['url'] if endpoint else ''}"),
+                           endpoint, tuple(children), generation)
+        message = "; ".join(waiting)
+        return Outcome(PROVISIONING, (True, "Resolved", ""), (False, "ChildrenNotReady", message),
+                       (False, "Provisioning", message), None, tuple(children), generation)
+
+    # -- status -------------------------------------------------------------------------------
+
+    async def _write_status(self, instance: Mapping[str, Any], outcome: Outcome) -> None:
+        meta = instance["metadata"]
+        current = thaw(instance.get("status") or {})
+        generation = int(meta.get("generation") or 0)
+        conditions = [st.condition("TemplateResolved", *outcome.resolved),
+                      st.condition("ChildrenReady", *outcome.children_ready),
+                      st.condition("Ready", *outcome.ready)]
+        desired: dict[str, Any] = {
+            "observedGeneration": generation,
+            "phase": outcome.phase,
+            "conditions": st.merge_conditions(current.get("conditions") or (), conditions, generation,
+                                              st.now_rfc3339()),
+            "children": list(outcome.children),
+            "endpoint": outcome.endpoint,
+            "templateGeneration": outcome.template_generation if outcome.template_generation is not None
+            else current.get("templateGeneration"),
+        }
+        desired = {k: v for k, v in desired.items() if v is not None}
+        if st.same_status({k: v for k, v in current.items() if k in desired}, desired) and \
+                set(current) <= set(desired):
+            return
+        patch = {**{k: None for k in current if k not in desired}, **desired}
+        await self._client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
+                                 subresource="status")
+        self._announce(instance, current, outcome)
+
+    def _announce(self, instance: Mapping[str, Any], current: Mapping[str, Any], outcome: Outcome) -> None:
+        if current.get("phase") == outcome.phase:
+            return
+        key = ObjectKey(instance["metadata"]["namespace"], instance["metadata"]["name"])
+        if outcome.phase == RUNNING:
+            started = self._first_seen.get(key)
+            if started is not None and not current.get("endpoint"):
+                self._metrics.spawn_duration.observe(self._clock.now() - started)
+            url = (outcome.endpoint or {}).get("url", "")
+            self._recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
+        elif outcome.phase == FAILED:
+            self._recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
+        elif outcome.phase == PROVISIONING:
+            self._recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
+
+
+def _condition(obj: Mapping[str, Any], type_: str) -> str | None:
+    for cond in (obj.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == type_:
+            return str(cond.get("status"))
+    return None
+
+
+def _condition_message(obj: Mapping[str, Any], type_: str) -> str:
+    for cond in (obj.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == type_:
+            return f"{cond.get('reason')}: {cond.get('message')}"
+    return ""

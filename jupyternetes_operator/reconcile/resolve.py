@@ -1,0 +1,58 @@
+"""Which template an instance uses, and whether it may (pure).
+
+An instance names a template; without a namespace it is looked up in the
+instance's own namespace, then in the operator's shared template namespace (if
+configured). A template in another namespace may be used only if it lists the
+instance's namespace (or "*") in ``spec.instanceNamespaces`` — templates in the
+shared namespace are usable from every watched namespace, since only the
+operator's administrators can write there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..machinery.multistore import ReadStore
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    name: str
+    namespace: str | None
+    """None: the instance's namespace, then the shared one."""
+
+    @classmethod
+    def of(cls, instance: Mapping[str, Any]) -> TemplateRef:
+        spec = (instance.get("spec") or {}).get("template") or {}
+        return cls(str(spec.get("name", "")), spec.get("namespace"))
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class Resolution:
+    template: Mapping[str, Any] | None
+    reason: str = ""
+    message: str = ""
+
+
+def resolve_template(ref: TemplateRef, instance_namespace: str, templates: ReadStore,
+                     shared_namespace: str | None) -> Resolution:
+    candidates = [ref.namespace] if ref.namespace else [instance_namespace, shared_namespace]
+    for namespace in candidates:
+        if namespace is None:
+            continue
+        template = templates.get_by_name(namespace, ref.name)
+        if template is None:
+            continue
+        allowed = (template.get("spec") or {}).get("instanceNamespaces") or ()
+        if namespace in (instance_namespace, shared_namespace) or "*" in allowed or instance_namespace in allowed:
+            return Resolution(template)
+        return Resolution(None, "TemplateNotAllowed",
+                          f"template {namespace}/{ref.name} does not list namespace {instance_namespace!r} in "
+                          "spec.instanceNamespaces")
+    where = " or ".join(repr(n) for n in candidates if n)
+    return Resolution(None, "TemplateNotFound", f"template {ref.name!r} not found in namespace {where}")

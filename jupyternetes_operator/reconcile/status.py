@@ -1,0 +1,120 @@
+"""Status: what an instance's children mean for the user, as plain data (pure).
+
+A Pod is Ready when it runs with an IP and its containers are ready; Failed when it
+failed, or the kubelet reports a state it will not leave by itself (image pull
+back-off, crash loop, bad config); otherwise Pending with the scheduler's or
+kubelet's message. A PVC is Ready when Bound. Any other child is Ready once it exists.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+READY, PENDING, FAILED, MISSING = "Ready", "Pending", "Failed", "Missing"
+
+# Kubelet waiting reasons that need a human (or a new spec) to resolve.
+STUCK_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff",
+                           "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+
+
+@dataclass(frozen=True)
+class ChildState:
+    state: str
+    message: str = ""
+    reason: str = ""
+
+
+def pod_state(pod: Mapping[str, Any]) -> ChildState:
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return ChildState(FAILED, "the pod is being deleted", "PodDeleted")
+    if phase in ("Failed", "Succeeded"):
+        return ChildState(FAILED, status.get("message") or f"the pod {phase.lower()}", status.get("reason") or phase)
+    for container in (*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK_REASONS:
+            message = f"container {container.get('name')}: {waiting.get('message') or waiting['reason']}"
+            return ChildState(FAILED, message, str(waiting["reason"]))
+    conditions = {c.get("type"): c for c in status.get("conditions") or ()}
+    scheduled = conditions.get("PodScheduled") or {}
+    if scheduled.get("status") == "False":
+        return ChildState(PENDING, scheduled.get("message") or "waiting to be scheduled",
+                          scheduled.get("reason") or "Unschedulable")
+    ready = (conditions.get("Ready") or {}).get("status") == "True"
+    if phase == "Running" and status.get("podIP") and ready:
+        return ChildState(READY)
+    return ChildState(PENDING, f"pod is {phase}" + ("" if ready else ", containers not ready"), "PodNotReady")
+
+
+def child_state(kind: str, obj: Mapping[str, Any] | None) -> ChildState:
+    if obj is None:
+        return ChildState(MISSING, "not created yet")
+    if kind == "Pod":
+        return pod_state(obj)
+    if kind == "PersistentVolumeClaim":
+        phase = (obj.get("status") or {}).get("phase")
+        if phase == "Bound":
+            return ChildState(READY)
+        if phase == "Lost":
+            return ChildState(FAILED, "the claim lost its volume", "ClaimLost")
+        return ChildState(PENDING, "waiting for the claim to bind", "ClaimPending")
+    return ChildState(READY)
+
+
+def endpoint_of(pod: Mapping[str, Any], container: str | None, port: int | str) -> dict[str, Any] | None:
+    """``{address, port, url}`` for a ready endpoint pod; None if the port name is unknown."""
+    address = (pod.get("status") or {}).get("podIP")
+    if not address:
+        return None
+    number: int | None = port if isinstance(port, int) else None
+    if number is None:
+        containers = (pod.get("spec") or {}).get("containers") or ()
+        chosen = [c for c in containers if container is None or c.get("name") == container]
+        for c in chosen:
+            for p in c.get("ports") or ():
+                if p.get("name") == port:
+                    number = int(p["containerPort"])
+                    break
+            if number is not None:
+                break
+    if number is None:
+        return None
+    host = f"[{address}]" if ":" in address else address
+    return {"address": address, "port": number, "url": f"http://{host}:{number}"}
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(type_: str, ok: bool | None, reason: str, message: str = "") -> dict[str, Any]:
+    status = "Unknown" if ok is None else ("True" if ok else "False")
+    return {"type": type_, "status": status, "reason": reason, "message": message[:32768]}
+
+
+def merge_conditions(previous: Iterable[Mapping[str, Any]], new: Sequence[dict[str, Any]], generation: int,
+                     now: str) -> list[dict[str, Any]]:
+    """Stamp ``new`` conditions; ``lastTransitionTime`` only moves when the status changes."""
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for cond in new:
+        old = before.get(cond["type"])
+        changed = old is None or old.get("status") != cond["status"]
+        stamped = {**cond, "observedGeneration": generation,
+                   "lastTransitionTime": now if changed or old is None else old.get("lastTransitionTime", now)}
+        out.append(stamped)
+    return out
+
+
+def same_status(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Equal apart from timestamps (so an unchanged status is not written again)."""
+    def strip(status: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(status)
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                             for c in status.get("conditions") or ()]
+        return out
+    return strip(current) == strip(desired)

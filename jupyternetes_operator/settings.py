@@ -1,0 +1,70 @@
+"""The operator's settings: one frozen object, built once from flags and environment.
+
+Every field documents its default and why. Validation happens here, so the rest
+of the operator can trust the values.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from .reconcile.policy import DEFAULT_ALLOWED_KINDS, Level
+
+
+@dataclass(frozen=True)
+class LeaderElectionSettings:
+    enabled: bool = True
+    """On by default so that a second replica is always safe."""
+    lease_name: str = "jupyternetes-operator"
+    lease_namespace: str = "jupyternetes"
+    """Where the Lease lives (the operator's own namespace in a deployment)."""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means all namespaces (needs cluster-wide RBAC)."""
+    template_namespace: str | None = None
+    """A shared namespace whose templates every watched namespace may use (admin-controlled)."""
+    template_workers: int = 2
+    instance_workers: int = 8
+    """Concurrent instance reconciles; each is mostly waiting on the API server."""
+    qps: float = 0.0
+    """Client-side request rate limit; 0 disables it (as controller-runtime does by default)."""
+    burst: int = 100
+    pod_security_level: Level = Level.BASELINE
+    """Rendered pods must meet this Pod Security Standard (privileged, baseline, restricted)."""
+    allowed_kinds: frozenset[tuple[str, str]] = DEFAULT_ALLOWED_KINDS
+    """(apiVersion, kind) pairs a template may render."""
+    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
+    bind_address: str = "0.0.0.0:8080"
+    """Where /metrics, /healthz and /readyz are served."""
+    log_level: str = "INFO"
+    log_format: str = "json"
+    """json (one object per line, for log pipelines) or text."""
+    kubeconfig: str | None = None
+    """None: in-cluster config when running in a pod, else the default kubeconfig."""
+    shutdown_timeout: float = 25.0
+    """How long SIGTERM waits for in-flight reconciles (below a pod's default 30 s grace period)."""
+
+    def __post_init__(self) -> None:
+        if self.template_workers < 1 or self.instance_workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.qps < 0 or self.burst < 1:
+            raise ValueError("qps must be >= 0 and burst >= 1")
+        if self.log_format not in ("json", "text"):
+            raise ValueError("log format must be json or text")
+        host, _, port = self.bind_address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"bind address must be host:port, got {self.bind_address!r}")
+
+    @property
+    def in_cluster(self) -> bool:
+        return self.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
