@@ -2,19 +2,21 @@
 
 The workload is what the operator sees on a busy hub: ``pods + churn`` notebook servers, each
 a JupyterNotebookInstance owning its pod (labels, env, resources, a PVC home volume, the
-injected service-account volume), spread over a few namespaces. kwok runs them (scheduler
-binding and status updates arrive as MODIFIED, with managedFields); then the ``churn`` servers
-are stopped (graceful delete: MODIFIED with deletionTimestamp, then DELETED).
+injected service-account volume), spread over a few namespaces. Homes are created and bound
+first, then the pods; kwok runs them (scheduler binding and status updates arrive as MODIFIED,
+with managedFields); then the ``churn`` servers are stopped (graceful delete: MODIFIED with
+deletionTimestamp, then DELETED).
 
-The recording is the raw event lines of one all-namespaces pod watch opened at the
-resourceVersion before the first create, up to the last expected DELETED: so it replays the
-cluster's whole history, and the cache it builds ends with exactly ``pods`` Running pods.
+The recording is the raw event lines of one all-namespaces pod watch from the resourceVersion
+before the first create up to the last expected DELETED (resumed from the last event if the
+server drops it), so it replays the whole history without gaps or repeats, and the cache it
+builds ends with exactly ``pods`` Running pods.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,17 +114,32 @@ def notebook_pod(user: str, namespace: str, owner: dict[str, Any]) -> dict[str, 
     }
 
 
-async def _bounded(n: int, fn: Callable[[int], Any], concurrency: int, done: Callable[[], None]) -> None:
+async def _each(n: int, fn: Callable[[int], Awaitable[object]], concurrency: int, phase: str,
+                report: Report) -> None:
+    """``fn(0) .. fn(n - 1)``, ``concurrency`` at a time."""
     limiter = anyio.CapacityLimiter(concurrency)
+    done = 0
 
     async def one(i: int) -> None:
+        nonlocal done
         async with limiter:
             await fn(i)
-        done()
+        done += 1
+        report(phase, done, n)
 
     async with anyio.create_task_group() as tg:
         for i in range(n):
             tg.start_soon(one, i)
+
+
+async def _until(count: Callable[[], Awaitable[int]], total: int, phase: str, report: Report,
+                 timeout: float = 600) -> None:
+    """Poll ``count()`` every second until it reaches ``total``."""
+    with anyio.fail_after(timeout):
+        while (done := await count()) < total:
+            report(phase, done, total)
+            await anyio.sleep(1)
+        report(phase, done, total)
 
 
 async def _wait_for_service_account(client: Client, namespace: str) -> None:
@@ -137,21 +154,28 @@ async def _wait_for_service_account(client: Client, namespace: str) -> None:
 
 async def _capture(client: Client, resource_version: str, deletes: int, lines: list[bytes],
                    report: Report) -> None:
-    """Keep every line of the watch until ``deletes`` DELETED events have gone by."""
-    params: dict[str, str | int | bool] = {"watch": True, "allowWatchBookmarks": True,
-                                           "resourceVersion": resource_version, "timeoutSeconds": 3600}
-    seen = 0
-    async with client.stream(PODS.path(), params=params) as body:
-        splitter = LineSplitter()
-        while seen < deletes:
-            chunk = await body.readany()
-            if not chunk:
-                raise RuntimeError("the watch ended before every delete was seen")
-            for line in splitter.feed(chunk):
-                lines.append(line)
-                if decode(line).type == DELETED:
-                    seen += 1
-                    report("deleted (seen on the watch)", seen, deletes)
+    """Keep every line of the pod watch until ``deletes`` DELETED events have gone by.
+
+    The server may end a watch early (e.g. it drops a watcher that falls behind while this
+    small machine is busy); like an informer, this resumes from the last event's version, so
+    the recording is still one gapless history.
+    """
+    seen = connections = 0
+    while seen < deletes:
+        connections += 1
+        report("watch connections", connections, connections)
+        params: dict[str, str | int | bool] = {"watch": True, "allowWatchBookmarks": True,
+                                               "resourceVersion": resource_version, "timeoutSeconds": 3600}
+        async with client.stream(PODS.path(), params=params) as body:
+            splitter = LineSplitter()
+            while seen < deletes and (chunk := await body.readany()):
+                for line in splitter.feed(chunk):
+                    lines.append(line)
+                    event = decode(line)
+                    resource_version = event.resource_version or resource_version
+                    if event.type == DELETED:
+                        seen += 1
+                        report("deleted (seen on the watch)", seen, deletes)
 
 
 async def record_workload(client: Client, workload: Workload, report: Report) -> bytes:
@@ -163,46 +187,37 @@ async def record_workload(client: Client, workload: Workload, report: Report) ->
     for ns in namespaces:
         await _wait_for_service_account(client, ns)
     start = str((await client.list_page(PODS, params={"limit": 1}))["metadata"]["resourceVersion"])
-    lines: list[bytes] = []
-    created = 0
+    owners: dict[int, dict[str, Any]] = {}
 
-    def one_created() -> None:
-        nonlocal created
-        created += 1
-        report("created", created, w.total)
-
-    async def create(i: int) -> None:
+    async def create_owner_and_home(i: int) -> None:
         user, ns = w.user(i)
-        owner = await client.create(INSTANCES, instance(user), ns)
+        owners[i] = await client.create(INSTANCES, instance(user), ns)
         await client.create(PVCS, pvc(user), ns)
-        await client.create(PODS, notebook_pod(user, ns, owner), ns)
 
-    async def running() -> None:
-        while True:  # every pod exists by now: count the ones not yet Running
-            waiting = (await client.list(PODS, field_selector="status.phase!=Running"))["items"]
-            ready = w.total - len(waiting)
-            report("running", ready, w.total)
-            if ready == w.total:
-                return
-            await anyio.sleep(1)
+    async def create_pod(i: int) -> None:
+        user, ns = w.user(i)
+        await client.create(PODS, notebook_pod(user, ns, owners[i]), ns)
 
-    deleted = 0
-
-    def one_deleted() -> None:
-        nonlocal deleted
-        deleted += 1
-        report("delete requested", deleted, w.churn)
-
-    async def stop(i: int) -> None:
+    async def stop_pod(i: int) -> None:
         user, ns = w.user(w.pods + i)
         await client.delete(PODS, f"jupyter-{user}", ns)
 
+    async def bound() -> int:
+        items = (await client.list(PVCS))["items"]
+        return sum(1 for o in items if (o.get("status") or {}).get("phase") == "Bound")
+
+    async def running() -> int:  # every pod exists by now: count the ones not yet Running
+        return w.total - len((await client.list(PODS, field_selector="status.phase!=Running"))["items"])
+
+    lines: list[bytes] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(_capture, client, start, w.churn, lines, report)
-        await _bounded(w.total, create, w.concurrency, one_created)
-        with anyio.fail_after(600):
-            await running()
-        await _bounded(w.churn, stop, w.concurrency, one_deleted)
+        await _each(w.total, create_owner_and_home, w.concurrency, "instances + PVCs created", report)
+        # Pods whose claim is still unbound would wait in the scheduler's unschedulable queue for minutes.
+        await _until(bound, w.total, "PVCs bound", report)
+        await _each(w.total, create_pod, w.concurrency, "pods created", report)
+        await _until(running, w.total, "pods running", report)
+        await _each(w.churn, stop_pod, w.concurrency, "pods deleted", report)
     return b"\n".join(lines) + b"\n"
 
 

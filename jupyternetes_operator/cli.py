@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
+
+from .reconcile.policy import DEFAULT_ALLOWED_KINDS as DEFAULT_KINDS
+from .settings import LeaderElectionSettings, Settings
 
 
 def _version() -> str:
@@ -22,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    run = commands.add_parser(
+        "run", help="run the operator",
+        description="Run the operator. Every flag can also be set by the environment variable shown.")
+    _run_flags(run)
+
     dev = commands.add_parser("dev-cluster", help="a local control plane (etcd, apiserver, kwok) for development")
     dev_commands = dev.add_subparsers(dest="action", required=True)
     dev_commands.add_parser("build", help="build (or find cached) the control-plane binaries")
@@ -33,14 +44,91 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dir", type=Path, default=None, help="state directory (default: in the cache)")
         if name in ("up", "serve"):
             sub.add_argument("--nodes", type=int, default=2, help="fake kwok Nodes (default 2)")
+            sub.add_argument("--operator", action="store_true", help="also run the operator against the cluster")
         if name == "up":
             sub.add_argument("--apply", type=Path, action="append", default=[], metavar="PATH",
                              help="manifest file or folder to apply once ready (repeatable)")
     return parser
 
 
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"JUPYTERNETES_{name}", default)
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    def flag(name: str, default: str, text: str, **kw: Any) -> None:
+        env = name.upper().replace("-", "_")
+        p.add_argument(f"--{name}", default=_env(env, default), help=f"{text} [JUPYTERNETES_{env}]", **kw)
+
+    flag("namespaces", "", "comma-separated namespaces to watch; empty: all namespaces")
+    flag("template-namespace", "", "a shared namespace whose templates every watched namespace may use")
+    flag("workers", "8", "concurrent instance reconciles", type=int)
+    flag("template-workers", "2", "concurrent template reconciles", type=int)
+    flag("qps", "0", "client-side API request rate limit (0: off)", type=float)
+    flag("burst", "100", "client-side API request burst", type=int)
+    flag("pod-security-level", "baseline", "Pod Security Standard rendered pods must meet",
+         choices=["privileged", "baseline", "restricted"])
+    flag("allowed-kinds", ",".join(f"{v}/{k}" for v, k in sorted(DEFAULT_KINDS)),
+         "comma-separated apiVersion/Kind pairs a template may render")
+    flag("leader-elect", "true", "use a Lease so that only one replica acts", choices=["true", "false"])
+    flag("lease-name", "jupyternetes-operator", "the leader election Lease")
+    flag("lease-namespace", os.environ.get("POD_NAMESPACE", "jupyternetes"), "the Lease's namespace")
+    flag("lease-duration", "15", "seconds a lease is valid without renewal", type=float)
+    flag("renew-deadline", "10", "seconds the leader keeps trying to renew before it stops acting", type=float)
+    flag("retry-period", "2", "seconds between attempts to acquire or renew", type=float)
+    flag("bind-address", "0.0.0.0:8080", "host:port for /metrics, /healthz and /readyz")
+    flag("log-level", "info", "debug, info, warning or error")
+    flag("log-format", "json", "json or text", choices=["json", "text"])
+    flag("kubeconfig", os.environ.get("KUBECONFIG", ""), "kubeconfig path; empty: in-cluster config")
+    flag("shutdown-timeout", "25", "seconds SIGTERM waits for in-flight reconciles", type=float)
+
+
+def _kinds(text: str) -> frozenset[tuple[str, str]]:
+    kinds = set()
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        api_version, _, kind = item.rpartition("/")
+        if not api_version or not kind:
+            raise SystemExit(f"--allowed-kinds: {item!r} is not apiVersion/Kind")
+        kinds.add((api_version, kind))
+    return frozenset(kinds)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    from .reconcile.policy import Level
+
+    le = LeaderElectionSettings(enabled=args.leader_elect == "true", lease_name=args.lease_name,
+                                lease_namespace=args.lease_namespace, lease_duration=args.lease_duration,
+                                renew_deadline=args.renew_deadline, retry_period=args.retry_period)
+    return Settings(
+        namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
+        template_namespace=args.template_namespace or None, instance_workers=args.workers,
+        template_workers=args.template_workers, qps=args.qps, burst=args.burst,
+        pod_security_level=Level(args.pod_security_level), allowed_kinds=_kinds(args.allowed_kinds),
+        leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,
+        kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        import anyio
+
+        from . import logs
+        from .machinery.leader import LeadershipLost
+        from .manager import run_operator
+
+        try:
+            settings = settings_from(args)
+        except ValueError as exc:
+            raise SystemExit(f"invalid settings: {exc}") from exc
+        logs.configure(settings.log_level, settings.log_format)
+        lost = False
+        try:
+            anyio.run(run_operator, settings)
+        except* LeadershipLost:
+            logging.getLogger(__name__).error("lost the leader lease; exiting so that a fresh follower starts")
+            lost = True
+        return 1 if lost else 0
     if args.command == "dev-cluster":
         from .testing import devcluster
 
@@ -49,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         directory = args.dir or devcluster.default_dir()
         if args.action == "up":
-            return devcluster.up(directory, args.nodes, args.apply)
+            return devcluster.up(directory, args.nodes, args.apply, args.operator)
         if args.action == "serve":
-            return devcluster.serve(directory, args.nodes)
+            return devcluster.serve(directory, args.nodes, args.operator)
         if args.action == "down":
             return devcluster.down(directory)
         return devcluster.env(directory)

@@ -206,6 +206,10 @@ class Operator:
         """Begin a graceful shutdown (what SIGTERM does)."""
         self._stopping.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     async def _lead(self) -> None:
         """The leader-guarded work: both controllers, until a graceful stop (or cancellation)."""
         log.info("leading: starting controllers")
@@ -229,7 +233,6 @@ class Operator:
         if not self.controllers:
             await self.build()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_signals, tg.cancel_scope)
             tg.start_soon(self.recorder.run)
             tg.start_soon(self._refresh_gauges)
             for informer in self.informers:
@@ -240,14 +243,6 @@ class Operator:
                 await self._lead()
             log.info("stopped")
             tg.cancel_scope.cancel()
-
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
-                if self._stopping.is_set():
-                    scope.cancel()  # a second signal: stop now
-                self.stop()
 
     async def _refresh_gauges(self) -> None:
         """Instances by phase and templates by validity, recomputed from the caches (no API calls)."""
@@ -316,5 +311,15 @@ async def run_operator(settings: Settings) -> None:
         await operator.build()
         async with anyio.create_task_group() as tg:
             tg.start_soon(serve_http, operator, settings.bind_address)
+            tg.start_soon(_stop_on_signals, operator, tg.cancel_scope)
             await operator.run()
             tg.cancel_scope.cancel()
+
+
+async def _stop_on_signals(operator: Operator, scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
+            if operator.stopping:
+                scope.cancel()  # a second signal: stop now
+            operator.stop()

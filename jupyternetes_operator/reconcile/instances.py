@@ -10,12 +10,13 @@ Outcomes, as conditions with reasons (never a crash, never another key stalled):
 - template invalid, not allowed for this namespace, bad variables, policy
   violations, name conflicts → Failed with the reason, recorded as an Event;
 - children being created / not ready → Provisioning; endpoint pod ready → Running.
-A server that was Running is never re-created or rewritten: a child that disappears
-or fails then turns the instance Failed (JupyterHub's poll sees it).
+A child is created once and never rewritten or re-created: one that disappears or
+fails turns the instance Failed (JupyterHub's poll sees it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .plan import plan
 from .policy import Level, check_kind, check_pod
-from .render import Child, InstanceError, Rendered, TemplateError, render
+from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ class Outcome:
     template_generation: int | None = None
 
 
+class _ChildConflict(Exception):
+    """A child's name is taken by an object this instance does not control."""
+
+
 def _failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
     return Outcome(FAILED, (resolved, reason if not resolved else "Resolved", message if not resolved else ""),
                    (None, reason, message), (False, reason, message))
@@ -86,21 +91,41 @@ class InstanceReconciler:
         self._allowed = allowed_kinds
         self._template_namespace = template_namespace
         self._first_seen: dict[ObjectKey, float] = {}
+        # The status we last wrote and the resourceVersion the write produced: until the cache shows
+        # it, it is the truth (so a stale cache never repeats a transition or its Event).
+        self._written: dict[ObjectKey, tuple[str, dict[str, Any]]] = {}
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._instances.get(key)
         if instance is None:
             self._first_seen.pop(key, None)
+            self._written.pop(key, None)
             return Result()
         self._first_seen.setdefault(key, self._clock.now())
-        previous = instance.get("status") or {}
+        previous = self._last_status(key, instance)
         if instance["metadata"].get("deletionTimestamp"):
             outcome = Outcome(TERMINATING, (None, "Terminating", ""), (None, "Terminating", ""),
                               (False, "Terminating", "the instance is being deleted"))
         else:
             outcome = await self._converge(instance, previous)
-        await self._write_status(instance, outcome)
+        await self._write_status(key, instance, previous, outcome)
         return Result()
+
+    def _last_status(self, key: ObjectKey, instance: Mapping[str, Any]) -> dict[str, Any]:
+        """The instance's status as we last wrote it, until the cache has caught up with that write.
+
+        Only this reconciler writes instance status, so an object in the cache that is not yet the
+        one our write produced (nor carries the same status) is older than what we know.
+        """
+        cached: dict[str, Any] = thaw(instance.get("status") or {})
+        written = self._written.get(key)
+        if written is None:
+            return cached
+        version, status = written
+        if instance["metadata"].get("resourceVersion") == version or st.same_status(cached, status):
+            del self._written[key]
+            return cached
+        return status
 
     # -- observe / render / plan / apply ----------------------------------------------------
 
@@ -114,9 +139,14 @@ class InstanceReconciler:
                 return Outcome(PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
             return _failed(reason, message)
         template = resolution.template
-        if _condition(template, "Valid") == "False":
-            message = f"template {ref}: {_condition_message(template, 'Valid')}"
-            return _failed("TemplateInvalid", message)
+        valid = _valid_condition(template)
+        if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation"):
+            # Never render a template the template reconciler has not vetted (it re-enqueues us).
+            message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
+            return Outcome(PENDING, (None, "TemplateNotValidated", message), (None, "TemplateNotValidated", message),
+                           (False, "TemplateNotValidated", message))
+        if valid.get("status") == "False":
+            return _failed("TemplateInvalid", f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
         try:
             rendered = render(template, instance)
         except (TemplateError, InstanceError) as exc:
@@ -125,18 +155,26 @@ class InstanceReconciler:
         if violations:
             return _failed("PolicyViolation", "; ".join(violations))
 
-        was_running = previous.get("phase") == RUNNING
-        lookup = self._lookup
-        the_plan = plan(rendered, meta["name"], meta["uid"], lookup)
+        rendered = pin_to_recorded(rendered, previous)
+        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup)
         if the_plan.conflicts:
             return _failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
-        if was_running and the_plan.create:
-            missing = ", ".join(f"{c.kind} {c.name}" for c in the_plan.create)
+        existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
+                   if c.get("state") != st.MISSING}
+        if vanished := [c for c in the_plan.create if (c.kind, c.name) in existed]:
+            # Deleted from under us: a server is never silently re-created (its state is gone).
+            missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
             return _failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
         for child in the_plan.adopt:
             await self._adopt(instance, child)
         for child in the_plan.create:
-            await self._create(instance, child)
+            try:
+                await self._create(instance, child)
+            except Invalid as exc:  # only the instance's values can make a vetted template's child invalid
+                causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
+                return _failed("ChildInvalid", f"{child.kind} {child.name}: {causes}", True)
+            except _ChildConflict as exc:
+                return _failed("ChildConflict", str(exc), True)
         return self._observe(rendered, the_plan.observed, created={c.name for c in the_plan.create})
 
     def _lookup(self, child: Child) -> Mapping[str, Any] | None:
@@ -161,7 +199,15 @@ class InstanceReconciler:
         try:
             await self._client.create(kind.resource, child.manifest, namespace)
         except AlreadyExists:
-            return  # created by an earlier attempt the cache has not shown yet
+            # Ours from an earlier attempt the cache has not shown yet, or an object outside our
+            # label-selected cache that squats on the name: look, and never overwrite the latter.
+            existing = await self._client.get(kind.resource, child.name, namespace)
+            single = Rendered((child,), {}, Endpoint("", None, 0), 0)
+            conflicts = plan(single, instance["metadata"]["name"], instance["metadata"]["uid"],
+                             lambda _: existing).conflicts
+            if conflicts:
+                raise _ChildConflict(conflicts[0].message) from None
+            return
         except Invalid as exc:
             self._recorder.emit(instance, WARNING, "CreateFailed", f"{child.kind} {child.name}: {exc.message}",
                                 "Create")
@@ -217,9 +263,9 @@ class InstanceReconciler:
 
     # -- status -------------------------------------------------------------------------------
 
-    async def _write_status(self, instance: Mapping[str, Any], outcome: Outcome) -> None:
+    async def _write_status(self, key: ObjectKey, instance: Mapping[str, Any], current: dict[str, Any],
+                            outcome: Outcome) -> None:
         meta = instance["metadata"]
-        current = thaw(instance.get("status") or {})
         generation = int(meta.get("generation") or 0)
         conditions = [st.condition("TemplateResolved", *outcome.resolved),
                       st.condition("ChildrenReady", *outcome.children_ready),
@@ -229,27 +275,31 @@ class InstanceReconciler:
             "phase": outcome.phase,
             "conditions": st.merge_conditions(current.get("conditions") or (), conditions, generation,
                                               st.now_rfc3339()),
-            "children": list(outcome.children),
+            # An outcome decided before observing children keeps the last record of them: it is
+            # what tells a vanished child from one never created.
+            "children": list(outcome.children) or current.get("children"),
             "endpoint": outcome.endpoint,
-            "templateGeneration": outcome.template_generation if outcome.template_generation is not None
-            else current.get("templateGeneration"),
+            # Recorded when the children are first rendered, then kept: it says what the server runs.
+            "templateGeneration": current.get("templateGeneration") if current.get("templateGeneration") is not None
+            else outcome.template_generation,
         }
         desired = {k: v for k, v in desired.items() if v is not None}
         if st.same_status({k: v for k, v in current.items() if k in desired}, desired) and \
                 set(current) <= set(desired):
             return
         patch = {**{k: None for k in current if k not in desired}, **desired}
-        await self._client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
-                                 subresource="status")
-        self._announce(instance, current, outcome)
+        updated = await self._client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
+                                           subresource="status")
+        self._written[key] = (str(updated["metadata"].get("resourceVersion")), desired)
+        self._announce(key, instance, current, outcome)
 
-    def _announce(self, instance: Mapping[str, Any], current: Mapping[str, Any], outcome: Outcome) -> None:
+    def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
+                  outcome: Outcome) -> None:
         if current.get("phase") == outcome.phase:
             return
-        key = ObjectKey(instance["metadata"]["namespace"], instance["metadata"]["name"])
         if outcome.phase == RUNNING:
-            started = self._first_seen.get(key)
-            if started is not None and not current.get("endpoint"):
+            started = self._first_seen.pop(key, None)
+            if started is not None:
                 self._metrics.spawn_duration.observe(self._clock.now() - started)
             url = (outcome.endpoint or {}).get("url", "")
             self._recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
@@ -259,15 +309,23 @@ class InstanceReconciler:
             self._recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
 
 
-def _condition(obj: Mapping[str, Any], type_: str) -> str | None:
-    for cond in (obj.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            return str(cond.get("status"))
+def pin_to_recorded(rendered: Rendered, previous: Mapping[str, Any]) -> Rendered:
+    """Keep a provisioned instance on the children it was rendered with.
+
+    After a template edit (a newer generation than the one recorded in status), the
+    children the template now adds are not created and removed ones are left alone:
+    only the recorded children are observed. New spawns get the new version.
+    """
+    recorded = previous.get("templateGeneration")
+    if recorded is None or recorded == rendered.template_generation or not previous.get("children"):
+        return rendered
+    existing = {(c.get("kind"), c.get("name")) for c in previous["children"]}
+    kept = tuple(c for c in rendered.children if (c.kind, c.name) in existing)
+    return dataclasses.replace(rendered, children=kept, template_generation=int(recorded))
+
+
+def _valid_condition(template: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for cond in (template.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == "Valid":
+            return cond  # type: ignore[no-any-return]
     return None
-
-
-def _condition_message(obj: Mapping[str, Any], type_: str) -> str:
-    for cond in (obj.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            return f"{cond.get('reason')}: {cond.get('message')}"
-    return ""

@@ -170,9 +170,15 @@ class ControlPlane:
         self._start_etcd(binaries)
         progress("starting kube-apiserver")
         self._start_apiserver(binaries)
+        if self.config.crd_dir is not None:
+            # Before the controller-manager starts, so that its garbage collector discovers the CRDs at
+            # once (it re-discovers resources only every 30 s).
+            progress("installing CRDs")
+            self.kubectl("apply", "--server-side", "-f", str(self.config.crd_dir))
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(self.config.crd_dir))
         progress("starting controller-manager, scheduler and kwok")
         self._start_controllers(binaries)
-        progress("creating nodes, storage class and CRDs")
+        progress("creating nodes and the storage class")
         self._bootstrap()
         progress(f"control plane ready at {self.server}")
 
@@ -345,9 +351,6 @@ class ControlPlane:
         }]
         docs += [self._node(i) for i in range(self.config.nodes)]
         self.apply(docs)
-        if self.config.crd_dir is not None:
-            self.kubectl("apply", "--server-side", "-f", str(self.config.crd_dir))
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(self.config.crd_dir))
         timeout = f"--timeout={int(self.config.start_timeout)}s"
         kwok = self.processes["kwok"]
         kwok.wait_ready(lambda: self.kubectl("wait", "--for=condition=Ready", timeout, "node", "--all",

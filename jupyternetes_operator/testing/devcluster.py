@@ -16,10 +16,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from .binaries import COMPONENTS, build, cache_root, ensure_binaries
 from .controlplane import ControlPlane, ControlPlaneConfig
+from .process import ManagedProcess
 
 
 def default_dir() -> Path:
@@ -57,7 +60,7 @@ def build_with_progress() -> None:
         progress.update(task, description="control plane binaries ready")
 
 
-def up(directory: Path, nodes: int, samples: list[Path]) -> int:
+def up(directory: Path, nodes: int, samples: list[Path], operator: bool = False) -> int:
     state = _state(directory)
     if state and _pid_alive(int(state["pid"])):
         print(f"dev cluster already running at {state['server']}\nexport KUBECONFIG={state['kubeconfig']}")
@@ -70,7 +73,7 @@ def up(directory: Path, nodes: int, samples: list[Path]) -> int:
     with (directory / "supervisor.log").open("ab") as log:
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "jupyternetes_operator", "dev-cluster", "serve", "--dir", str(directory),
-             "--nodes", str(nodes)],
+             "--nodes", str(nodes), *(["--operator"] if operator else [])],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     from rich.console import Console
 
@@ -90,12 +93,18 @@ def up(directory: Path, nodes: int, samples: list[Path]) -> int:
         subprocess.run([str(plane_kubectl), f"--kubeconfig={state['kubeconfig']}", "apply", "-f", str(sample)],
                        check=True)
     console.print(f"dev cluster ready at {state['server']} (logs in {state['workdir']}/logs)")
+    if operator:
+        console.print(f"operator running: metrics on http://{OPERATOR_ADDRESS}/metrics, "
+                      f"log in {state['workdir']}/logs/operator.log")
     console.print(f"export KUBECONFIG={state['kubeconfig']}")
     console.print(f"kubectl: {state['kubectl']}")
     return 0
 
 
-def serve(directory: Path, nodes: int) -> int:
+OPERATOR_ADDRESS = "127.0.0.1:8080"
+
+
+def serve(directory: Path, nodes: int, operator: bool = False) -> int:
     """Run the control plane in the foreground until SIGTERM/SIGINT (the supervisor of ``up``)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -109,6 +118,15 @@ def serve(directory: Path, nodes: int) -> int:
     plane = ControlPlane(ControlPlaneConfig(nodes=nodes, workdir=directory / "cluster"), ensure_binaries())
     try:
         plane.start(progress)
+        if operator:
+            progress("starting the operator")
+            proc = ManagedProcess("operator", [
+                sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={plane.kubeconfig}",
+                "--leader-elect=false", "--log-format=text", f"--bind-address={OPERATOR_ADDRESS}"],
+                plane.workdir / "logs" / "operator.log")
+            plane.processes["operator"] = proc
+            proc.start()
+            proc.wait_ready(lambda: _http_ok(f"http://{OPERATOR_ADDRESS}/readyz"), 60)
         state = {"pid": str(os.getpid()), "server": plane.server, "kubeconfig": str(plane.kubeconfig),
                  "kubectl": str(plane.binaries.kubectl), "workdir": str(plane.workdir)}
         (directory / "ready.json").write_text(json.dumps(state))
@@ -121,6 +139,14 @@ def serve(directory: Path, nodes: int) -> int:
     finally:
         plane.stop()
         (directory / "ready.json").unlink(missing_ok=True)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except urllib.error.URLError:
+        return False
 
 
 def down(directory: Path) -> int:

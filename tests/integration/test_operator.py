@@ -1,0 +1,131 @@
+"""The operator end to end on the real control plane: spawn, delete, re-adopt, template
+edits, restarts."""
+
+from __future__ import annotations
+
+import copy
+
+import anyio
+
+from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, LABEL_RETAINED, TEMPLATES
+from jupyternetes_operator.kube.client import Client
+from jupyternetes_operator.kube.resources import EVENTS, PODS, PVCS
+from jupyternetes_operator.testing import ControlPlane
+
+from .operator_harness import (
+    TEMPLATE,
+    instance,
+    ready_instance,
+    running_operator,
+    template_valid,
+    wait_for,
+)
+
+
+async def test_spawn_delete_and_readopt_the_home_claim(control_plane: ControlPlane, kube: Client,
+                                                       namespace: str) -> None:
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(INSTANCES, instance("jupyter-alice", {"username": "alice"}), namespace)
+        ready = await ready_instance(kube, "jupyter-alice", namespace)
+
+        pod = await kube.get(PODS, "jupyter-alice-notebook", namespace)
+        claim = await kube.get(PVCS, "home-alice", namespace)
+        status = ready["status"]
+        assert status["endpoint"] == {"address": pod["status"]["podIP"], "port": 8888,
+                                      "url": f"http://{pod['status']['podIP']}:8888"}
+        assert claim["status"]["phase"] == "Bound"
+        assert {c["type"]: c["status"] for c in status["conditions"]} == {
+            "TemplateResolved": "True", "ChildrenReady": "True", "Ready": "True"}
+        assert status["observedGeneration"] == ready["metadata"]["generation"]
+        assert status["templateGeneration"] == 1
+        assert sorted((c["kind"], c["name"], c["state"]) for c in status["children"]) == [
+            ("PersistentVolumeClaim", "home-alice", "Ready"), ("Pod", "jupyter-alice-notebook", "Ready")]
+        # The pod is owned by the instance; the retained claim is not.
+        assert pod["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]
+        assert "ownerReferences" not in claim["metadata"]
+        assert claim["metadata"]["labels"][LABEL_RETAINED] == "true"
+        # The hub's environment Secret is wired in without the operator reading it.
+        assert {"secretRef": {"name": "jupyter-alice-env", "optional": True}} in \
+            pod["spec"]["containers"][0]["envFrom"]
+        events = (await kube.list(EVENTS, namespace))["items"]
+        reasons = {e["reason"] for e in events if e["regarding"]["name"] == "jupyter-alice"}
+        assert {"Created", "Ready"} <= reasons
+
+        await kube.delete(INSTANCES, "jupyter-alice", namespace)
+        await wait_for(kube, PODS, "jupyter-alice-notebook", namespace, lambda p: p is None,
+                       what="the pod to be garbage-collected")
+        await anyio.sleep(1)  # give the garbage collector every chance to (wrongly) take the claim
+        kept = await kube.get(PVCS, "home-alice", namespace)
+        assert kept["metadata"]["uid"] == claim["metadata"]["uid"]
+        assert "deletionTimestamp" not in kept["metadata"]
+
+        # Alice's next server (a differently named instance) re-adopts her home.
+        await kube.create(INSTANCES, instance("jupyter-alice-2", {"username": "alice"}), namespace)
+        again = await ready_instance(kube, "jupyter-alice-2", namespace)
+        adopted = await kube.get(PVCS, "home-alice", namespace)
+        assert adopted["metadata"]["uid"] == claim["metadata"]["uid"]
+        assert adopted["metadata"]["labels"][LABEL_INSTANCE] == "jupyter-alice-2"
+        assert again["status"]["phase"] == "Running"
+        assert operator.metrics.registry.get_sample_value("jupyternetes_spawn_duration_seconds_count") == 2
+
+
+async def test_template_edit_reaches_new_spawns_not_running_ones(control_plane: ControlPlane, kube: Client,
+                                                                namespace: str) -> None:
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await kube.create(INSTANCES, instance("first"), namespace)
+        await ready_instance(kube, "first", namespace)
+        before = await kube.get(PODS, "first-notebook", namespace)
+
+        edited = copy.deepcopy(TEMPLATE["spec"]["pods"])
+        edited[0]["spec"]["containers"][0]["env"] = [{"name": "EDITION", "value": "two"}]
+        await kube.patch(TEMPLATES, "jupyterlab", {"spec": {"pods": edited}}, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+
+        await kube.create(INSTANCES, instance("second"), namespace)
+        second = await ready_instance(kube, "second", namespace)
+        new_pod = await kube.get(PODS, "second-notebook", namespace)
+        assert {"name": "EDITION", "value": "two"} in new_pod["spec"]["containers"][0]["env"]
+        assert second["status"]["templateGeneration"] == 2
+
+        after = await kube.get(PODS, "first-notebook", namespace)
+        assert after["metadata"]["uid"] == before["metadata"]["uid"]
+        assert "env" not in after["spec"]["containers"][0]
+        first = await kube.get(INSTANCES, "first", namespace)
+        assert first["status"]["templateGeneration"] == 1
+        assert first["status"]["phase"] == "Running"
+
+
+async def test_restart_mid_provisioning_creates_no_duplicates(control_plane: ControlPlane, kube: Client,
+                                                              namespace: str) -> None:
+    await kube.create(TEMPLATES, TEMPLATE, namespace)
+    names = [f"user{i}" for i in range(20)]
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await template_valid(kube, "jupyterlab", namespace)
+        for name in names:
+            await kube.create(INSTANCES, instance(name), namespace)
+        await anyio.sleep(0.3)  # stop the operator while it is part-way through
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        for name in names:
+            await ready_instance(kube, name, namespace)
+    pods = (await kube.list(PODS, namespace))["items"]
+    claims = (await kube.list(PVCS, namespace))["items"]
+    assert sorted(p["metadata"]["name"] for p in pods) == sorted(f"{n}-notebook" for n in names)
+    assert sorted(c["metadata"]["name"] for c in claims) == sorted(f"home-{n}" for n in names)
+
+
+async def test_pod_deleted_under_a_running_server_fails_the_instance(control_plane: ControlPlane, kube: Client,
+                                                                     namespace: str) -> None:
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await kube.create(INSTANCES, instance("victim"), namespace)
+        await ready_instance(kube, "victim", namespace)
+        await kube.delete(PODS, "victim-notebook", namespace, grace_period_seconds=0)
+        failed = await wait_for(kube, INSTANCES, "victim", namespace,
+                                lambda o: (o.get("status") or {}).get("phase") == "Failed", what="victim Failed")
+        ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "False"
+        assert ready["reason"] in ("PodDeleted", "ChildDeleted")
+        assert failed["status"].get("endpoint") is None
