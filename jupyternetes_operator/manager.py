@@ -72,13 +72,17 @@ class _EnqueueInstancesOfTemplate:
 class _EnqueueTemplateOfInstance:
     """Instance added or deleted → its template (the instance count in its status)."""
 
-    def __init__(self, queue: WorkQueue[ObjectKey]) -> None:
+    def __init__(self, queue: WorkQueue[ObjectKey], shared_namespace: str | None) -> None:
         self._queue = queue
+        self._shared = shared_namespace
 
     def _enqueue(self, instance: Any) -> None:
         ref = (instance.get("spec") or {}).get("template") or {}
-        namespace = ref.get("namespace") or instance["metadata"]["namespace"]
-        self._queue.add(ObjectKey(namespace, str(ref.get("name", ""))))
+        name = str(ref.get("name", ""))
+        for namespace in (ref.get("namespace") or instance["metadata"]["namespace"],
+                          None if ref.get("namespace") else self._shared):
+            if namespace:
+                self._queue.add(ObjectKey(namespace, name))
 
     def on_add(self, obj: FrozenObject) -> None:
         self._enqueue(obj)
@@ -166,7 +170,7 @@ class Operator:
                     informer.add_handler(_EnqueueByInstanceLabel(instance_queue))
         for informer in instances_i:
             informer.add_handler(EnqueueObject(instance_queue))
-            informer.add_handler(_EnqueueTemplateOfInstance(template_queue))
+            informer.add_handler(_EnqueueTemplateOfInstance(template_queue, s.template_namespace))
         for informer in templates_i:
             informer.add_handler(EnqueueObject(template_queue))
             informer.add_handler(_EnqueueInstancesOfTemplate(instance_queue, instances))
@@ -177,7 +181,7 @@ class Operator:
             pod_security=s.pod_security_level, allowed_kinds=s.allowed_kinds, template_namespace=s.template_namespace)
         template_reconciler = TemplateReconciler(
             self.client, templates, instances, children, recorder=self.recorder, pod_security=s.pod_security_level,
-            allowed_kinds=s.allowed_kinds)
+            allowed_kinds=s.allowed_kinds, template_namespace=s.template_namespace)
         everything = [*templates_i, *instances_i, *child_informers]
         self.controllers = [
             Controller("jupyternotebooktemplate", template_reconciler.reconcile, template_queue,

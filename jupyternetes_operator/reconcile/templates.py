@@ -26,6 +26,7 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .policy import Level, check_kind, check_pod
 from .render import TemplateError, render, validate_template
+from .resolve import TemplateRef, resolve_template
 
 if TYPE_CHECKING:
     from ..kube.client import Client
@@ -52,7 +53,8 @@ def instances_by_template(instance: Mapping[str, Any]) -> list[str]:
 class TemplateReconciler:
     def __init__(self, client: Client, templates: ReadStore, instances: ReadStore,
                  children: Mapping[tuple[str, str], ChildKind], *, recorder: EventRecorder,
-                 pod_security: Level, allowed_kinds: frozenset[tuple[str, str]]) -> None:
+                 pod_security: Level, allowed_kinds: frozenset[tuple[str, str]],
+                 template_namespace: str | None = None) -> None:
         self._client = client
         self._templates = templates
         self._instances = instances
@@ -60,6 +62,7 @@ class TemplateReconciler:
         self._recorder = recorder
         self._level = pod_security
         self._allowed = allowed_kinds
+        self._template_namespace = template_namespace
 
     async def reconcile(self, key: ObjectKey) -> Result:
         template = self._templates.get(key)
@@ -80,7 +83,7 @@ class TemplateReconciler:
             message = "the template renders and passes policy and a server-side dry run" if ok else \
                 "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
         using = sum(1 for i in self._instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"])
-                    if _uses(i, meta["namespace"]))
+                    if self._resolves_to(i, meta["namespace"]))
         desired = {"observedGeneration": generation, "instances": using,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
                                                      [st.condition("Valid", ok, reason, message)], generation,
@@ -96,6 +99,11 @@ class TemplateReconciler:
             else:
                 self._recorder.emit(template, WARNING, reason, message[:1024], "Validate")
         return Result()
+
+    def _resolves_to(self, instance: Mapping[str, Any], namespace: str) -> bool:
+        resolved = resolve_template(TemplateRef.of(instance), instance["metadata"]["namespace"], self._templates,
+                                    self._template_namespace).template
+        return resolved is not None and resolved["metadata"]["namespace"] == namespace
 
     async def problems(self, template: Mapping[str, Any]) -> list[TemplateError]:
         """Every reason this template cannot be used, most fundamental first."""
@@ -133,10 +141,3 @@ class TemplateReconciler:
                 else:
                     raise
         return problems
-
-
-def _uses(instance: Mapping[str, Any], template_namespace: str) -> bool:
-    ref = (instance.get("spec") or {}).get("template") or {}
-    return bool((ref.get("namespace") or instance["metadata"]["namespace"]) == template_namespace)
-
-

@@ -9,7 +9,7 @@ import anyio
 
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, LABEL_RETAINED, TEMPLATES
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.resources import EVENTS, PODS, PVCS
+from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, PODS, PVCS
 from jupyternetes_operator.testing import ControlPlane
 
 from .operator_harness import (
@@ -129,3 +129,30 @@ async def test_pod_deleted_under_a_running_server_fails_the_instance(control_pla
         assert ready["status"] == "False"
         assert ready["reason"] in ("PodDeleted", "ChildDeleted")
         assert failed["status"].get("endpoint") is None
+
+
+async def test_templates_shared_across_namespaces(control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """A shared template namespace serves every watched namespace; another namespace's template
+    serves ours only if it opts in; the template counts the instances that use it."""
+    shared, team = f"{namespace}-shared", f"{namespace}-team"
+    for name in (shared, team):
+        await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        await kube.create(TEMPLATES, TEMPLATE, shared)
+        opted_in = copy.deepcopy(TEMPLATE)
+        opted_in["metadata"] = {"name": "team-lab"}
+        opted_in["spec"]["instanceNamespaces"] = [namespace]
+        await kube.create(TEMPLATES, opted_in, team)
+        async with running_operator(control_plane.kubeconfig, (namespace, team), template_namespace=shared):
+            await kube.create(INSTANCES, instance("from-shared"), namespace)  # no namespace: falls back to shared
+            await kube.create(INSTANCES, instance("from-team", template="team-lab", template_namespace=team),
+                              namespace)
+            await ready_instance(kube, "from-shared", namespace)
+            await ready_instance(kube, "from-team", namespace)
+            counted = await wait_for(kube, TEMPLATES, "jupyterlab", shared,
+                                     lambda t: (t.get("status") or {}).get("instances") == 1,
+                                     what="the shared template to count its instance")
+            assert counted["status"]["instances"] == 1
+    finally:
+        for name in (shared, team):
+            await kube.delete(NAMESPACES, name)

@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from jupyternetes_operator.machinery.store import freeze
+from jupyternetes_operator.reconcile.status import (
+    FAILED,
+    MISSING,
+    PENDING,
+    READY,
+    STUCK_REASONS,
+    ChildState,
+    child_state,
+    condition,
+    endpoint_of,
+    merge_conditions,
+    pod_state,
+    same_status,
+)
+
+T0 = "2025-01-01T00:00:00Z"
+T1 = "2025-01-01T00:05:00Z"
+
+
+def pod(
+    phase: str = "Running",
+    *,
+    ip: str | None = "10.0.0.7",
+    ready: bool = True,
+    scheduled: dict[str, Any] | None = None,
+    containers: list[dict[str, Any]] | None = None,
+    init_containers: list[dict[str, Any]] | None = None,
+    spec_containers: list[dict[str, Any]] | None = None,
+    deleting: bool = False,
+    **status: Any,
+) -> dict[str, Any]:
+    conditions = [scheduled or {"type": "PodScheduled", "status": "True"},
+                  {"type": "Ready", "status": "True" if ready else "False"}]
+    st: dict[str, Any] = {"phase": phase, "conditions": conditions, **status}
+    if ip is not None:
+        st["podIP"] = ip
+    if containers is not None:
+        st["containerStatuses"] = containers
+    if init_containers is not None:
+        st["initContainerStatuses"] = init_containers
+    metadata: dict[str, Any] = {"name": "p", "namespace": "ns"}
+    if deleting:
+        metadata["deletionTimestamp"] = T0
+    spec = {"containers": spec_containers if spec_containers is not None else
+            [{"name": "notebook", "image": "img", "ports": [{"name": "http", "containerPort": 8888}]}]}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": st}
+
+
+def waiting(name: str, reason: str, message: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {"reason": reason}
+    if message is not None:
+        state["message"] = message
+    return {"name": name, "ready": False, "state": {"waiting": state}}
+
+
+# ---------------------------------------------------------------- pod_state
+
+
+def test_running_pod_with_ip_and_ready_condition_is_ready() -> None:
+    assert pod_state(pod()) == ChildState(READY)
+
+
+def test_ready_pod_read_from_the_cache_is_ready() -> None:
+    assert pod_state(freeze(pod())) == ChildState(READY)
+
+
+@pytest.mark.parametrize(
+    ("the_pod", "message"),
+    [
+        (pod(ready=False), "pod is Running, containers not ready"),
+        (pod(ip=None), "pod is Running"),
+        (pod("Pending", ip=None, ready=False), "pod is Pending, containers not ready"),
+    ],
+    ids=["not-ready", "no-ip", "pending-phase"],
+)
+def test_running_pod_missing_a_readiness_ingredient_is_pending(the_pod: dict[str, Any], message: str) -> None:
+    assert pod_state(the_pod) == ChildState(PENDING, message, "PodNotReady")
+
+
+def test_pod_without_status_is_pending() -> None:
+    assert pod_state({"metadata": {"name": "p"}}) == ChildState(PENDING, "pod is Pending, containers not ready",
+                                                                   "PodNotReady")
+
+
+def test_failed_phase_is_failed_with_the_kubelets_reason_and_message() -> None:
+    the_pod = pod("Failed", ready=False, reason="Evicted", message="The node was low on resource: memory.")
+    assert pod_state(the_pod) == ChildState(FAILED, "The node was low on resource: memory.", "Evicted")
+
+
+@pytest.mark.parametrize(("phase", "message"), [("Failed", "the pod failed"), ("Succeeded", "the pod succeeded")])
+def test_terminal_phase_without_details_is_failed_with_the_phase(phase: str, message: str) -> None:
+    assert pod_state(pod(phase, ready=False)) == ChildState(FAILED, message, phase)
+
+
+def test_pod_being_deleted_is_failed_even_while_ready() -> None:
+    assert pod_state(pod(deleting=True)) == ChildState(FAILED, "the pod is being deleted", "PodDeleted")
+
+
+def test_deletion_wins_over_a_terminal_phase() -> None:
+    assert pod_state(pod("Failed", deleting=True, reason="Evicted")).reason == "PodDeleted"
+
+
+@pytest.mark.parametrize("reason", sorted(STUCK_REASONS))
+def test_stuck_waiting_reason_of_a_container_fails_the_pod(reason: str) -> None:
+    the_pod = pod("Pending", ready=False, containers=[
+        {"name": "sidecar", "ready": True, "state": {"running": {}}},
+        waiting("notebook", reason, "Back-off pulling image \"nope\""),
+    ])
+    assert pod_state(the_pod) == ChildState(FAILED, 'container notebook: Back-off pulling image "nope"', reason)
+
+
+def test_stuck_init_container_fails_the_pod() -> None:
+    the_pod = pod("Pending", ready=False, init_containers=[waiting("setup", "CrashLoopBackOff")],
+                  containers=[waiting("notebook", "PodInitializing")])
+    assert pod_state(the_pod) == ChildState(FAILED, "container setup: CrashLoopBackOff", "CrashLoopBackOff")
+
+
+def test_stuck_reason_without_message_reports_the_reason() -> None:
+    the_pod = pod("Pending", ready=False, containers=[waiting("notebook", "CreateContainerConfigError")])
+    assert pod_state(the_pod).message == "container notebook: CreateContainerConfigError"
+
+
+def test_crash_loop_in_a_running_pod_fails_it() -> None:
+    the_pod = pod("Running", ready=False, containers=[waiting("notebook", "CrashLoopBackOff", "back-off 5m0s")])
+    assert pod_state(the_pod) == ChildState(FAILED, "container notebook: back-off 5m0s", "CrashLoopBackOff")
+
+
+@pytest.mark.parametrize("reason", ["ContainerCreating", "PodInitializing"])
+def test_transient_waiting_reason_stays_pending(reason: str) -> None:
+    the_pod = pod("Pending", ip=None, ready=False, containers=[waiting("notebook", reason)])
+    assert pod_state(the_pod) == ChildState(PENDING, "pod is Pending, containers not ready", "PodNotReady")
+
+
+def test_unscheduled_pod_is_pending_with_the_schedulers_message() -> None:
+    message = "0/3 nodes are available: 3 Insufficient memory."
+    the_pod = pod("Pending", ip=None, ready=False,
+                  scheduled={"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message})
+    assert pod_state(the_pod) == ChildState(PENDING, message, "Unschedulable")
+
+
+def test_unscheduled_pod_without_details_has_a_default_message_and_reason() -> None:
+    the_pod = pod("Pending", ip=None, ready=False, scheduled={"type": "PodScheduled", "status": "False"})
+    assert pod_state(the_pod) == ChildState(PENDING, "waiting to be scheduled", "Unschedulable")
+
+
+# ---------------------------------------------------------------- child_state
+
+
+def test_absent_child_is_missing() -> None:
+    assert child_state("Pod", None) == ChildState(MISSING, "not created yet")
+    assert child_state("PersistentVolumeClaim", None).state == MISSING
+
+
+def test_child_state_of_a_pod_is_its_pod_state() -> None:
+    assert child_state("Pod", pod()) == ChildState(READY)
+    assert child_state("Pod", pod(deleting=True)).state == FAILED
+
+
+@pytest.mark.parametrize(
+    ("phase", "expected"),
+    [
+        ("Bound", ChildState(READY)),
+        ("Lost", ChildState(FAILED, "the claim lost its volume", "ClaimLost")),
+        ("Pending", ChildState(PENDING, "waiting for the claim to bind", "ClaimPending")),
+        (None, ChildState(PENDING, "waiting for the claim to bind", "ClaimPending")),
+    ],
+)
+def test_pvc_state_follows_its_phase(phase: str | None, expected: ChildState) -> None:
+    claim: dict[str, Any] = {"metadata": {"name": "home"}}
+    if phase is not None:
+        claim["status"] = {"phase": phase}
+    assert child_state("PersistentVolumeClaim", claim) == expected
+
+
+@pytest.mark.parametrize("kind", ["Service", "ConfigMap", "Secret"])
+def test_other_present_children_are_ready(kind: str) -> None:
+    assert child_state(kind, {"metadata": {"name": "x"}}) == ChildState(READY)
+
+
+# ---------------------------------------------------------------- endpoint_of
+
+
+def test_numeric_port_gives_the_url() -> None:
+    assert endpoint_of(pod(), None, 8000) == {"address": "10.0.0.7", "port": 8000, "url": "http://10.0.0.7:8000"}
+
+
+def test_named_port_is_looked_up_in_the_chosen_container() -> None:
+    the_pod = pod(spec_containers=[
+        {"name": "proxy", "ports": [{"name": "http", "containerPort": 80}]},
+        {"name": "notebook", "ports": [{"name": "metrics", "containerPort": 9090},
+                                       {"name": "http", "containerPort": 8888}]},
+    ])
+    assert endpoint_of(the_pod, "notebook", "http") == {"address": "10.0.0.7", "port": 8888,
+                                                        "url": "http://10.0.0.7:8888"}
+    assert endpoint_of(the_pod, "proxy", "http") == {"address": "10.0.0.7", "port": 80, "url": "http://10.0.0.7:80"}
+
+
+def test_named_port_without_a_container_is_found_in_any_container() -> None:
+    the_pod = pod(spec_containers=[
+        {"name": "proxy", "ports": [{"name": "admin", "containerPort": 81}]},
+        {"name": "notebook", "ports": [{"name": "http", "containerPort": 8888}]},
+    ])
+    endpoint = endpoint_of(the_pod, None, "http")
+    assert endpoint is not None
+    assert endpoint["port"] == 8888
+
+
+def test_named_port_without_a_container_prefers_the_first_container() -> None:
+    the_pod = pod(spec_containers=[
+        {"name": "first", "ports": [{"name": "http", "containerPort": 8000}]},
+        {"name": "second", "ports": [{"name": "http", "containerPort": 9000}]},
+    ])
+    endpoint = endpoint_of(the_pod, None, "http")
+    assert endpoint is not None
+    assert endpoint["port"] == 8000
+
+
+def test_named_port_of_another_container_is_not_used_when_a_container_is_chosen() -> None:
+    the_pod = pod(spec_containers=[
+        {"name": "proxy", "ports": [{"name": "http", "containerPort": 80}]},
+        {"name": "notebook", "ports": []},
+    ])
+    assert endpoint_of(the_pod, "notebook", "http") is None
+
+
+def test_named_port_in_a_frozen_pod() -> None:
+    endpoint = endpoint_of(freeze(pod()), "notebook", "http")
+    assert endpoint == {"address": "10.0.0.7", "port": 8888, "url": "http://10.0.0.7:8888"}
+
+
+@pytest.mark.parametrize(("container", "port"), [("notebook", "nope"), (None, "nope"), ("missing", "http")])
+def test_unknown_port_name_gives_none(container: str | None, port: str) -> None:
+    assert endpoint_of(pod(), container, port) is None
+
+
+def test_no_pod_ip_gives_none() -> None:
+    assert endpoint_of(pod(ip=None), None, 8888) is None
+    assert endpoint_of(pod(ip=""), None, 8888) is None
+
+
+def test_ipv6_address_is_bracketed_in_the_url_only() -> None:
+    assert endpoint_of(pod(ip="fd00::1:7"), "notebook", "http") == {
+        "address": "fd00::1:7", "port": 8888, "url": "http://[fd00::1:7]:8888",
+    }
+
+
+# ---------------------------------------------------------------- conditions
+
+
+@pytest.mark.parametrize(("ok", "status"), [(True, "True"), (False, "False"), (None, "Unknown")])
+def test_condition_status_is_tri_state(ok: bool | None, status: str) -> None:
+    assert condition("Ready", ok, "ServerReady", "serving") == {
+        "type": "Ready", "status": status, "reason": "ServerReady", "message": "serving",
+    }
+
+
+def test_condition_message_defaults_to_empty_and_is_capped() -> None:
+    assert condition("Ready", True, "R")["message"] == ""
+    assert condition("Ready", False, "R", "x" * 40000)["message"] == "x" * 32768
+
+
+def test_new_conditions_get_the_current_time_and_generation() -> None:
+    new = [condition("Ready", False, "Provisioning", "waiting")]
+    assert merge_conditions([], new, 4, T0) == [{
+        "type": "Ready", "status": "False", "reason": "Provisioning", "message": "waiting",
+        "observedGeneration": 4, "lastTransitionTime": T0,
+    }]
+
+
+def test_unchanged_status_keeps_its_transition_time_but_takes_new_reason_and_generation() -> None:
+    previous = merge_conditions([], [condition("Ready", False, "Provisioning", "pulling")], 1, T0)
+    merged = merge_conditions(previous, [condition("Ready", False, "Provisioning", "starting")], 2, T1)
+    assert merged == [{
+        "type": "Ready", "status": "False", "reason": "Provisioning", "message": "starting",
+        "observedGeneration": 2, "lastTransitionTime": T0,
+    }]
+
+
+def test_changed_status_moves_the_transition_time() -> None:
+    previous = merge_conditions([], [condition("Ready", False, "Provisioning")], 1, T0)
+    merged = merge_conditions(previous, [condition("Ready", True, "ServerReady")], 1, T1)
+    assert merged[0]["status"] == "True"
+    assert merged[0]["lastTransitionTime"] == T1
+
+
+def test_each_condition_is_stamped_by_its_own_type() -> None:
+    previous = merge_conditions([], [condition("TemplateResolved", True, "Resolved"),
+                                     condition("Ready", False, "Provisioning")], 1, T0)
+    merged = merge_conditions(freeze({"c": previous})["c"],
+                              [condition("TemplateResolved", True, "Resolved"), condition("Ready", True, "ServerReady"),
+                               condition("ChildrenReady", True, "ChildrenReady")], 1, T1)
+    assert [(c["type"], c["lastTransitionTime"]) for c in merged] == [
+        ("TemplateResolved", T0), ("Ready", T1), ("ChildrenReady", T1),
+    ]
+
+
+def test_previous_condition_without_a_time_gets_now() -> None:
+    previous = [{"type": "Ready", "status": "True", "reason": "ServerReady", "message": ""}]
+    assert merge_conditions(previous, [condition("Ready", True, "ServerReady")], 1, T1)[0]["lastTransitionTime"] == T1
+
+
+def test_conditions_no_longer_reported_are_dropped() -> None:
+    previous = merge_conditions([], [condition("Old", True, "X"), condition("Ready", True, "R")], 1, T0)
+    assert [c["type"] for c in merge_conditions(previous, [condition("Ready", True, "R")], 1, T1)] == ["Ready"]
+
+
+def test_merge_does_not_modify_its_inputs() -> None:
+    previous = [{"type": "Ready", "status": "False", "reason": "P", "message": "", "lastTransitionTime": T0,
+                 "observedGeneration": 1}]
+    new = [condition("Ready", True, "R")]
+    merge_conditions(previous, new, 2, T1)
+    assert previous[0]["lastTransitionTime"] == T0
+    assert previous[0]["observedGeneration"] == 1
+    assert new == [condition("Ready", True, "R")]
+
+
+# ---------------------------------------------------------------- same_status
+
+
+def status(time: str, *, reason: str = "ServerReady", generation: int = 1, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "observedGeneration": generation,
+        "phase": phase,
+        "conditions": [{"type": "Ready", "status": "True", "reason": reason, "message": "",
+                        "observedGeneration": generation, "lastTransitionTime": time}],
+        "endpoint": {"address": "10.0.0.7", "port": 8888, "url": "http://10.0.0.7:8888"},
+    }
+
+
+def test_statuses_differing_only_in_transition_time_are_the_same() -> None:
+    assert same_status(status(T0), status(T1))
+    assert same_status(freeze(status(T0)), status(T1))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        status(T0, reason="Other"),
+        status(T0, generation=2),
+        status(T0, phase="Failed"),
+        {**status(T0), "endpoint": {"address": "10.0.0.8", "port": 8888, "url": "http://10.0.0.8:8888"}},
+        {**status(T0), "conditions": []},
+        {k: v for k, v in status(T0).items() if k != "endpoint"},
+    ],
+    ids=["reason", "generation", "phase", "endpoint", "conditions", "missing-key"],
+)
+def test_any_other_difference_makes_statuses_differ(other: dict[str, Any]) -> None:
+    assert not same_status(status(T0), other)
+    assert not same_status(other, status(T0))
+
+
+def test_same_status_does_not_modify_its_inputs() -> None:
+    current = status(T0)
+    same_status(current, status(T1))
+    assert current == status(T0)
