@@ -92,12 +92,13 @@ def up(directory: Path, nodes: int, samples: list[Path], operator: bool = False)
     for sample in samples:
         subprocess.run([str(plane_kubectl), f"--kubeconfig={state['kubeconfig']}", "apply", "-f", str(sample)],
                        check=True)
-    console.print(f"dev cluster ready at {state['server']} (logs in {state['workdir']}/logs)")
+    # Plain prints: these lines are meant to be copied, so they must never be wrapped.
+    print(f"dev cluster ready at {state['server']} (logs in {state['workdir']}/logs)")
     if operator:
-        console.print(f"operator running: metrics on http://{OPERATOR_ADDRESS}/metrics, "
-                      f"log in {state['workdir']}/logs/operator.log")
-    console.print(f"export KUBECONFIG={state['kubeconfig']}")
-    console.print(f"kubectl: {state['kubectl']}")
+        print(f"operator running: metrics on http://{OPERATOR_ADDRESS}/metrics, "
+              f"log in {state['workdir']}/logs/operator.log")
+    print(f"export KUBECONFIG={state['kubeconfig']}")
+    print(f"kubectl: {state['kubectl']}")
     return 0
 
 
