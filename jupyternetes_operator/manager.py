@@ -37,7 +37,9 @@ from .machinery.ratelimit import BucketThrottle
 from .machinery.store import DeletedFinalStateUnknown, FrozenObject, ObjectKey, key_of
 from .machinery.workqueue import WorkQueue
 from .metrics import Metrics
-from .reconcile.instances import ChildKind, InstanceReconciler
+from .reconcile.context import ChildKind, Context
+from .reconcile.instances import InstanceReconciler
+from .reconcile.policy import Policy
 from .reconcile.templates import INSTANCES_BY_TEMPLATE, TemplateReconciler, instances_by_template
 from .settings import Settings
 
@@ -176,12 +178,10 @@ class Operator:
             informer.add_handler(_EnqueueInstancesOfTemplate(instance_queue, instances))
 
         self.recorder = EventRecorder(self.client, instance=s.leader_election.identity)
-        instance_reconciler = InstanceReconciler(
-            self.client, instances, templates, children, recorder=self.recorder, metrics=m, clock=self.clock,
-            pod_security=s.pod_security_level, allowed_kinds=s.allowed_kinds, template_namespace=s.template_namespace)
-        template_reconciler = TemplateReconciler(
-            self.client, templates, instances, children, recorder=self.recorder, pod_security=s.pod_security_level,
-            allowed_kinds=s.allowed_kinds, template_namespace=s.template_namespace)
+        context = Context(self.client, templates, instances, children, self.recorder,
+                          Policy(s.pod_security_level, s.allowed_kinds), s.template_namespace)
+        instance_reconciler = InstanceReconciler(context, metrics=m, clock=self.clock)
+        template_reconciler = TemplateReconciler(context)
         everything = [*templates_i, *instances_i, *child_informers]
         self.controllers = [
             Controller("jupyternotebooktemplate", template_reconciler.reconcile, template_queue,

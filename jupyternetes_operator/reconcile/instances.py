@@ -23,34 +23,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..api import INSTANCES, LABEL_INSTANCE
-from ..kube.client import MERGE_PATCH, Client
+from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, Invalid, NotFound
 from ..machinery.controller import Result
-from ..machinery.events import NORMAL, WARNING, EventRecorder
-from ..machinery.multistore import ReadStore
+from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
+from .context import Context
 from .plan import plan
-from .policy import Level, check_kind, check_pod
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
 
 if TYPE_CHECKING:
-    from ..kube.client import Resource
     from ..machinery.clock import Clock
     from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
-
-
-@dataclass(frozen=True)
-class ChildKind:
-    """Where children of one (apiVersion, kind) live: the API resource and the informer cache."""
-
-    resource: Resource
-    store: ReadStore
 
 
 @dataclass(frozen=True)
@@ -76,27 +66,17 @@ def _failed(reason: str, message: str, resolved: bool | None = False) -> Outcome
 
 
 class InstanceReconciler:
-    def __init__(self, client: Client, instances: ReadStore, templates: ReadStore,
-                 children: Mapping[tuple[str, str], ChildKind], *, recorder: EventRecorder, metrics: Metrics,
-                 clock: Clock, pod_security: Level, allowed_kinds: frozenset[tuple[str, str]],
-                 template_namespace: str | None) -> None:
-        self._client = client
-        self._instances = instances
-        self._templates = templates
-        self._children = children
-        self._recorder = recorder
+    def __init__(self, context: Context, *, metrics: Metrics, clock: Clock) -> None:
+        self._ctx = context
         self._metrics = metrics
         self._clock = clock
-        self._level = pod_security
-        self._allowed = allowed_kinds
-        self._template_namespace = template_namespace
         self._first_seen: dict[ObjectKey, float] = {}
         # The status we last wrote and the resourceVersion the write produced: until the cache shows
         # it, it is the truth (so a stale cache never repeats a transition or its Event).
         self._written: dict[ObjectKey, tuple[str, dict[str, Any]]] = {}
 
     async def reconcile(self, key: ObjectKey) -> Result:
-        instance = self._instances.get(key)
+        instance = self._ctx.instances.get(key)
         if instance is None:
             self._first_seen.pop(key, None)
             self._written.pop(key, None)
@@ -132,7 +112,7 @@ class InstanceReconciler:
     async def _converge(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         meta = instance["metadata"]
         ref = TemplateRef.of(instance)
-        resolution = resolve_template(ref, meta["namespace"], self._templates, self._template_namespace)
+        resolution = resolve_template(ref, meta["namespace"], self._ctx.templates, self._ctx.template_namespace)
         if resolution.template is None:
             reason, message = resolution.reason, resolution.message
             if reason == "TemplateNotFound":
@@ -151,9 +131,8 @@ class InstanceReconciler:
             rendered = render(template, instance)
         except (TemplateError, InstanceError) as exc:
             return _failed(exc.reason, f"{exc.field}: {exc.message}" if exc.field else exc.message)
-        violations = self._policy(rendered)
-        if violations:
-            return _failed("PolicyViolation", "; ".join(violations))
+        if violations := self._ctx.policy.check(rendered.children):
+            return _failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
 
         rendered = pin_to_recorded(rendered, previous)
         the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup)
@@ -178,30 +157,18 @@ class InstanceReconciler:
         return self._observe(rendered, the_plan.observed, created={c.name for c in the_plan.create})
 
     def _lookup(self, child: Child) -> Mapping[str, Any] | None:
-        kind = self._children.get((child.api_version, child.kind))
+        kind = self._ctx.children.get((child.api_version, child.kind))
         return None if kind is None else kind.store.get_by_name(child.manifest["metadata"]["namespace"], child.name)
 
-    def _policy(self, rendered: Rendered) -> list[str]:
-        problems = []
-        for child in rendered.children:
-            if (violation := check_kind(child, self._allowed)) is not None:
-                problems.append(violation.message)
-            elif child.kind == "Pod" and (child.api_version, child.kind) not in self._children:
-                problems.append(f"the operator does not watch {child.kind}")
-            if child.kind == "Pod":
-                problems += [f"{child.logical_name}: {v.field}: {v.message}"
-                             for v in check_pod(child.manifest, self._level)]
-        return problems
-
     async def _create(self, instance: Mapping[str, Any], child: Child) -> None:
-        kind = self._children[(child.api_version, child.kind)]
+        kind = self._ctx.children[(child.api_version, child.kind)]
         namespace = child.manifest["metadata"]["namespace"]
         try:
-            await self._client.create(kind.resource, child.manifest, namespace)
+            await self._ctx.client.create(kind.resource, child.manifest, namespace)
         except AlreadyExists:
             # Ours from an earlier attempt the cache has not shown yet, or an object outside our
             # label-selected cache that squats on the name: look, and never overwrite the latter.
-            existing = await self._client.get(kind.resource, child.name, namespace)
+            existing = await self._ctx.client.get(kind.resource, child.name, namespace)
             single = Rendered((child,), {}, Endpoint("", None, 0), 0)
             conflicts = plan(single, instance["metadata"]["name"], instance["metadata"]["uid"],
                              lambda _: existing).conflicts
@@ -209,20 +176,20 @@ class InstanceReconciler:
                 raise _ChildConflict(conflicts[0].message) from None
             return
         except Invalid as exc:
-            self._recorder.emit(instance, WARNING, "CreateFailed", f"{child.kind} {child.name}: {exc.message}",
+            self._ctx.recorder.emit(instance, WARNING, "CreateFailed", f"{child.kind} {child.name}: {exc.message}",
                                 "Create")
             raise
-        self._recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
+        self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
 
     async def _adopt(self, instance: Mapping[str, Any], child: Child) -> None:
-        kind = self._children[(child.api_version, child.kind)]
+        kind = self._ctx.children[(child.api_version, child.kind)]
         name = instance["metadata"]["name"]
         try:
-            await self._client.patch(kind.resource, child.name, {"metadata": {"labels": {LABEL_INSTANCE: name}}},
+            await self._ctx.client.patch(kind.resource, child.name, {"metadata": {"labels": {LABEL_INSTANCE: name}}},
                                      child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
         except NotFound:
             return  # deleted meanwhile; the next pass creates it
-        self._recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")
+        self._ctx.recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")
 
     def _observe(self, rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
                  created: set[str]) -> Outcome:
@@ -288,7 +255,7 @@ class InstanceReconciler:
                 set(current) <= set(desired):
             return
         patch = {**{k: None for k in current if k not in desired}, **desired}
-        updated = await self._client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
+        updated = await self._ctx.client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
                                            subresource="status")
         self._written[key] = (str(updated["metadata"].get("resourceVersion")), desired)
         self._announce(key, instance, current, outcome)
@@ -302,26 +269,45 @@ class InstanceReconciler:
             if started is not None:
                 self._metrics.spawn_duration.observe(self._clock.now() - started)
             url = (outcome.endpoint or {}).get("url", "")
-            self._recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
+            self._ctx.recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == FAILED:
-            self._recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
+            self._ctx.recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
         elif outcome.phase == PROVISIONING:
-            self._recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
+            self._ctx.recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
 
 
 def pin_to_recorded(rendered: Rendered, previous: Mapping[str, Any]) -> Rendered:
     """Keep a provisioned instance on the children it was rendered with.
 
-    After a template edit (a newer generation than the one recorded in status), the
-    children the template now adds are not created and removed ones are left alone:
-    only the recorded children are observed. New spawns get the new version.
+    After a template edit (a newer generation than the one recorded in status) the
+    recorded children are observed as they are — those the new render no longer
+    produces included — and nothing the template now adds is created. If the edit
+    renamed the endpoint pod, the recorded pod (and the recorded port) stay the
+    endpoint. New spawns get the new version.
     """
     recorded = previous.get("templateGeneration")
     if recorded is None or recorded == rendered.template_generation or not previous.get("children"):
         return rendered
-    existing = {(c.get("kind"), c.get("name")) for c in previous["children"]}
-    kept = tuple(c for c in rendered.children if (c.kind, c.name) in existing)
-    return dataclasses.replace(rendered, children=kept, template_generation=int(recorded))
+    by_name = {(c.kind, c.name): c for c in rendered.children}
+    namespace = next((c.manifest["metadata"]["namespace"] for c in rendered.children), "")
+    kept = tuple(by_name.get((r.get("kind"), r.get("name"))) or _recorded_child(r, namespace)
+                 for r in previous["children"]
+                 if (r.get("kind"), r.get("name")) in by_name or r.get("state") != st.MISSING)
+    endpoint = rendered.endpoint
+    pods = [c.name for c in kept if c.kind == "Pod"]
+    if endpoint.pod not in pods and len(pods) == 1:
+        port = (previous.get("endpoint") or {}).get("port", endpoint.port)
+        endpoint = Endpoint(pods[0], endpoint.container, port)
+    return dataclasses.replace(rendered, children=kept, endpoint=endpoint, template_generation=int(recorded))
+
+
+def _recorded_child(record: Mapping[str, Any], namespace: str) -> Child:
+    """A child known only from the status record (enough to look it up in the cache)."""
+    kind = str(record.get("kind"))
+    group = {"Pod": "pods", "PersistentVolumeClaim": "pvcs"}.get(kind, "resources")
+    return Child(group, str(record.get("logicalName", "")), str(record.get("apiVersion", "v1")), kind,
+                 str(record.get("name")), {"metadata": {"name": record.get("name"), "namespace": namespace}},
+                 retain=False)
 
 
 def _valid_condition(template: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -22,7 +22,7 @@ Deliberately stricter than admission (never looser):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -292,3 +292,30 @@ def check_pod(pod_manifest: Mapping[str, Any], level: Level) -> list[Violation]:
     for violation in found:
         unique.setdefault(violation.field, violation)
     return list(unique.values())
+
+
+class Checkable(Kinded, Protocol):
+    @property
+    def manifest(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What every rendered child must satisfy: the allowlist of kinds and a Pod Security level."""
+
+    level: Level = Level.BASELINE
+    allowed_kinds: frozenset[tuple[str, str]] = DEFAULT_ALLOWED_KINDS
+
+    def check(self, children: Iterable[Checkable]) -> list[tuple[str, Violation]]:
+        """``(reason, violation)`` for every problem: ``KindNotAllowed`` or ``PodSecurityViolation``,
+        with field paths from the template's ``spec.<group>[<logical name>]``."""
+        found: list[tuple[str, Violation]] = []
+        for child in children:
+            if (violation := check_kind(child, self.allowed_kinds)) is not None:
+                found.append(("KindNotAllowed", violation))
+            elif child.kind == "Pod":
+                prefix = f"spec.{child.group}[{child.logical_name}]"
+                found += [("PodSecurityViolation",
+                           Violation(f"{prefix}.{v.field}", f"{v.message} (level {self.level})"))
+                          for v in check_pod(child.manifest, self.level)]
+        return found

@@ -41,10 +41,9 @@ class Resolution:
 
 def resolve_template(ref: TemplateRef, instance_namespace: str, templates: ReadStore,
                      shared_namespace: str | None) -> Resolution:
-    candidates = [ref.namespace] if ref.namespace else [instance_namespace, shared_namespace]
+    candidates = [ref.namespace] if ref.namespace else [
+        n for n in dict.fromkeys((instance_namespace, shared_namespace)) if n]
     for namespace in candidates:
-        if namespace is None:
-            continue
         template = templates.get_by_name(namespace, ref.name)
         if template is None:
             continue
@@ -54,5 +53,5 @@ def resolve_template(ref: TemplateRef, instance_namespace: str, templates: ReadS
         return Resolution(None, "TemplateNotAllowed",
                           f"template {namespace}/{ref.name} does not list namespace {instance_namespace!r} in "
                           "spec.instanceNamespaces")
-    where = " or ".join(repr(n) for n in candidates if n)
+    where = " or ".join(repr(n) for n in candidates)
     return Resolution(None, "TemplateNotFound", f"template {ref.name!r} not found in namespace {where}")

@@ -20,17 +20,15 @@ from typing import TYPE_CHECKING, Any
 from ..api import INSTANCES, TEMPLATES
 from ..kube.errors import ApiError, Invalid
 from ..machinery.controller import Result
-from ..machinery.events import NORMAL, WARNING, EventRecorder
-from ..machinery.multistore import ReadStore
+from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
-from .policy import Level, check_kind, check_pod
+from .context import Context
 from .render import TemplateError, render, validate_template
 from .resolve import TemplateRef, resolve_template
 
 if TYPE_CHECKING:
-    from ..kube.client import Client
-    from .instances import ChildKind
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +49,11 @@ def instances_by_template(instance: Mapping[str, Any]) -> list[str]:
 
 
 class TemplateReconciler:
-    def __init__(self, client: Client, templates: ReadStore, instances: ReadStore,
-                 children: Mapping[tuple[str, str], ChildKind], *, recorder: EventRecorder,
-                 pod_security: Level, allowed_kinds: frozenset[tuple[str, str]],
-                 template_namespace: str | None = None) -> None:
-        self._client = client
-        self._templates = templates
-        self._instances = instances
-        self._children = children
-        self._recorder = recorder
-        self._level = pod_security
-        self._allowed = allowed_kinds
-        self._template_namespace = template_namespace
+    def __init__(self, context: Context) -> None:
+        self._ctx = context
 
     async def reconcile(self, key: ObjectKey) -> Result:
-        template = self._templates.get(key)
+        template = self._ctx.templates.get(key)
         if template is None:
             return Result()
         meta = template["metadata"]
@@ -82,7 +70,7 @@ class TemplateReconciler:
             reason = "Valid" if ok else problems[0].reason
             message = "the template renders and passes policy and a server-side dry run" if ok else \
                 "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
-        using = sum(1 for i in self._instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"])
+        using = sum(1 for i in self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"])
                     if self._resolves_to(i, meta["namespace"]))
         desired = {"observedGeneration": generation, "instances": using,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
@@ -90,19 +78,19 @@ class TemplateReconciler:
                                                      st.now_rfc3339())}
         if st.same_status(current, desired):
             return Result()
-        await self._client.patch(TEMPLATES, meta["name"], {"status": desired}, meta["namespace"],
+        await self._ctx.client.patch(TEMPLATES, meta["name"], {"status": desired}, meta["namespace"],
                                  subresource="status")
         before = next((c for c in current.get("conditions") or () if c.get("type") == "Valid"), None)
         if before is None or before.get("status") != ("True" if ok else "False") or not validated:
             if ok:
-                self._recorder.emit(template, NORMAL, "Valid", message, "Validate")
+                self._ctx.recorder.emit(template, NORMAL, "Valid", message, "Validate")
             else:
-                self._recorder.emit(template, WARNING, reason, message[:1024], "Validate")
+                self._ctx.recorder.emit(template, WARNING, reason, message[:1024], "Validate")
         return Result()
 
     def _resolves_to(self, instance: Mapping[str, Any], namespace: str) -> bool:
-        resolved = resolve_template(TemplateRef.of(instance), instance["metadata"]["namespace"], self._templates,
-                                    self._template_namespace).template
+        resolved = resolve_template(TemplateRef.of(instance), instance["metadata"]["namespace"], self._ctx.templates,
+                                    self._ctx.template_namespace).template
         return resolved is not None and resolved["metadata"]["namespace"] == namespace
 
     async def problems(self, template: Mapping[str, Any]) -> list[TemplateError]:
@@ -114,21 +102,16 @@ class TemplateReconciler:
             rendered = render(template, probe_instance(template["metadata"]["namespace"]), check_values=False)
         except TemplateError as exc:
             return [exc]
-        for child in rendered.children:
-            field = f"spec.{child.group}[{child.logical_name}]"
-            if (violation := check_kind(child, self._allowed)) is not None:
-                problems.append(TemplateError("KindNotAllowed", violation.message, field))
-            elif child.kind == "Pod":
-                problems += [TemplateError("PodSecurityViolation", f"{v.message} (level {self._level})",
-                                           f"{field}.{v.field}") for v in check_pod(child.manifest, self._level)]
+        problems = [TemplateError(reason, v.message, v.field)
+                    for reason, v in self._ctx.policy.check(rendered.children)]
         if problems:
             return problems
         for child in rendered.children:
-            kind = self._children.get((child.api_version, child.kind))
+            kind = self._ctx.children.get((child.api_version, child.kind))
             if kind is None:
                 continue
             try:
-                await self._client.create(kind.resource, child.manifest, child.manifest["metadata"]["namespace"],
+                await self._ctx.client.create(kind.resource, child.manifest, child.manifest["metadata"]["namespace"],
                                           dry_run=True)
             except Invalid as exc:
                 causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message

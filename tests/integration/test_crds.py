@@ -16,17 +16,11 @@ from jupyternetes_operator.kube.errors import Invalid
 from jupyternetes_operator.kube.resources import INSTANCES, TEMPLATES
 from jupyternetes_operator.testing import ControlPlane
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+from .operator_harness import INSTANCE, TEMPLATE
+
 CRDS = Path(__file__).parents[2] / "crds"
 
 
-def sample(name: str) -> Object:
-    doc: Object = yaml.safe_load((EXAMPLES / name).read_text())
-    return doc
-
-
-TEMPLATE = sample("template-jupyterlab.yaml")
-INSTANCE = sample("instance-alice.yaml")
 
 
 def edited(base: Object, change: Callable[[Object], Any]) -> Object:

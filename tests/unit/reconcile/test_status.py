@@ -107,7 +107,15 @@ def test_deletion_wins_over_a_terminal_phase() -> None:
     assert pod_state(pod("Failed", deleting=True, reason="Evicted")).reason == "PodDeleted"
 
 
-@pytest.mark.parametrize("reason", sorted(STUCK_REASONS))
+KUBELET_STUCK = ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff",
+                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError"]
+
+
+def test_stuck_reasons_are_the_kubelets_unrecoverable_ones() -> None:
+    assert sorted(STUCK_REASONS) == sorted(KUBELET_STUCK)
+
+
+@pytest.mark.parametrize("reason", KUBELET_STUCK)
 def test_stuck_waiting_reason_of_a_container_fails_the_pod(reason: str) -> None:
     the_pod = pod("Pending", ready=False, containers=[
         {"name": "sidecar", "ready": True, "state": {"running": {}}},
@@ -348,8 +356,9 @@ def test_statuses_differing_only_in_transition_time_are_the_same() -> None:
         {**status(T0), "endpoint": {"address": "10.0.0.8", "port": 8888, "url": "http://10.0.0.8:8888"}},
         {**status(T0), "conditions": []},
         {k: v for k, v in status(T0).items() if k != "endpoint"},
+        {**status(T0), "conditions": [{**status(T0)["conditions"][0], "observedGeneration": 2}]},
     ],
-    ids=["reason", "generation", "phase", "endpoint", "conditions", "missing-key"],
+    ids=["reason", "generation", "phase", "endpoint", "conditions", "missing-key", "condition-generation"],
 )
 def test_any_other_difference_makes_statuses_differ(other: dict[str, Any]) -> None:
     assert not same_status(status(T0), other)
