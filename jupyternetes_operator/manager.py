@@ -14,6 +14,7 @@ restarts as a follower.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from collections.abc import Iterable, Sequence
@@ -136,16 +137,14 @@ class Operator:
 
     def _informers(self, resource: Resource, name: str, options: InformerOptions,
                    scopes: Sequence[str | None]) -> tuple[list[Informer], CompositeStore]:
-        made = []
+        by_scope: dict[str | None, Informer] = {}
         for namespace in scopes:
-            scoped = InformerOptions(namespace=namespace, label_selector=options.label_selector,
-                                     indexers=options.indexers, reflector=options.reflector)
+            scoped = dataclasses.replace(options, namespace=namespace)
             label = name if namespace is None else f"{name}/{namespace}"
-            made.append(Informer.for_resource(self.client, resource, scoped, name=label, metrics=self.metrics,
-                                              clock=self.clock))
-        self.informers += made
-        return made, CompositeStore({i.reflector.lister_watcher.namespace: i.store  # type: ignore[attr-defined]
-                                     for i in made})
+            by_scope[namespace] = Informer.for_resource(self.client, resource, scoped, name=label,
+                                                        metrics=self.metrics, clock=self.clock)
+        self.informers += by_scope.values()
+        return list(by_scope.values()), CompositeStore({ns: i.store for ns, i in by_scope.items()})
 
     async def build(self) -> None:
         """Create informers, queues, reconcilers and controllers (discovers child resources)."""
