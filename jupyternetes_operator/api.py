@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, TypedDict
 
 from .kube.resources import GROUP, INSTANCES, TEMPLATES
 
@@ -30,18 +29,6 @@ MANAGED_BY = "jupyternetes"
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 MAX_NAME = 63
-
-
-class ObjectMeta(TypedDict, total=False):
-    name: str
-    namespace: str
-    uid: str
-    resourceVersion: str
-    generation: int
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    ownerReferences: list[dict[str, Any]]
-    deletionTimestamp: str
 
 
 def _digest(text: str, length: int) -> str:

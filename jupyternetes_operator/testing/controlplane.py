@@ -14,7 +14,6 @@ process (SIGTERM, then SIGKILL) and removes the working directory it created.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import shutil
@@ -23,10 +22,9 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -373,23 +371,3 @@ class ControlPlane:
                        "nodeInfo": {"kubeletVersion": "fake", "operatingSystem": "linux",
                                     "architecture": "amd64"}},
         }
-
-
-@contextlib.contextmanager
-def running(config: ControlPlaneConfig | None = None, progress: Progress = _quiet) -> Iterator[ControlPlane]:
-    """Start a control plane for the duration of a ``with`` block."""
-    plane = ControlPlane(config)
-    try:
-        plane.start(progress)
-        yield plane
-    finally:
-        plane.stop()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
