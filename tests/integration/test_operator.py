@@ -9,7 +9,7 @@ import anyio
 
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, LABEL_RETAINED, TEMPLATES
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, PODS, PVCS
+from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, NODES, PODS, PVCS
 from jupyternetes_operator.testing import ControlPlane
 
 from .operator_harness import (
@@ -156,3 +156,33 @@ async def test_templates_shared_across_namespaces(control_plane: ControlPlane, k
     finally:
         for name in (shared, team):
             await kube.delete(NAMESPACES, name)
+
+
+async def test_image_pull_back_off_fails_the_instance_with_the_kubelets_reason(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """The test plays the kubelet of a Node kwok does not manage and reports an image pull back-off."""
+    node = f"manual-{namespace}"
+    await kube.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+    pinned = copy.deepcopy(TEMPLATE)
+    pinned["spec"]["pods"][0]["spec"]["nodeName"] = node  # bypasses the scheduler: only "our kubelet" runs it
+    try:
+        async with running_operator(control_plane.kubeconfig, (namespace,)):
+            await kube.create(TEMPLATES, pinned, namespace)
+            await kube.create(INSTANCES, instance("unlucky"), namespace)
+            await wait_for(kube, PODS, "unlucky-notebook", namespace, lambda p: p is not None)
+            await kube.patch(PODS, "unlucky-notebook", {"status": {"phase": "Pending", "containerStatuses": [{
+                "name": "notebook", "image": "quay.io/jupyter/minimal-notebook:2025-10-20", "imageID": "",
+                "ready": False, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff",
+                                      "message": 'Back-off pulling image "quay.io/jupyter/minimal-notebook"'}}}]}},
+                namespace, subresource="status")
+            failed = await wait_for(kube, INSTANCES, "unlucky", namespace,
+                                    lambda o: (o.get("status") or {}).get("phase") == "Failed", what="unlucky Failed")
+            ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+            assert ready["reason"] == "ImagePullBackOff"
+            assert "Back-off pulling image" in ready["message"]
+            events = (await kube.list(EVENTS, namespace))["items"]
+            assert any(e["reason"] == "ImagePullBackOff" and e["type"] == "Warning"
+                       and e["regarding"]["name"] == "unlucky" for e in events)
+    finally:
+        await kube.delete(NODES, node)
