@@ -11,7 +11,7 @@ one process — or two tests — never share counters.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 
 # Same buckets as client-go's workqueue metrics: 10ns .. 10^3s, decades.
 _QUEUE_BUCKETS = tuple(1e-8 * 10**i for i in range(12))
@@ -26,6 +26,8 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, ...
+        PlatformCollector(registry=r)  # python_info
 
         # -- work queue (client-go / controller-runtime names) --
         self.workqueue_depth = Gauge("workqueue_depth", "Current depth of workqueue", ["name"], registry=r)

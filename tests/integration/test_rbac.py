@@ -1,0 +1,236 @@
+"""The shipped RBAC, proven against the API server's audit log.
+
+A dedicated control plane logs every request of the operator's ServiceAccount (audit policy,
+``Metadata`` level) and runs the OwnerReferencesPermissionEnforcement admission plugin (so the
+``jupyternotebookinstances/finalizers`` grant is exercised). ``deploy/`` is applied as shipped;
+the operator runs as a process authenticated with a token of its real ServiceAccount, and
+provisions instances end to end: a template with every allowlisted kind (server-side dry
+runs), an instance to Running, a retained PVC re-adopted, and one squatted name per kind
+(create → AlreadyExists → get). Then:
+
+- every request it made was allowed (the RBAC is sufficient);
+- every (group, resource, verb) the shipped Roles grant was used (the RBAC is minimal);
+- the same token is forbidden what it must never do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import yaml
+
+from jupyternetes_operator.api import INSTANCES, TEMPLATES
+from jupyternetes_operator.kube.client import Client, Resource
+from jupyternetes_operator.kube.resources import NAMESPACES
+from jupyternetes_operator.testing import ControlPlane
+from jupyternetes_operator.testing.controlplane import ControlPlaneConfig
+
+from .operator_harness import TEMPLATE, condition, instance, ready_instance, template_valid, wait_for
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+OPERATOR_NS, WATCHED_NS = "jupyternetes", "jupyterhub"  # as in deploy/kustomization.yaml
+SA = "jupyternetes-operator"
+SA_USER = f"system:serviceaccount:{OPERATOR_NS}:{SA}"
+# Granted but never requested by the operator itself: the OwnerReferencesPermissionEnforcement
+# admission plugin checks it when a child's ownerReference sets blockOwnerDeletion (enabled on
+# this plane, so the end-to-end run fails without the grant).
+CHECKED_BY_ADMISSION = {("jupyternetes.io", "jupyternotebookinstances/finalizers", "update")}
+
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "users": [SA_USER]}, {"level": "None"}],
+}
+
+# The sample template plus one child of every other allowlisted kind.
+FULL_TEMPLATE = copy.deepcopy(TEMPLATE)
+FULL_TEMPLATE["spec"]["resources"] = [
+    {"name": "svc", "apiVersion": "v1", "kind": "Service",
+     "spec": {"selector": {"hub.jupyter.org/username": "{{ username }}"}, "ports": [{"port": 8888}]}},
+    {"name": "cm", "apiVersion": "v1", "kind": "ConfigMap", "data": {"user": "{{ username }}"}},
+    {"name": "netpol", "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+     "spec": {"podSelector": {"matchLabels": {"hub.jupyter.org/username": "{{ username }}"}},
+              "policyTypes": ["Ingress"]}},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def audited(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A fresh control plane with an audit log and deploy/ applied as shipped (Deployment removed:
+    the operator runs here as a process, under the same ServiceAccount)."""
+    directory = tmp_path_factory.mktemp("audit")
+    policy = directory / "policy.yaml"
+    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+    plane = ControlPlane(ControlPlaneConfig(nodes=1, apiserver_args=(
+        f"--audit-policy-file={policy}", f"--audit-log-path={directory / 'audit.log'}",
+        "--audit-log-format=json", "--audit-log-mode=blocking",
+        "--enable-admission-plugins=OwnerReferencesPermissionEnforcement")), control_plane.binaries)
+    plane.start()
+    try:
+        plane.kubectl("apply", "-k", str(DEPLOY))
+        plane.kubectl("delete", "deployment", "jupyternetes-operator", "-n", OPERATOR_NS)
+        plane.kubectl("create", "namespace", "elsewhere")
+        token = plane.kubectl("create", "token", SA, "-n", OPERATOR_NS, "--duration=1h").stdout.strip()
+        plane.write_kubeconfig("operator-sa", token)
+        plane.audit_log = directory / "audit.log"  # type: ignore[attr-defined]
+        yield plane
+    finally:
+        plane.stop()
+
+
+@contextlib.asynccontextmanager
+async def operator_process(plane: ControlPlane, log: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220 (starting it is instant)
+            [sys.executable, "-m", "jupyternetes_operator", "run",
+             f"--kubeconfig={plane.kubeconfig_for('operator-sa')}", f"--namespaces={WATCHED_NS}",
+             f"--lease-namespace={OPERATOR_NS}", "--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5",
+             f"--bind-address=127.0.0.1:{_free_port()}"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await anyio.to_thread.run_sync(lambda: proc.wait(30))
+        assert code == 0, log.read_bytes()[-3000:].decode(errors="replace")  # noqa: ASYNC240 (after exit)
+
+
+def audit_events(plane: ControlPlane) -> list[dict[str, Any]]:
+    path: Path = plane.audit_log  # type: ignore[attr-defined]
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [e for e in events if e["user"]["username"] == SA_USER and e.get("objectRef")
+            and e["stage"] in ("ResponseComplete", "ResponseStarted", "Panic")]
+
+
+def resource_of(ref: dict[str, Any]) -> str:
+    return ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+
+
+def granted(plane: ControlPlane) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of every rule in the Roles bound to the operator's ServiceAccount."""
+    docs = [d for d in yaml.safe_load_all(plane.kubectl("kustomize", str(DEPLOY)).stdout) if d]
+    bound = {(b["metadata"].get("namespace"), b["roleRef"]["kind"], b["roleRef"]["name"]) for b in docs
+             if b["kind"] in ("RoleBinding", "ClusterRoleBinding")
+             and any(s.get("kind") == "ServiceAccount" and s["name"] == SA and s.get("namespace") == OPERATOR_NS
+                     for s in b["subjects"])}
+    grants = set()
+    for role in docs:
+        if role["kind"] in ("Role", "ClusterRole") and \
+                (role["metadata"].get("namespace"), role["kind"], role["metadata"]["name"]) in bound:
+            for rule in role["rules"]:
+                grants |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    return grants
+
+
+async def _provision_end_to_end(kube: Client) -> None:
+    ns = WATCHED_NS
+    await kube.create(TEMPLATES, FULL_TEMPLATE, ns)  # validated with server-side dry runs of each child
+    await template_valid(kube, "jupyterlab", ns)
+    await kube.create(INSTANCES, instance("jupyter-alice", {"username": "alice"}), ns)
+    running = await ready_instance(kube, "jupyter-alice", ns)
+    assert {c["kind"] for c in running["status"]["children"]} == {
+        "Pod", "PersistentVolumeClaim", "Service", "ConfigMap", "NetworkPolicy"}
+
+    # The retained home PVC outlives its instance and is adopted (relabelled) by the next one.
+    await kube.delete(INSTANCES, "jupyter-alice", ns)
+    await wait_for(kube, INSTANCES, "jupyter-alice", ns, lambda o: o is None, what="instance deleted")
+    await kube.create(INSTANCES, instance("jupyter-alice-2", {"username": "alice"}), ns)
+    await ready_instance(kube, "jupyter-alice-2", ns)
+
+    # A name already taken by someone else's object, once per kind: create → AlreadyExists → get.
+    squatters = {
+        "pod": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "squat-pod-notebook"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        "pvc": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "home-squat-pvc"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+        "svc": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "squat-svc-svc"},
+                "spec": {"ports": [{"port": 80}]}},
+        "cm": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "squat-cm-cm"}},
+        "netpol": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                   "metadata": {"name": "squat-netpol-netpol"}, "spec": {"podSelector": {}}},
+    }
+    for what, obj in squatters.items():
+        kube_resource = {"Pod": "pods", "PersistentVolumeClaim": "persistentvolumeclaims", "Service": "services",
+                         "ConfigMap": "configmaps", "NetworkPolicy": "networkpolicies"}[obj["kind"]]
+        group, _, version = obj["apiVersion"].rpartition("/")
+        await kube.create(Resource(group, version, kube_resource, namespaced=True), obj, ns)
+        await kube.create(INSTANCES, instance(f"squat-{what}", {"username": f"squat-{what}"}), ns)
+    for what in squatters:
+        await wait_for(kube, INSTANCES, f"squat-{what}", ns,
+                       lambda o: condition(o, "Ready").get("reason") == "ChildConflict", what=f"{what} conflict")
+
+
+async def test_shipped_rbac_is_sufficient_and_minimal(audited: ControlPlane, tmp_path: Path) -> None:
+    async with await Client.from_kubeconfig(str(audited.kubeconfig)) as kube:
+        with anyio.fail_after(60):
+            async with operator_process(audited, tmp_path / "operator.log"):
+                await _provision_end_to_end(kube)
+    events = audit_events(audited)
+    assert events, "the audit log has no request of the operator's ServiceAccount"
+    denied = sorted({(e["verb"], e["objectRef"].get("apiGroup", ""), resource_of(e["objectRef"]),
+                      e["objectRef"].get("namespace")) for e in events
+                     if e.get("annotations", {}).get("authorization.k8s.io/decision") != "allow"})
+    assert not denied, f"the operator was refused: {denied}"
+    used = {(e["objectRef"].get("apiGroup", ""), resource_of(e["objectRef"]), e["verb"]) for e in events}
+    unused = granted(audited) - used - CHECKED_BY_ADMISSION
+    assert not unused, f"granted but never used by the operator: {sorted(unused)}"
+    # Nothing outside the watched namespace and the Lease's.
+    assert {e["objectRef"].get("namespace") for e in events} <= {WATCHED_NS, OPERATOR_NS}
+
+
+FORBIDDEN = [
+    ("create a Role", ["create", "role", "x", "--verb=get", "--resource=pods", "-n", WATCHED_NS]),
+    ("create a RoleBinding", ["create", "rolebinding", "x", "--clusterrole=admin",
+                              f"--serviceaccount={OPERATOR_NS}:{SA}", "-n", WATCHED_NS]),
+    ("create a ClusterRoleBinding", ["create", "clusterrolebinding", "x", "--clusterrole=cluster-admin",
+                                     f"--serviceaccount={OPERATOR_NS}:{SA}"]),
+    ("read Secrets", ["get", "secrets", "-n", WATCHED_NS]),
+    ("read a Secret by name", ["get", "secret", "anything", "-n", WATCHED_NS]),
+    ("read Secrets in its own namespace", ["get", "secrets", "-n", OPERATOR_NS]),
+    ("list pods in another namespace", ["get", "pods", "-n", "elsewhere"]),
+    ("list pods cluster-wide", ["get", "pods", "-A"]),
+    ("create a ConfigMap in another namespace", ["create", "configmap", "x", "-n", "elsewhere"]),
+    ("create a pod in its own namespace", ["run", "x", "--image=busybox", "-n", OPERATOR_NS]),
+    ("delete pods", ["delete", "pod", "squat-pod-notebook", "-n", WATCHED_NS]),
+    ("patch a pod", ["label", "pod", "squat-pod-notebook", "x=y", "-n", WATCHED_NS]),
+    ("create instances", ["create", "-f", "-", "-n", WATCHED_NS]),
+    ("delete instances", ["delete", "jupyternotebookinstance", "jupyter-alice-2", "-n", WATCHED_NS]),
+    ("edit a template's spec", ["label", "jupyternotebooktemplate", "jupyterlab", "x=y", "-n", WATCHED_NS]),
+    ("read another Lease", ["get", "lease", "someone-else", "-n", OPERATOR_NS]),
+    ("read Leases elsewhere", ["get", "lease", "jupyternetes-operator", "-n", "kube-system"]),
+    ("list namespaces", ["get", "namespaces"]),
+    ("delete a namespace", ["delete", "namespace", "elsewhere"]),
+    ("impersonate", ["get", "pods", "-n", WATCHED_NS, "--as=admin"]),
+]
+
+
+@pytest.mark.parametrize(("what", "args"), FORBIDDEN, ids=[f[0] for f in FORBIDDEN])
+def test_the_token_is_forbidden(audited: ControlPlane, what: str, args: list[str]) -> None:
+    stdin = json.dumps(instance("forged", {"username": "forged"})) if args[:2] == ["create", "-f"] else None
+    proc = audited.kubectl(*args, user="operator-sa", input=stdin, check=False, timeout=30)
+    assert proc.returncode != 0, f"{what}: allowed ({proc.stdout})"
+    assert "forbidden" in proc.stderr.lower(), proc.stderr
+
+
+async def test_the_token_is_the_operators(audited: ControlPlane) -> None:
+    """The forbidden table really ran as the ServiceAccount, not as an admin: an allowed read works."""
+    async with await Client.from_kubeconfig(str(audited.kubeconfig_for("operator-sa"))) as sa:
+        listed = await sa.list(TEMPLATES, WATCHED_NS)
+        assert listed is not None
+        with pytest.raises(Exception, match=r"(?i)forbidden"):
+            await sa.list(NAMESPACES)
