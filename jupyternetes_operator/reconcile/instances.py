@@ -262,8 +262,9 @@ class InstanceReconciler:
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
                   outcome: Outcome) -> None:
-        if current.get("phase") == outcome.phase:
-            return
+        before = next((c.get("reason") for c in current.get("conditions") or () if c.get("type") == "Ready"), None)
+        if current.get("phase") == outcome.phase and (outcome.phase != FAILED or before == outcome.ready[1]):
+            return  # one Event per transition (and per new reason for a failure)
         if outcome.phase == RUNNING:
             started = self._first_seen.pop(key, None)
             if started is not None:

@@ -3,7 +3,8 @@
 A Pod is Ready when it runs with an IP and its containers are ready; Failed when it
 failed, or the kubelet reports a state it will not leave by itself (image pull
 back-off, crash loop, bad config); otherwise Pending with the scheduler's or
-kubelet's message. A PVC is Ready when Bound. Any other child is Ready once it exists.
+kubelet's message. A PVC is Ready when Bound, else Pending (even when Lost, which can be
+transient). Any other child is Ready once it exists.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def child_state(kind: str, obj: Mapping[str, Any] | None) -> ChildState:
         if phase == "Bound":
             return ChildState(READY)
         if phase == "Lost":
-            return ChildState(FAILED, "the claim lost its volume", "ClaimLost")
+            # Not final: a claim can be Lost for a moment while its volume is being provisioned.
+            # If it stays so, the instance stays Provisioning with this message (and the spawn times out).
+            return ChildState(PENDING, "the claim lost its volume", "ClaimLost")
         return ChildState(PENDING, "waiting for the claim to bind", "ClaimPending")
     return ChildState(READY)
 

@@ -175,7 +175,7 @@ def test_child_state_of_a_pod_is_its_pod_state() -> None:
     ("phase", "expected"),
     [
         ("Bound", ChildState(READY)),
-        ("Lost", ChildState(FAILED, "the claim lost its volume", "ClaimLost")),
+        ("Lost", ChildState(PENDING, "the claim lost its volume", "ClaimLost")),  # can be transient
         ("Pending", ChildState(PENDING, "waiting for the claim to bind", "ClaimPending")),
         (None, ChildState(PENDING, "waiting for the claim to bind", "ClaimPending")),
     ],

@@ -1,0 +1,60 @@
+"""The objects the spawner writes: the instance and its environment Secret (pure).
+
+Labels on every instance (the shared informer selects on the first):
+``app.kubernetes.io/managed-by=jupyterhub``, ``app.kubernetes.io/component=singleuser-server``,
+``hub.jupyter.org/username`` and ``hub.jupyter.org/servername`` (DNS-safe forms).
+The Secret is named :func:`~jupyternetes_operator.api.env_secret_name` of the instance
+(the operator wires exactly that name into the server's container). It is created before
+the instance (so no pod can start without it), then handed to the instance as owner, so
+the garbage collector removes it with the instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .. import api
+from .names import safe_label
+
+MANAGED_BY = "jupyterhub"
+SELECTOR = f"{api.LABEL_MANAGED_BY}={MANAGED_BY}"
+LABEL_USERNAME = "hub.jupyter.org/username"
+LABEL_SERVERNAME = "hub.jupyter.org/servername"
+
+
+def hub_labels(username: str, server_name: str) -> dict[str, str]:
+    labels = {api.LABEL_MANAGED_BY: MANAGED_BY, "app.kubernetes.io/component": "singleuser-server",
+              LABEL_USERNAME: safe_label(username)}
+    if server_name:
+        labels[LABEL_SERVERNAME] = safe_label(server_name)
+    return labels
+
+
+def instance(name: str, namespace: str, template: str, template_namespace: str | None,
+             variables: Mapping[str, str], labels: Mapping[str, str],
+             annotations: Mapping[str, str]) -> dict[str, Any]:
+    ref: dict[str, str] = {"name": template}
+    if template_namespace and template_namespace != namespace:
+        ref["namespace"] = template_namespace
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": api.API_VERSION, "kind": api.INSTANCE_KIND, "metadata": metadata,
+            "spec": {"template": ref, "variables": dict(variables)}}
+
+
+def env_secret(instance_name: str, namespace: str, env: Mapping[str, str],
+               labels: Mapping[str, str]) -> dict[str, Any]:
+    """The Secret, written *before* the instance so the server can never start without its token."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": api.env_secret_name(instance_name), "namespace": namespace,
+                         "labels": dict(labels)},
+            "stringData": {k: str(v) for k, v in env.items()}}
+
+
+def owned_by_instance(instance_name: str, instance_uid: str) -> dict[str, Any]:
+    """The merge patch that hands the Secret to its instance (the garbage collector then removes both)."""
+    owner = {"apiVersion": api.API_VERSION, "kind": api.INSTANCE_KIND, "name": instance_name,
+             "uid": instance_uid, "controller": False, "blockOwnerDeletion": False}
+    return {"metadata": {"ownerReferences": [owner]}}

@@ -1,0 +1,108 @@
+"""What a user sees while the server starts: instance phases and Events as progress (pure).
+
+Progress only grows: :class:`Tracker` keeps the highest value reached and leaves it
+out of messages that would lower it. A failure names its reason and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
+
+_PHASE_PROGRESS = {PENDING: 20, PROVISIONING: 50, RUNNING: 100}
+_EVENT_PROGRESS = {"Created": 40, "Adopted": 40, "Provisioning": 60, "Ready": 90}
+
+HINTS = {
+    "TemplateInvalid": "the template is invalid; `kubectl describe jnt` shows why",
+    "TemplateNotFound": "the template does not exist (yet)",
+    "TemplateNotAllowed": "the template does not allow instances from this namespace (spec.instanceNamespaces)",
+    "ImagePullBackOff": "the image cannot be pulled; check its name and the registry's credentials",
+    "ErrImagePull": "the image cannot be pulled; check its name and the registry's credentials",
+    "Unschedulable": "no node can run the server (resources, node selectors or taints)",
+    "PolicyViolation": "the rendered pod breaks the operator's Pod Security level",
+}
+
+
+def phase(instance: Mapping[str, Any] | None) -> str:
+    return str(((instance or {}).get("status") or {}).get("phase") or "")
+
+
+def ready_condition(instance: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    for c in ((instance or {}).get("status") or {}).get("conditions") or ():
+        if c.get("type") == "Ready":
+            found: Mapping[str, Any] = c
+            return found
+    return {}
+
+
+def observed(instance: Mapping[str, Any] | None) -> bool:
+    """The operator has written a status for the instance's current generation."""
+    status = (instance or {}).get("status") or {}
+    meta = (instance or {}).get("metadata") or {}
+    return status.get("observedGeneration") is not None and status["observedGeneration"] >= meta.get("generation", 0)
+
+
+def endpoint_url(instance: Mapping[str, Any] | None) -> str | None:
+    """The server's URL once the instance is Running."""
+    if phase(instance) != RUNNING:
+        return None
+    url = (((instance or {}).get("status") or {}).get("endpoint") or {}).get("url")
+    return str(url) if url else None
+
+
+def failure(instance: Mapping[str, Any] | None) -> str | None:
+    """The message for a Failed instance (None otherwise): reason, detail and a hint."""
+    if phase(instance) != FAILED:
+        return None
+    ready = ready_condition(instance)
+    reason = str(ready.get("reason") or "Failed")
+    text = f"{reason}: {ready.get('message') or 'no detail'}"
+    hint = next((h for key, h in HINTS.items() if key in reason or key in str(ready.get("message") or "")), None)
+    return f"{text} ({hint})" if hint else text
+
+
+@dataclass
+class Tracker:
+    """Turns phases and Events into ``{progress, message}`` dicts; progress never decreases."""
+
+    progress: int = 0
+    last: tuple[str, str, str] = ("", "", "")
+    """The (phase, Ready reason, Ready message) last reported."""
+
+    @staticmethod
+    def key(instance: Mapping[str, Any] | None) -> tuple[str, str, str]:
+        ready = ready_condition(instance)
+        return phase(instance), str(ready.get("reason") or ""), str(ready.get("message") or "")
+
+    def _emit(self, value: int | None, message: str) -> dict[str, Any]:
+        if value is not None and value > self.progress:
+            self.progress = value
+            return {"progress": value, "message": message}
+        return {"message": message}
+
+    def on_instance(self, instance: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """A message when the phase or the Ready condition's reason/message changed (else None)."""
+        key = self.key(instance)
+        current = key[0]
+        if not current or key == self.last:
+            return None
+        self.last = key
+        name = ((instance or {}).get("metadata") or {}).get("name", "")
+        if current == FAILED:
+            return self._emit(None, f"Server failed: {failure(instance)}")
+        if current == RUNNING:
+            return self._emit(100, f"Server ready at {endpoint_url(instance)}")
+        ready = ready_condition(instance)
+        detail = f": {ready.get('reason')}: {ready.get('message')}" if ready.get("message") else ""
+        return self._emit(_PHASE_PROGRESS.get(current), f"Instance {name} is {current}{detail}")
+
+    def on_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        reason = str(event.get("reason") or "")
+        note = str(event.get("note") or event.get("message") or "")
+        if event.get("type") == "Warning":
+            hint = HINTS.get(reason)
+            return self._emit(None, f"Warning {reason}: {note}" + (f" ({hint})" if hint else ""))
+        return self._emit(_EVENT_PROGRESS.get(reason), f"{reason}: {note}" if note else reason)

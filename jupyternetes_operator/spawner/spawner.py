@@ -1,0 +1,445 @@
+"""``JupyternetesSpawner``: JupyterHub asks for a server by creating a JupyterNotebookInstance.
+
+A thin face over the pure modules (names, options, form, manifests, progress, state)
+and the shared per-process informer (:mod:`.shared`). What it does, per call:
+
+- ``start``: check the user's options against the template, replace any stale instance of
+  the same name, create the instance and its environment Secret (the hub's ``get_env()``,
+  API token included — never in the instance's spec), then wait on the shared informer
+  until the operator reports the endpoint URL, or a failure, or (after
+  ``operator_timeout``) that no operator ever observed the instance.
+- ``poll``: reads the shared cache only (no API call).
+- ``stop``: deletes the Secret and the instance (foreground, so the instance is gone only
+  once its pod is) and waits for that unless ``now``.
+- ``delete_forever``: deletes the retained PVCs the operator labelled for this server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Mapping
+from contextlib import suppress
+from typing import Any
+
+from jupyterhub.spawner import Spawner
+from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union, default
+
+from .. import api
+from ..kube import watch as kube_watch
+from ..kube.errors import AlreadyExists, ApiError, NotFound
+from ..kube.resources import EVENTS, PVCS, SECRETS
+from . import form, manifests, names, options, shared
+from . import progress as prog
+from .errors import SpawnError, api_error, failed, operator_absent, template_missing
+from .state import ServerState
+
+SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+class JupyternetesSpawner(Spawner):  # type: ignore[misc]
+    """Starts each server as a JupyterNotebookInstance rendered by the Jupyternetes operator."""
+
+    namespace = Unicode(
+        help="Namespace of the instances (default: the hub's own namespace in a pod, else 'default').",
+    ).tag(config=True)
+
+    @default("namespace")
+    def _default_namespace(self) -> str:
+        with suppress(OSError), open(SA_NAMESPACE_FILE) as f:
+            return f.read().strip()
+        return "default"
+
+    kubeconfig = Unicode(
+        None, allow_none=True,
+        help="Kubeconfig file; None uses the pod's ServiceAccount in a cluster, else the default kubeconfig.",
+    ).tag(config=True)
+    template_name = Unicode("jupyterlab", help="The template of servers without a profile_list.").tag(config=True)
+    template_namespace = Unicode(
+        None, allow_none=True,
+        help="Namespace of the template (default: the instance's namespace; else the template must list it "
+             "in spec.instanceNamespaces).",
+    ).tag(config=True)
+    profile_list = List(
+        Dict(),
+        help="""Choices offered to users. Each entry: slug, display_name, description, template,
+        template_namespace, variables (fixed values), default (bool). user_options select one with
+        {"profile": slug} and may set the template's userSettable variables with {"variables": {...}}.""",
+    ).tag(config=True)
+    extra_variables = Union(
+        [Dict(), Callable()],
+        help="Variables the administrator sets on every instance (win over profiles); a callable "
+             "receives the spawner and returns a dict (or an awaitable of one).",
+    ).tag(config=True)
+    instance_name_prefix = Unicode("jupyter", help="Instance names are <prefix>-<user>[--<server>].").tag(config=True)
+    instance_labels = Dict(help="Extra labels on each instance.").tag(config=True)
+    instance_annotations = Dict(help="Annotations on each instance.").tag(config=True)
+    operator_timeout = Float(
+        30.0, help="Seconds to wait for the operator to first report on a new instance before failing the spawn "
+                   "with 'operator not running'. The whole start is bounded by start_timeout.",
+    ).tag(config=True)
+    delete_failed_instances = Bool(
+        True, help="Delete the instance when start() fails or times out (False keeps it for kubectl describe).",
+    ).tag(config=True)
+    stop_wait_timeout = Float(120.0, help="Longest stop() waits for the server's pod to be gone.").tag(config=True)
+    informer_sync_timeout = Float(60.0, help="Longest wait for the shared instance cache's first LIST.").tag(
+        config=True)
+    progress_drain_seconds = Float(
+        1.0, help="After the instance is Running or Failed, how long progress() still shows late Events.",
+    ).tag(config=True)
+    delete_retained_pvcs = Bool(True, help="delete_forever() deletes the server's retained PVCs.").tag(config=True)
+
+    port = Integer(8888, help="Port the server listens on (passed in its environment).").tag(config=True)
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        return "0.0.0.0"
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Any:
+        return form.options_from_form
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._state = ServerState()
+        self._starting = False
+        self._uid: str | None = None
+        self._uid_known = asyncio.Event()
+        self._start_done = asyncio.Event()
+
+    # -- names and configuration ---------------------------------------------------------
+
+    @property
+    def instance_name(self) -> str:
+        return names.instance_name(self.user.name, self.name or "", self.instance_name_prefix)
+
+    def _profiles(self) -> tuple[options.Profile, ...]:
+        return options.profiles(self.profile_list, self.template_name, self.template_namespace)
+
+    async def _extra(self) -> dict[str, str]:
+        value = self.extra_variables
+        if callable(value):
+            value = value(self)
+            if inspect.isawaitable(value):
+                value = await value
+        return {str(k): str(v) for k, v in (value or {}).items()}
+
+    async def _connection(self) -> shared.Connection:
+        return await shared.connection(self.kubeconfig)
+
+    async def _instances(self, namespace: str) -> shared.SharedInstances:
+        conn = await self._connection()
+        try:
+            return await conn.instances(namespace, self.informer_sync_timeout)
+        except ApiError as exc:
+            raise api_error("list and watch", "JupyterNotebookInstances", namespace, exc) from exc
+        except TimeoutError:
+            raise SpawnError(f"the hub's cache of JupyterNotebookInstances in {namespace} did not sync within "
+                             f"{self.informer_sync_timeout:g} s; check the API server and the hub's RBAC") from None
+
+    async def _template(self, profile: options.Profile) -> tuple[str, Mapping[str, Any]]:
+        namespace = profile.template_namespace or self.namespace
+        client = (await self._connection()).client
+        try:
+            return namespace, await client.get(api.TEMPLATES, profile.template, namespace)
+        except NotFound as exc:
+            if "the server could not find the requested resource" in exc.message:
+                raise api_error("get", "JupyterNotebookTemplates", namespace, exc) from exc
+            raise template_missing(profile.template, namespace) from None
+        except ApiError as exc:
+            raise api_error("get", f"JupyterNotebookTemplate {profile.template}", namespace, exc) from exc
+
+    # -- state ---------------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        state.update(self._state.to_dict())
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._state = ServerState.from_dict(state)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._state = ServerState()
+
+    # -- options form --------------------------------------------------------------------
+
+    async def get_options_form(self) -> str:
+        if self.options_form:
+            result: str = await super().get_options_form()
+            return result
+        extra = await self._extra()
+        choices = []
+        for profile in self._profiles():
+            _, template = await self._template(profile)
+            choices.append((profile, form.settable(profile, options.declarations(template), extra)))
+        return form.render(choices)
+
+    # -- start ---------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        self._starting = True
+        self._state = ServerState()
+        self._uid = None
+        self._uid_known.clear()  # cleared, not replaced: progress() may already wait on them
+        self._start_done.clear()
+        name, namespace = self.instance_name, self.namespace
+        try:
+            body = await self._instance_manifest(name, namespace)
+            instances = await self._instances(namespace)
+            await self._replace_stale(instances, name, namespace)
+            client = (await self._connection()).client
+            await self._create_env_secret(name, namespace)
+            try:
+                created = await client.create(api.INSTANCES, body, namespace)
+            except ApiError as exc:
+                raise api_error("create", f"JupyterNotebookInstance {name}", namespace, exc) from exc
+            self._state = ServerState(name, namespace)
+            self._uid = created["metadata"]["uid"]
+            self._uid_known.set()
+            await self._own_env_secret(name, namespace, created["metadata"]["uid"])
+            return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
+        except BaseException:
+            if self.delete_failed_instances and self._state.started:
+                with suppress(Exception):
+                    await asyncio.shield(self._delete(name, namespace))
+            raise
+        finally:
+            self._starting = False
+            self._start_done.set()
+
+    async def _instance_manifest(self, name: str, namespace: str) -> dict[str, Any]:
+        """Check everything the user and the configuration chose, before any write."""
+        try:
+            choice = options.choose(self.user_options, self._profiles())
+        except options.OptionsError as exc:
+            raise SpawnError(str(exc)) from None
+        template_ns, template = await self._template(choice.profile)
+        declared = options.declarations(template)
+        fixed = {**choice.profile.variables, **await self._extra()}
+        if any(d.name == "username" for d in declared):
+            fixed["username"] = names.safe_username(self.user.name)
+        label = f"{template_ns}/{choice.profile.template}"
+        try:
+            variables = options.resolve(declared, choice.variables, fixed, label)
+        except options.OptionsError as exc:
+            raise SpawnError(str(exc)) from None
+        labels = {**self.instance_labels, **manifests.hub_labels(self.user.name, self.name or "")}
+        return manifests.instance(name, namespace, choice.profile.template, template_ns, variables, labels,
+                                  self.instance_annotations)
+
+    async def _replace_stale(self, instances: shared.SharedInstances, name: str, namespace: str) -> None:
+        """An instance left from an earlier spawn holds an old API token: delete it and wait until gone."""
+        if instances.get(name) is None:
+            return
+        self.log.info("Deleting stale instance %s/%s before starting", namespace, name)
+        await self._delete(name, namespace)
+        await instances.wait(name, lambda o: o is None, self.stop_wait_timeout)
+
+    async def _own_env_secret(self, name: str, namespace: str, uid: str) -> None:
+        client = (await self._connection()).client
+        secret_name = api.env_secret_name(name)
+        try:
+            await client.patch(SECRETS, secret_name, manifests.owned_by_instance(name, uid), namespace)
+        except ApiError as exc:
+            raise api_error("patch", f"Secret {secret_name}", namespace, exc) from exc
+
+    async def _create_env_secret(self, name: str, namespace: str) -> None:
+        client = (await self._connection()).client
+        secret = manifests.env_secret(name, namespace, self.get_env(),
+                                      manifests.hub_labels(self.user.name, self.name or ""))
+        try:
+            try:
+                await client.create(SECRETS, secret, namespace)
+            except AlreadyExists:  # left by an earlier instance the garbage collector has not reached yet
+                with suppress(NotFound):
+                    await client.delete(SECRETS, secret["metadata"]["name"], namespace)
+                await client.create(SECRETS, secret, namespace)
+        except ApiError as exc:
+            raise api_error("create", f"Secret {secret['metadata']['name']}", namespace, exc) from exc
+
+    async def _wait_running(self, instances: shared.SharedInstances, name: str, namespace: str, uid: str) -> str:
+        seen = False  # until the cache shows the instance we created, its absence means "not yet", not "deleted"
+
+        def mine(obj: Mapping[str, Any] | None) -> bool:
+            nonlocal seen
+            if obj is not None and obj["metadata"]["uid"] == uid:
+                seen = True
+            return seen and obj is not None and obj["metadata"]["uid"] == uid
+
+        def settled(obj: Mapping[str, Any] | None) -> bool:
+            if not mine(obj):
+                return seen  # gone after we saw it
+            return prog.endpoint_url(obj) is not None or prog.failure(obj) is not None
+
+        try:
+            obj = await instances.wait(name, lambda o: settled(o) or (mine(o) and prog.observed(o)),
+                                       self.operator_timeout)
+        except TimeoutError:
+            raise operator_absent(name, namespace, self.operator_timeout) from None
+        try:
+            obj = await instances.wait(name, settled, self.start_timeout)
+        except TimeoutError:
+            current = instances.get(name)
+            ready = prog.ready_condition(current)
+            raise SpawnError(
+                f"JupyterNotebookInstance {namespace}/{name} is not ready after {self.start_timeout:g} s "
+                f"(c.Spawner.start_timeout): {prog.phase(current) or 'no phase'}: {ready.get('reason') or ''} "
+                f"{ready.get('message') or ''}".rstrip()) from None
+        if not mine(obj):
+            raise SpawnError(f"JupyterNotebookInstance {namespace}/{name} was deleted while the server started")
+        if (why := prog.failure(obj)) is not None:
+            raise failed(name, namespace, why)
+        url = prog.endpoint_url(obj)
+        assert url is not None
+        return url
+
+    # -- poll / stop / delete_forever ----------------------------------------------------
+
+    async def poll(self) -> int | None:
+        if self._starting:
+            return None
+        if not self._state.started:
+            return 0
+        instances = await self._instances(self._state.namespace)
+        obj = instances.get(self._state.instance)
+        if obj is None:
+            return 0
+        if prog.phase(obj) == prog.FAILED:
+            return 1
+        return None
+
+    async def _delete(self, name: str, namespace: str) -> None:
+        client = (await self._connection()).client
+        try:
+            with suppress(NotFound):
+                await client.delete(SECRETS, api.env_secret_name(name), namespace)
+            with suppress(NotFound):
+                await client.delete(api.INSTANCES, name, namespace, propagation_policy="Foreground")
+        except ApiError as exc:
+            raise api_error("delete", f"JupyterNotebookInstance {name}", namespace, exc) from exc
+
+    async def stop(self, now: bool = False) -> None:
+        name = self._state.instance or self.instance_name
+        namespace = self._state.namespace or self.namespace
+        await self._delete(name, namespace)
+        if now:
+            return
+        instances = await self._instances(namespace)
+        try:
+            await instances.wait(name, lambda o: o is None, self.stop_wait_timeout)
+        except TimeoutError:
+            self.log.warning("Instance %s/%s still exists %g s after its deletion", namespace, name,
+                             self.stop_wait_timeout)
+
+    async def delete_forever(self) -> None:
+        """Delete the PVCs the operator retained for this server (its ``jupyternetes.io/instance`` label)."""
+        if not self.delete_retained_pvcs:
+            return
+        name = self._state.instance or self.instance_name
+        namespace = self._state.namespace or self.namespace
+        client = (await self._connection()).client
+        selector = f"{api.LABEL_RETAINED}=true,{api.LABEL_INSTANCE}={name}"
+        try:
+            claims = await client.list(PVCS, namespace, label_selector=selector)
+            for claim in claims["items"]:
+                with suppress(NotFound):
+                    await client.delete(PVCS, claim["metadata"]["name"], namespace)
+                self.log.info("Deleted retained PVC %s/%s", namespace, claim["metadata"]["name"])
+        except ApiError as exc:
+            raise api_error("delete", "PersistentVolumeClaims", namespace, exc) from exc
+
+    # -- progress ------------------------------------------------------------------------
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Phase changes (from the shared cache) and the instance's Events, until Running or Failed
+        or until start() ends, whichever is first (plus progress_drain_seconds for late Events)."""
+        namespace = self.namespace
+        name = self.instance_name
+        uid_known, start_done = self._uid_known, self._start_done
+        waiters = [asyncio.ensure_future(uid_known.wait()), asyncio.ensure_future(start_done.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        uid = self._uid
+        if uid is None:
+            return
+        queue: asyncio.Queue[tuple[bool, dict[str, Any] | None]] = asyncio.Queue()
+        tracker = prog.Tracker()
+        started = self._start_done
+
+        async def start_finished() -> None:
+            await started.wait()
+            queue.put_nowait((True, None))
+
+        tasks = [asyncio.create_task(self._pump_phases(queue, tracker, name, namespace, uid)),
+                 asyncio.create_task(self._pump_events(queue, tracker, name, namespace, uid)),
+                 asyncio.create_task(start_finished())]
+        try:
+            final: dict[str, Any] | None = None
+            done = False
+            while True:
+                # After the last phase, Events still in flight get progress_drain_seconds to arrive.
+                try:
+                    async with asyncio.timeout(self.progress_drain_seconds if done else None):
+                        last, item = await queue.get()
+                except TimeoutError:
+                    break
+                if last:
+                    done, final = True, final or item
+                elif item is not None:
+                    yield item
+            if final is not None:
+                yield final
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pump_phases(self, queue: asyncio.Queue[tuple[bool, dict[str, Any] | None]], tracker: prog.Tracker,
+                           name: str, namespace: str, uid: str) -> None:
+        instances = await self._instances(namespace)
+        seen = False  # the cache may not show the instance just created yet: absent is not deleted until seen
+
+        def changed(obj: Mapping[str, Any] | None) -> bool:
+            if obj is None or obj["metadata"]["uid"] != uid:
+                return seen
+            return prog.Tracker.key(obj) != tracker.last
+
+        while True:
+            obj = await instances.wait(name, changed)
+            if obj is None or obj["metadata"]["uid"] != uid:
+                queue.put_nowait((True, {"message": f"Instance {name} was deleted"}))
+                return
+            seen = True
+            item = tracker.on_instance(obj)
+            final = prog.phase(obj) in (prog.RUNNING, prog.FAILED)
+            if item is not None or final:
+                queue.put_nowait((final, item))
+            if final:
+                return
+
+    async def _pump_events(self, queue: asyncio.Queue[tuple[bool, dict[str, Any] | None]], tracker: prog.Tracker,
+                           name: str, namespace: str, uid: str) -> None:
+        """A watch on the Events about this instance (a courtesy: errors end it quietly)."""
+        client = (await self._connection()).client
+        selector = f"regarding.uid={uid}"
+        try:
+            listed = await client.list(EVENTS, namespace, field_selector=selector)
+            for event in sorted(listed["items"], key=lambda e: e.get("eventTime") or ""):
+                queue.put_nowait((False, tracker.on_event(event)))
+            version = listed["metadata"]["resourceVersion"]
+            while True:
+                async with kube_watch.watch(client, EVENTS, namespace, resource_version=version,
+                                            timeout_seconds=300, inactivity_timeout=90,
+                                            field_selector=selector) as stream:
+                    async for change in stream:
+                        version = change.resource_version or version
+                        if change.type == kube_watch.ADDED:
+                            queue.put_nowait((False, tracker.on_event(change.object)))
+        except (ApiError, OSError, TimeoutError) as exc:
+            self.log.debug("Events of %s/%s are not shown: %s", namespace, name, exc)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Any
+
+from jupyternetes_operator import api
+from jupyternetes_operator.spawner import manifests
+from jupyternetes_operator.spawner.progress import Tracker, endpoint_url, failure, observed
+from jupyternetes_operator.spawner.state import ServerState
+
+
+def test_state_round_trip_and_unstarted() -> None:
+    state = ServerState("jupyter-alice", "hub")
+    assert ServerState.from_dict(state.to_dict()) == state
+    assert ServerState.from_dict({}) == ServerState()
+    assert not ServerState().started
+    assert ServerState.from_dict(None).to_dict() == {}
+    assert ServerState.from_dict({"instance": 3, "namespace": "x"}) == ServerState()
+
+
+def instance(phase: str, reason: str = "", message: str = "", url: str | None = None,
+             generation: int = 1, observed_generation: int | None = 1) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": phase, "conditions": [{"type": "Ready", "status": "False",
+                                                             "reason": reason, "message": message}]}
+    if observed_generation is not None:
+        status["observedGeneration"] = observed_generation
+    if url:
+        status["endpoint"] = {"url": url}
+    return {"metadata": {"name": "jupyter-alice", "generation": generation}, "status": status}
+
+
+def test_status_reading() -> None:
+    assert endpoint_url(instance("Running", url="http://10.0.0.1:8888")) == "http://10.0.0.1:8888"
+    assert endpoint_url(instance("Provisioning", url="http://x")) is None
+    assert observed(instance("Pending"))
+    assert not observed(instance("Pending", observed_generation=None))
+    assert not observed(instance("Pending", generation=2))
+    assert not observed(None)
+    assert failure(instance("Running")) is None
+
+
+def test_failures_name_their_reason_and_a_hint() -> None:
+    assert failure(instance("Failed", "TemplateInvalid", "template t: UnknownReference: x")) == (
+        "TemplateInvalid: template t: UnknownReference: x (the template is invalid; `kubectl describe jnt` "
+        "shows why)")
+    assert "cannot be pulled" in str(failure(instance("Failed", "ImagePullBackOff", "container notebook: back-off")))
+    assert "no node can run" in str(failure(instance("Failed", "Unschedulable", "0/2 nodes are available")))
+
+
+def test_progress_only_grows_and_repeats_nothing() -> None:
+    tracker = Tracker()
+    assert tracker.on_instance(instance("Pending", "TemplateNotValidated", "being validated")) == {
+        "progress": 20, "message": "Instance jupyter-alice is Pending: TemplateNotValidated: being validated"}
+    assert tracker.on_instance(instance("Pending", "TemplateNotValidated", "being validated")) is None
+    assert tracker.on_instance(instance("Pending", "TemplateNotFound", "no template t")) == {
+        "message": "Instance jupyter-alice is Pending: TemplateNotFound: no template t"}
+    assert tracker.on_event({"reason": "Created", "note": "created Pod p", "type": "Normal"}) == {
+        "progress": 40, "message": "Created: created Pod p"}
+    assert tracker.on_instance(instance("Provisioning", "Unschedulable", "0/2 nodes are available")) == {
+        "progress": 50, "message": "Instance jupyter-alice is Provisioning: Unschedulable: 0/2 nodes are available"}
+    assert tracker.on_event({"reason": "Created", "note": "created PVC", "type": "Normal"}) == {
+        "message": "Created: created PVC"}
+    assert tracker.on_event({"reason": "Unschedulable", "note": "0/2 nodes", "type": "Warning"}) == {
+        "message": "Warning Unschedulable: 0/2 nodes (no node can run the server (resources, node selectors or "
+                   "taints))"}
+    assert tracker.on_instance(instance("Running", url="http://a:1")) == {
+        "progress": 100, "message": "Server ready at http://a:1"}
+
+
+def test_failed_phase_message() -> None:
+    item = Tracker().on_instance(instance("Failed", "InvalidVariable", "username: bad"))
+    assert item == {"message": "Server failed: InvalidVariable: username: bad"}
+
+
+def test_instance_manifest_keeps_secrets_out_of_the_spec() -> None:
+    labels = manifests.hub_labels("Alice", "lab")
+    body = manifests.instance("jupyter-alice", "hub", "jupyterlab", "hub", {"username": "x-41lice"}, labels, {})
+    assert body["spec"] == {"template": {"name": "jupyterlab"}, "variables": {"username": "x-41lice"}}
+    assert body["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "jupyterhub", "app.kubernetes.io/component": "singleuser-server",
+        "hub.jupyter.org/username": "x--41lice", "hub.jupyter.org/servername": "lab"}
+    other = manifests.instance("n", "hub", "t", "shared", {}, {}, {"a": "b"})
+    assert other["spec"]["template"] == {"name": "t", "namespace": "shared"}
+    assert other["metadata"]["annotations"] == {"a": "b"}
+
+
+def test_env_secret_is_owned_by_the_instance_and_named_for_the_operator() -> None:
+    secret = manifests.env_secret("jupyter-alice", "hub", {"JUPYTERHUB_API_TOKEN": "t"}, {"a": "b"})
+    assert secret["metadata"]["name"] == api.env_secret_name("jupyter-alice")
+    assert secret["stringData"] == {"JUPYTERHUB_API_TOKEN": "t"}
+    assert "ownerReferences" not in secret["metadata"]  # written before the instance exists
+    (owner,) = manifests.owned_by_instance("jupyter-alice", "uid-1")["metadata"]["ownerReferences"]
+    assert owner["uid"] == "uid-1"
+    assert owner["kind"] == api.INSTANCE_KIND
+    assert owner["blockOwnerDeletion"] is False
