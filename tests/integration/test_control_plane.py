@@ -17,19 +17,10 @@ from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, PODS, PVCS
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig, StartError
 from jupyternetes_operator.testing.binaries import KUBERNETES_VERSION
 
+from .operator_harness import wait_for
+
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
-
-
-async def wait_for(kube: Client, resource: Resource, name: str, namespace: str, predicate: Any,
-                   timeout: float = 30) -> Object | None:
-    """Poll the API server until ``predicate(obj)`` holds (obj is None once deleted)."""
-    with anyio.fail_after(timeout):
-        while True:
-            obj = await kube.get_or_none(resource, name, namespace)
-            if predicate(obj):
-                return obj
-            await anyio.sleep(0.1)
 
 
 def pod(name: str, owner: Object | None = None) -> Object:
