@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import yaml
 
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
@@ -93,3 +98,43 @@ async def template_valid(kube: Client, name: str, namespace: str, status: str = 
                           lambda o: condition(o, "Valid").get("status") == status
                           and (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"],
                           timeout, f"template {name} Valid={status}")
+
+
+class OperatorProcess:
+    """``jupyternetes-operator run`` as a child process (for tests that kill or signal it)."""
+
+    def __init__(self, kubeconfig: Path, namespaces: tuple[str, ...], log: Path, *args: str) -> None:
+        self.argv = [sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={kubeconfig}",
+                     f"--namespaces={','.join(namespaces)}", f"--lease-namespace={namespaces[0]}",
+                     "--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5", *args]
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        port = _free_port()
+        self.address = f"127.0.0.1:{port}"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([*self.argv, f"--bind-address={self.address}"], stdout=out,
+                                         stderr=subprocess.STDOUT)
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    async def stop(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        return await anyio.to_thread.run_sync(lambda: proc.wait(timeout))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -4,10 +4,6 @@ and a graceful SIGTERM that releases the Lease."""
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -18,13 +14,7 @@ from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import LEASES
 from jupyternetes_operator.testing import ControlPlane
 
-from .operator_harness import TEMPLATE, instance, ready_instance, template_valid
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .operator_harness import TEMPLATE, OperatorProcess, instance, ready_instance, template_valid
 
 
 async def get(url: str) -> tuple[int, str]:
@@ -47,15 +37,10 @@ async def eventually(url: str, predicate: object, timeout: float = 30) -> str:
 
 async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane: ControlPlane, kube: Client,
                                                                    namespace: str, tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = tmp_path / "operator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: ASYNC220 (starting it is instant; we never block on it here)
-            [sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={control_plane.kubeconfig}",
-             f"--namespaces={namespace}", f"--lease-namespace={namespace}", "--lease-duration=4",
-             "--renew-deadline=3", "--retry-period=0.5", f"--bind-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT)
+    operator = OperatorProcess(control_plane.kubeconfig, (namespace,), log)
+    operator.start()
+    base = f"http://{operator.address}"
     try:
         await eventually(f"{base}/readyz", lambda text: text == "ok")
         assert (await get(f"{base}/healthz")) == (200, "ok")
@@ -81,8 +66,7 @@ async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane:
         ):
             assert expected in metrics, expected
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = await anyio.to_thread.run_sync(lambda: proc.wait(30))
+        code = await operator.stop()
     assert code == 0, log.read_text()[-3000:]
     released = await kube.get(LEASES, "jupyternetes-operator", namespace)
     assert not released["spec"].get("holderIdentity")  # a successor need not wait out the lease
