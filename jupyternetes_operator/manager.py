@@ -191,10 +191,13 @@ class Operator:
         self._instances, self._templates = instances, templates
         le = s.leader_election
         if le.enabled:
-            self.elector = LeaderElector.for_lease(
+            elector = self.elector = LeaderElector.for_lease(
                 self.client, LeaderElectionConfig(le.lease_name, le.lease_namespace, le.identity, le.lease_duration,
                                                   le.renew_deadline, le.retry_period),
                 clock=self.clock, metrics=m)
+            # Every write but the Lease's own is fenced on the leader's clock, so a replica that was
+            # frozen past its renew deadline cannot write even once before its guarded work is cancelled.
+            self.client.write_fence = lambda method, path: "/leases/" in path or elector.may_act()
 
     # -- running -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ error from :mod:`.errors`. The client never retries on its own.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -77,6 +77,10 @@ def _verb(method: str, params: Mapping[str, str | int | bool] | None, has_name: 
     return method
 
 
+class WriteFenced(Exception):
+    """A write refused before it left the process: this replica may not act (it is not leading)."""
+
+
 class Client:
     """An authenticated connection to one API server.
 
@@ -94,6 +98,8 @@ class Client:
         self._metrics = metrics
         self._throttle = throttle
         self.field_manager = field_manager
+        self.write_fence: Callable[[str, str], bool] | None = None
+        """``(method, path) -> allowed``, consulted before every write (set by the composition root)."""
 
     @classmethod
     async def from_kubeconfig(cls, path: str | None = None, context: str | None = None,
@@ -151,6 +157,8 @@ class Client:
                       body: bytes | None = None, content_type: str | None = None,
                       timeout: float | None = 60.0, named: bool = True) -> bytes:
         """Send one request; return the raw body of a 2xx answer or raise ApiError."""
+        if method not in ("GET", "HEAD") and self.write_fence is not None and not self.write_fence(method, path):
+            raise WriteFenced(f"{method} {path}: this replica is not the leader")
         if body is not None and content_type is None:
             content_type = JSON
         verb = _verb(method, params, named)

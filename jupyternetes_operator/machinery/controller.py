@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import anyio
 
+from ..kube.client import WriteFenced
 from ..kube.errors import ApiError
 from .clock import Clock, MonotonicClock
 from .workqueue import ShutDown, WorkQueue
@@ -154,5 +155,5 @@ class Controller(Generic[K]):
             m.active_workers.labels(self.name).set(self._active)
 
 
-_EXPECTED = (ApiError, OSError, TimeoutError)
+_EXPECTED = (ApiError, OSError, TimeoutError, WriteFenced)
 """Errors from talking to the API server are expected; anything else is a bug (a "panic")."""

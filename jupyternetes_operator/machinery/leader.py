@@ -256,6 +256,12 @@ class LeaderElector:
         """True from acquisition until the guarded work is told to stop."""
         return self._leading
 
+    def may_act(self) -> bool:
+        """A write fence: leading *and* the last successful renewal began less than
+        ``renew_deadline`` ago, by the local monotonic clock. Unlike :attr:`is_leader` it needs
+        no task to have run, so it is already False the instant a frozen process resumes."""
+        return self._leading and self._clock.now() - self._renewed_at < self.config.renew_deadline
+
     @property
     def leader_identity(self) -> str:
         """The holder of the last record seen ("" when none or released)."""

@@ -576,3 +576,23 @@ def test_lease_spec_round_trip() -> None:
     assert record_from_lease_spec({}) == LeaderRecord()
     assert parse_micro_time("2024-05-06T07:08:09Z") == datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert format_micro_time(datetime(2024, 1, 1, tzinfo=UTC)) == "2024-01-01T00:00:00.000000Z"
+
+
+async def test_may_act_turns_false_at_the_deadline_without_any_task_running(clock: FakeClock) -> None:
+    """The write fence reads the clock: a frozen process that resumes past its renew deadline may not
+    write even before the watchdog task has had a chance to run."""
+    lock = FakeLock()
+    elector = make(clock, lock)
+    work = Work(clock)
+    outcome = Outcome()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(outcome.runner(elector, work))
+        await advance_to(clock, START + 5)  # renewed at 1004
+        assert elector.may_act()
+        lock.hang = True
+        clock.advance_to(START + 14)  # moved without letting any task run ("frozen, then resumed")
+        assert elector.is_leader  # nothing has told the work yet ...
+        assert not elector.may_act()  # ... but the fence already says no
+        await settle()
+        assert not elector.is_leader
+        tg.cancel_scope.cancel()
