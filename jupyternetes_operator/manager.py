@@ -47,6 +47,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 CHILD_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+LEASES_PATH = "/apis/coordination.k8s.io/"  # the elector's own writes are never fenced
 
 
 class _EnqueueInstancesOfTemplate:
@@ -197,7 +198,7 @@ class Operator:
                 clock=self.clock, metrics=m)
             # Every write but the Lease's own is fenced on the leader's clock, so a replica that was
             # frozen past its renew deadline cannot write even once before its guarded work is cancelled.
-            self.client.write_fence = lambda method, path: "/leases/" in path or elector.may_act()
+            self.client.write_fence = lambda method, path: path.startswith(LEASES_PATH) or elector.may_act()
 
     # -- running -------------------------------------------------------------------------------
 
