@@ -1,0 +1,408 @@
+"""A kubelet for one Node that runs each pod's notebook server as a local process.
+
+kwok fakes pods: they become Running without anything listening. For end-to-end tests
+that need a real server behind a pod (JupyterHub's HTTP readiness check, the proxy's
+route), :class:`FakeKubelet` plays the kubelet of one extra Node that kwok does not
+manage (it lacks the ``kwok.x-k8s.io/node=fake`` annotation):
+
+- it registers the Node Ready (tainted ``NoSchedule`` unless ``schedulable``), renews its
+  Lease ``kube-node-lease/<node>`` and the Ready condition's heartbeat (so the node
+  lifecycle controller never marks it unreachable);
+- it watches the pods bound to the Node (``spec.nodeName`` field selector); for each new
+  one it picks a unique loopback address (``127.<subnet>.x.y``), builds the environment
+  from the container's ``env`` and ``envFrom`` (Secrets and ConfigMaps; it is admin),
+  starts ``jupyterhub-singleuser`` on that address and the container's first port (the
+  image, command and args are ignored), and reports the pod Running and Ready with that
+  ``podIP`` once the port accepts connections; a process that exits reports the pod
+  ``Failed`` with the tail of its output;
+- a pod being deleted (``deletionTimestamp``) has its process terminated and is then
+  deleted with grace 0, as a kubelet confirms a deletion.
+
+Each process's output goes to ``<log_dir>/<namespace>_<pod>.log`` (a temporary directory
+unless given). Usage::
+
+    async with FakeKubelet(admin_client, "local-node").running() as kubelet:
+        ...  # pods with spec.nodeName = kubelet.node run jupyterhub-singleuser
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+from anyio.abc import Process, TaskGroup
+
+from ..kube.client import Client
+from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound
+from ..kube.resources import CONFIG_MAPS, LEASES, NODES, PODS, SECRETS
+from ..machinery.informer import Informer, InformerOptions
+from ..machinery.store import DeletedFinalStateUnknown, FrozenObject
+
+__all__ = ["FakeKubelet", "PodProcess"]
+
+log = logging.getLogger(__name__)
+
+LEASE_NAMESPACE = "kube-node-lease"
+DEFAULT_PORT = 8888
+TAINT = "jupyternetes.io/fake-kubelet"
+"""Unless ``schedulable``, the Node has this ``NoSchedule`` taint: the scheduler leaves it to pods
+that name it in ``spec.nodeName`` (which bypass the scheduler), so other tests' pods stay on kwok."""
+
+_used_addresses: set[str] = set()  # across every FakeKubelet of this process
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _micro_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _port_free(ip: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def _plain(obj: Any) -> Any:
+    """A mutable deep copy of a frozen store object (mappings to dicts, tuples to lists)."""
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+@dataclass
+class PodProcess:
+    """One pod's server: where it listens, and its process once started."""
+
+    namespace: str
+    name: str
+    uid: str
+    ip: str
+    port: int
+    log_path: Path
+    process: Process | None = None
+    stopping: bool = False
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ip}:{self.port}"
+
+
+class FakeKubelet:
+    """The kubelet of Node ``node``; see the module docstring."""
+
+    def __init__(self, client: Client, node: str = "local-node", *, subnet: int = 1,
+                 heartbeat_seconds: float = 5.0, lease_duration_seconds: int = 40,
+                 ready_timeout: float = 120.0, log_dir: Path | None = None,
+                 command: tuple[str, ...] | None = None, schedulable: bool = False) -> None:
+        if not 0 <= subnet <= 255:
+            raise ValueError("subnet must be 0..255 (addresses are 127.<subnet>.x.y)")
+        self.client = client
+        self.node = node
+        self.subnet = subnet
+        self.heartbeat_seconds = heartbeat_seconds
+        self.lease_duration_seconds = lease_duration_seconds
+        self.ready_timeout = ready_timeout
+        self._owns_log_dir = log_dir is None
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="jupyternetes-kubelet-"))
+        self.command = command or (sys.executable, "-m", "jupyterhub.singleuser")
+        self.schedulable = schedulable
+        self.pods: dict[str, PodProcess] = {}  # by pod uid
+        self._addresses = (f"127.{subnet}.{x}.{y}" for x, y in itertools.product(range(256), range(1, 255)))
+        self._tg: TaskGroup | None = None
+        self._ready_since = _now()
+        self._node_uid = ""
+        self.informer = Informer.for_resource(
+            client, PODS, InformerOptions(field_selector=f"spec.nodeName={node}"), name=f"pods/{node}")
+        self.informer.add_handler(self)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[FakeKubelet]:
+        """Register the Node, run until the block ends, then stop every process and delete the Node."""
+        await self.register()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                tg.start_soon(self._heartbeat)
+                tg.start_soon(self.informer.run)
+                with anyio.fail_after(30):
+                    await self.informer.wait_synced()
+                yield self
+                tg.cancel_scope.cancel()
+        finally:
+            self._tg = None
+            with anyio.CancelScope(shield=True):
+                for pod in list(self.pods.values()):
+                    await self._terminate(pod)
+                with contextlib.suppress(ApiError):
+                    await self.client.delete(NODES, self.node)
+            if self._owns_log_dir:
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def _conditions(self) -> list[dict[str, Any]]:
+        now = _now()
+        ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
+                 "message": "fake kubelet is posting ready status", "lastHeartbeatTime": now,
+                 "lastTransitionTime": self._ready_since}
+        pressure = [{"type": t, "status": "False", "reason": f"KubeletHasNo{t}", "message": "",
+                     "lastHeartbeatTime": now, "lastTransitionTime": self._ready_since}
+                    for t in ("MemoryPressure", "DiskPressure", "PIDPressure")]
+        return [*pressure, ready]
+
+    async def register(self) -> None:
+        """Create (or take over) the Node, Ready, and its Lease."""
+        self._ready_since = _now()
+        capacity = {"cpu": "64", "memory": "512Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
+        node = {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux",
+                                                       "kubernetes.io/arch": "amd64", "type": "fake-kubelet"}},
+            "spec": {} if self.schedulable else {"taints": [{"key": TAINT, "effect": "NoSchedule"}]},
+            "status": {"allocatable": capacity, "capacity": capacity, "conditions": self._conditions(),
+                       "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                                     {"type": "Hostname", "address": self.node}],
+                       "nodeInfo": {"kubeletVersion": "fake", "operatingSystem": "linux", "architecture": "amd64",
+                                    "containerRuntimeVersion": "fake://local-process"}},
+        }
+        try:
+            created = await self.client.create(NODES, node)
+        except AlreadyExists:  # a leftover of an earlier run
+            created = await self.client.get(NODES, self.node)
+        await self.client.patch(NODES, self.node, {"status": node["status"]}, subresource="status")
+        self._node_uid = str(created["metadata"]["uid"])
+        await self._renew_lease()
+
+    async def _renew_lease(self) -> None:
+        lease = await self.client.get_or_none(LEASES, self.node, LEASE_NAMESPACE)
+        spec = {"holderIdentity": self.node, "leaseDurationSeconds": self.lease_duration_seconds,
+                "renewTime": _micro_now()}
+        if lease is None:
+            await self.client.create(LEASES, {
+                "apiVersion": LEASES.api_version, "kind": "Lease",
+                "metadata": {"name": self.node, "namespace": LEASE_NAMESPACE, "ownerReferences": [{
+                    "apiVersion": "v1", "kind": "Node", "name": self.node, "uid": self._node_uid}]},
+                "spec": spec}, LEASE_NAMESPACE)
+        else:
+            lease["spec"] = spec
+            await self.client.replace(LEASES, lease, LEASE_NAMESPACE)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self.heartbeat_seconds)
+            try:
+                await self._renew_lease()
+                await self.client.patch(NODES, self.node, {"status": {"conditions": self._conditions()}},
+                                        subresource="status")
+            except (ApiError, OSError) as exc:  # retried on the next beat, like a kubelet
+                log.warning("fake kubelet %s: heartbeat failed: %s", self.node, exc)
+
+    # -- the informer's handlers (synchronous: they only start tasks) ------------------------
+
+    def on_add(self, obj: FrozenObject) -> None:
+        self._changed(obj)
+
+    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
+        self._changed(new)
+
+    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
+        pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
+        known = self.pods.get(str(pod["metadata"]["uid"]))
+        if known is not None and self._tg is not None:
+            self._tg.start_soon(self._terminate, known)
+
+    def _changed(self, obj: FrozenObject) -> None:
+        if self._tg is None:
+            return
+        uid = str(obj["metadata"]["uid"])
+        known = self.pods.get(uid)
+        if obj["metadata"].get("deletionTimestamp"):
+            if known is None or not known.stopping:
+                self._tg.start_soon(self._delete, _plain(obj), known)
+            return
+        if known is None and (obj.get("status") or {}).get("phase") not in ("Failed", "Succeeded"):
+            pod = self._allocate(obj)
+            self.pods[uid] = pod
+            self._tg.start_soon(self._run, pod, _plain(obj))
+
+    # -- pods ----------------------------------------------------------------------------
+
+    def _allocate(self, obj: FrozenObject) -> PodProcess:
+        container = self._container(obj)
+        ports = container.get("ports") or ()
+        port = int(ports[0]["containerPort"]) if ports else DEFAULT_PORT
+        for ip in self._addresses:
+            if ip not in _used_addresses and _port_free(ip, port):
+                _used_addresses.add(ip)
+                break
+        else:
+            raise RuntimeError(f"fake kubelet {self.node}: no loopback address left in 127.{self.subnet}.0.0/16")
+        meta = obj["metadata"]
+        return PodProcess(str(meta["namespace"]), str(meta["name"]), str(meta["uid"]), ip, port,
+                          self.log_dir / f"{meta['namespace']}_{meta['name']}.log")
+
+    @staticmethod
+    def _container(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The container that runs the server: the one naming ``jupyterhub-singleuser``, else the first."""
+        containers = obj["spec"]["containers"]
+        for c in containers:
+            if any("jupyterhub-singleuser" in str(a) for a in (*(c.get("command") or ()), *(c.get("args") or ()))):
+                return dict(c)
+        return dict(containers[0])
+
+    async def _environment(self, pod: PodProcess, obj: Mapping[str, Any]) -> dict[str, str]:
+        container = self._container(obj)
+        env: dict[str, str] = {}
+        for source in container.get("envFrom") or ():
+            prefix = str(source.get("prefix") or "")
+            for key, resource in (("secretRef", SECRETS), ("configMapRef", CONFIG_MAPS)):
+                ref = source.get(key)
+                if not ref:
+                    continue
+                found = await self.client.get_or_none(resource, ref["name"], pod.namespace)
+                if found is None:
+                    if not ref.get("optional"):
+                        raise LookupError(f"{key} {ref['name']} not found")
+                    continue
+                if resource is SECRETS:
+                    env.update({prefix + k: base64.b64decode(v).decode() for k, v in
+                                (found.get("data") or {}).items()})
+                else:
+                    env.update({prefix + k: str(v) for k, v in (found.get("data") or {}).items()})
+        fields = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "metadata.uid": pod.uid,
+                  "status.podIP": pod.ip, "status.hostIP": "127.0.0.1", "spec.nodeName": self.node}
+        for var in container.get("env") or ():
+            if "value" in var:
+                env[var["name"]] = str(var["value"])
+            elif (ref := (var.get("valueFrom") or {}).get("fieldRef")) and ref.get("fieldPath") in fields:
+                env[var["name"]] = fields[ref["fieldPath"]]
+        # The hub's idea of the server's URL names the address it was told (e.g. 0.0.0.0): use the pod's.
+        if url := env.get("JUPYTERHUB_SERVICE_URL"):
+            parts = urlsplit(url)
+            env["JUPYTERHUB_SERVICE_URL"] = urlunsplit(parts._replace(netloc=f"{pod.ip}:{pod.port}"))
+        return env
+
+    async def _run(self, pod: PodProcess, obj: dict[str, Any]) -> None:
+        home = self.log_dir / f"{pod.namespace}_{pod.name}.home"
+        try:
+            env = await self._environment(pod, obj)
+            await self._status(pod, {"phase": "Pending", "hostIP": "127.0.0.1", "startTime": _now(),
+                                     "conditions": self._pod_conditions(False),
+                                     "containerStatuses": self._container_statuses(obj, {"waiting": {
+                                         "reason": "ContainerCreating"}}, False)})
+            home.mkdir(parents=True, exist_ok=True)
+            base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "JPY_"))}
+            with pod.log_path.open("ab") as out:
+                pod.process = await anyio.open_process(
+                    [*self.command, f"--ip={pod.ip}", f"--port={pod.port}", f"--ServerApp.root_dir={home}",
+                     *(["--allow-root"] if os.geteuid() == 0 else [])],
+                    env={**base, "HOME": str(home), **env}, cwd=home, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+            if await self._listening(pod):
+                started = _now()
+                await self._status(pod, {"phase": "Running", "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
+                                         "conditions": self._pod_conditions(True),
+                                         "containerStatuses": self._container_statuses(
+                                             obj, {"running": {"startedAt": started}}, True)})
+            code = await pod.process.wait() if pod.process.returncode is None else pod.process.returncode
+            if not pod.stopping:
+                tail = pod.log_path.read_text(errors="replace")[-1500:]
+                await self._status(pod, {"phase": "Failed", "reason": "Error",
+                                         "message": f"jupyterhub-singleuser exited with {code}: {tail}",
+                                         "conditions": self._pod_conditions(False),
+                                         "containerStatuses": self._container_statuses(obj, {"terminated": {
+                                             "exitCode": code, "reason": "Error", "finishedAt": _now()}}, False)})
+        except (ApiError, OSError, LookupError) as exc:
+            if not pod.stopping:
+                log.warning("fake kubelet %s: pod %s/%s: %s", self.node, pod.namespace, pod.name, exc)
+                with contextlib.suppress(ApiError):
+                    await self._status(pod, {"phase": "Failed", "reason": "CreateContainerError",
+                                             "message": str(exc)[:1500]})
+        finally:
+            pod.done.set()
+
+    async def _listening(self, pod: PodProcess) -> bool:
+        """Wait until the port accepts connections (True) or the process exits (False)."""
+        assert pod.process is not None
+        with anyio.move_on_after(self.ready_timeout):
+            while pod.process.returncode is None and not pod.stopping:
+                try:
+                    stream = await anyio.connect_tcp(pod.ip, pod.port)
+                except OSError:
+                    await anyio.sleep(0.1)
+                    continue
+                await stream.aclose()
+                return True
+        return False
+
+    async def _status(self, pod: PodProcess, status: dict[str, Any]) -> None:
+        if pod.stopping:
+            return
+        with contextlib.suppress(NotFound):
+            await self.client.patch(PODS, pod.name, {"status": status}, pod.namespace, subresource="status")
+
+    @staticmethod
+    def _pod_conditions(ready: bool) -> list[dict[str, Any]]:
+        now = _now()
+        value = "True" if ready else "False"
+        return [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": value, "lastTransitionTime": now},
+                {"type": "Ready", "status": value, "lastTransitionTime": now}]
+
+    @staticmethod
+    def _container_statuses(obj: Mapping[str, Any], state: dict[str, Any], ready: bool) -> list[dict[str, Any]]:
+        return [{"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": ready,
+                 "started": ready, "restartCount": 0, "state": state,
+                 "containerID": f"fake://{obj['metadata']['uid']}/{c['name']}"}
+                for c in obj["spec"]["containers"]]
+
+    async def _terminate(self, pod: PodProcess) -> None:
+        pod.stopping = True
+        process = pod.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            with anyio.move_on_after(10):
+                await process.wait()
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+        if process is not None:
+            await process.aclose()
+        self.pods.pop(pod.uid, None)
+        _used_addresses.discard(pod.ip)
+
+    async def _delete(self, obj: dict[str, Any], pod: PodProcess | None) -> None:
+        """A deletion was asked: stop the process, then confirm it (grace 0, this pod's uid only)."""
+        if pod is not None:
+            await self._terminate(pod)
+        meta = obj["metadata"]
+        with contextlib.suppress(NotFound, Conflict):
+            await self.client.delete(PODS, meta["name"], meta["namespace"], uid=meta["uid"], grace_period_seconds=0)
