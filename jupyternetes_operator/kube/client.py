@@ -157,12 +157,13 @@ class Client:
                       body: bytes | None = None, content_type: str | None = None,
                       timeout: float | None = 60.0, named: bool = True) -> bytes:
         """Send one request; return the raw body of a 2xx answer or raise ApiError."""
-        if method not in ("GET", "HEAD") and self.write_fence is not None and not self.write_fence(method, path):
-            raise WriteFenced(f"{method} {path}: this replica is not the leader")
         if body is not None and content_type is None:
             content_type = JSON
         verb = _verb(method, params, named)
         started = await self._before(verb)
+        # Checked after any throttling wait: the last moment before the request leaves.
+        if method not in ("GET", "HEAD") and self.write_fence is not None and not self.write_fence(method, path):
+            raise WriteFenced(f"{method} {path}: this replica is not the leader")
         code = "<error>"
         try:
             async with self._session.request(
