@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -65,12 +65,19 @@ class _EnqueueInstancesOfTemplate:
         self._enqueue(obj)
 
     def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
-        if old.get("status") != new.get("status") or old["metadata"].get("generation") != \
-                new["metadata"].get("generation"):
+        # Only what instances depend on: a new generation or a new verdict. Not the instance count,
+        # which every spawn changes (re-queueing every instance per spawn made spawns O(live instances)).
+        if _verdict(old) != _verdict(new):
             self._enqueue(new)
 
     def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
         self._enqueue(obj)
+
+
+def _verdict(template: FrozenObject) -> tuple[Any, ...]:
+    conditions = (template.get("status") or {}).get("conditions") or ()
+    valid: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Valid"), {})
+    return (template["metadata"].get("generation"), valid.get("status"), valid.get("observedGeneration"))
 
 
 class _EnqueueTemplateOfInstance:

@@ -1,0 +1,352 @@
+"""Spawn latency: one scenario, side by side variants, against a local control plane or a kubeconfig.
+
+``python -m bench.spawn --scenario sequential|burst --n N [--concurrency C] [--variants ...]
+[--kubeconfig FILE] [--out bench/results]`` writes ``spawn-<scenario>.json``,
+``spawn-<scenario>.png`` and ``spawn.md`` (every ``spawn-*.json`` in ``--out``, with the goals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Awaitable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from jupyternetes_operator.kube.client import Client
+from jupyternetes_operator.kube.resources import PODS
+
+from ..watch_hotpath import Display
+from .cluster import (
+    BARE,
+    JUPYTERNETES,
+    KUBESPAWNER,
+    OPERATED,
+    SPAWNER,
+    VARIANTS,
+    Bench,
+    OperatorProcess,
+    Watches,
+    bare_pod,
+    each,
+    namespace_of,
+    prepare,
+    template_valid,
+    with_current_context,
+)
+from .phases import LABEL_INSTANCE, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
+
+SCENARIOS = ("sequential", "burst")
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.spawn", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", choices=SCENARIOS, default="sequential")
+    parser.add_argument("--n", type=int, help="spawns per variant (default: sequential 200, burst 1000)")
+    parser.add_argument("--concurrency", type=int, default=100, help="client requests in flight in a burst "
+                        "(default %(default)s)")
+    parser.add_argument("--variants", default="bare,jupyternetes,spawner",
+                        help=f"comma-separated, of {','.join(VARIANTS)} (default %(default)s)")
+    parser.add_argument("--kubeconfig", type=Path, help="an existing cluster with the CRDs (default: start a "
+                        "local control plane)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="default %(default)s")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds one spawn may take")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle operator CPU measured at the end")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds between two variants' bursts")
+    parser.add_argument("--operator-arg", action="append", default=[], help="extra flag for the operator")
+    args = parser.parse_args(argv)
+    args.variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown or not args.variants:
+        parser.error(f"unknown variants {sorted(unknown)}")
+    if args.n is None:
+        args.n = 200 if args.scenario == "sequential" else 1000
+    if args.n < 1 or args.concurrency < 1:
+        parser.error("--n and --concurrency must be at least 1")
+    return args
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace, kubeconfig: Path, display: Display) -> None:
+        if KUBESPAWNER in args.variants:  # how KubeSpawner finds the cluster
+            from kubernetes_asyncio.config import kube_config
+
+            os.environ["KUBECONFIG"] = str(with_current_context(kubeconfig))
+            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ["KUBECONFIG"]  # read at import time
+        self.args, self.kubeconfig, self.display = args, kubeconfig, display
+        self.operator = OperatorProcess(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
+                                        args.out / f"spawn-{args.scenario}-operator.log", tuple(args.operator_arg))
+
+    async def window(self, name: str, coro: Any, operated_spawns: int) -> dict[str, Any]:
+        """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran."""
+        op = self.operator
+        (requests0, reconciles0), (t0, _, cpu0) = await op.counters(), op.sample()
+        result = await coro
+        (requests1, reconciles1), (t1, _, cpu1) = await op.counters(), op.sample()
+        rss = max((r for t, r, _ in op.samples if t0 <= t <= t1), default=0)
+        return {"result": result, "operator": {
+            "seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "api_requests": requests1 - requests0,
+            "rss_max_mb": rss / 1e6, "operated_spawns": operated_spawns,
+            "cpu_ms_per_spawn": 1000 * (cpu1 - cpu0) / operated_spawns if operated_spawns else None,
+            "api_requests_per_spawn": (requests1 - requests0) / operated_spawns if operated_spawns else None,
+            "instance_reconciles": reconciles1 - reconciles0}}
+
+    async def run(self) -> dict[str, Any]:
+        args, display = self.args, self.display
+        async with await Client.from_kubeconfig(str(self.kubeconfig)) as client:
+            display.status("namespaces and templates")
+            await prepare(client, args.variants)
+            self.operator.start()
+            try:
+                async with anyio.create_task_group() as tg:
+                    out = await self._run(client, tg)
+                    tg.cancel_scope.cancel()
+                return out
+            finally:
+                from jupyternetes_operator.spawner import shared
+
+                await shared.close_all()
+                if KUBESPAWNER in args.variants:
+                    from kubespawner import KubeSpawner  # type: ignore[import-untyped]
+
+                    await KubeSpawner._stop_all_reflectors()
+                self.operator.stop()
+
+    async def _run(self, client: Client, tg: anyio.abc.TaskGroup) -> dict[str, Any]:
+        args, display, op = self.args, self.display, self.operator
+        watches = Watches(client)
+        await watches.start(tg)
+        tg.start_soon(op.sampler)
+        display.status("operator: waiting for the templates to be Valid")
+        for v in OPERATED:
+            await template_valid(client, namespace_of(v))
+        bench = Bench(client, watches, self.kubeconfig, args.timeout)
+        display.status("warm-up: one instance, to take the rendered pod")
+        warm = await bench.spawn(JUPYTERNETES, 0, "warm")
+        if warm.error:
+            raise RuntimeError(f"warm-up instance failed: {warm.error}")
+        pods = await client.list(PODS, namespace_of(JUPYTERNETES), label_selector=f"{LABEL_INSTANCE}={warm.key}")
+        bench.rendered = bare_pod(pods["items"][0])
+        for v in args.variants:
+            display.status(f"warm-up: {v}")
+            if (w := await bench.spawn(v, 1, "warm")).error:
+                raise RuntimeError(f"warm-up of {v} failed: {w.error}")
+        n, variants = args.n, args.variants
+        spawns: dict[str, list[Spawn]] = {v: [] for v in variants}
+        windows: dict[str, Any] = {}
+
+        def report(variant: str) -> Any:
+            def done(spawn: Spawn) -> None:
+                spawns[variant].append(spawn)
+                display.report(f"{args.scenario}: {variant}", len(spawns[variant]), n)
+            return done
+
+        if args.scenario == "sequential":
+            async def sequential() -> None:
+                for i in range(n):
+                    for v in variants:
+                        report(v)(await bench.spawn(v, i, "q"))
+
+            display.status(f"sequential: {n} spawns per variant, variants interleaved")
+            operated = n * sum(v in OPERATED for v in variants)
+            windows["all"] = (await self.window("all", sequential(), operated))["operator"]
+        else:
+            for v in variants:
+                display.status(f"burst: {n} {v} spawns, {args.concurrency} at a time")
+                def one(i: int, v: str = v) -> Awaitable[Spawn]:
+                    return bench.spawn(v, i, "u")
+
+                runs = each(n, one, args.concurrency, report(v))
+                windows[v] = (await self.window(v, runs, n if v in OPERATED else 0))["operator"]
+                await anyio.sleep(args.settle)
+        # Marks seen after a spawn returned (e.g. a spawner's own cache saw Ready before our watch did).
+        spawns = {v: [Spawn(s.key, dict(watches.marks.times.get(s.key, s.marks)), s.error) for s in ss]
+                  for v, ss in spawns.items()}
+        display.status(f"operator idle for {args.idle:.0f} s")
+        _, _, cpu0 = op.sample()
+        t0 = op.samples[-1][0] if op.samples else 0
+        await anyio.sleep(args.idle)
+        t1, rss_end, cpu1 = op.sample()
+        metrics = await anyio.to_thread.run_sync(op.metrics)
+        (args.out / f"spawn-{args.scenario}-metrics.txt").write_text(metrics)
+        idle_seconds = t1 - max(t0, t1 - args.idle - 1)
+        return {"spawns": spawns, "windows": windows, "watch_lines": watches.lines, "operator": {
+            "rss_end_mb": rss_end / 1e6, "rss_max_mb": max(r for _, r, _ in op.samples) / 1e6,
+            "idle_cpu_percent": 100 * (cpu1 - cpu0) / args.idle if idle_seconds > 0 else math.nan,
+            "cpu_seconds_total": cpu1, "live_notebooks": n * sum(v in OPERATED for v in variants) + 2,
+            "rss_samples_mb": [(round(t - op.samples[0][0], 2), round(r / 1e6, 1)) for t, r, _ in op.samples[::4]]}}
+
+
+def _summary(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float, ...]) -> dict[str, Any]:
+    spawns: dict[str, list[Spawn]] = raw["spawns"]
+    results = {v: summarize(s) for v, s in spawns.items()}
+    base = results.get(BARE, {})
+    ratios: dict[str, dict[str, float]] = {}
+    for v, r in results.items():
+        if v == BARE or "latency" not in r or "latency" not in base:
+            continue
+        ratios[v] = {q: r["latency"][q] / base["latency"][q] for q in ("p50", "p90", "p99")}
+        ratios[v]["p50_minus_bare_ms"] = 1000 * (r["latency"]["p50"] - base["latency"]["p50"])
+        ratios[v]["all_done"] = r["all_done_seconds"] / base["all_done_seconds"]
+    return {
+        "benchmark": "spawn", "scenario": args.scenario,
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
+                    "loadavg_before": load, "loadavg_after": os.getloadavg()},
+        "versions": {"python": platform.python_version(), **{p: _version(p) for p in (
+            "jupyternetes-operator", "jupyterhub", "jupyterhub-kubespawner", "kubernetes_asyncio")}},
+        "parameters": {"n": args.n, "concurrency": args.concurrency if args.scenario == "burst" else 1,
+                       "variants": list(args.variants), "cluster": str(args.kubeconfig or "local control plane"),
+                       "timeout": args.timeout, "idle_seconds": args.idle, "operator_args": args.operator_arg},
+        "results": results, "ratios_vs_bare": ratios, "operator": {**raw["operator"], "windows": raw["windows"]},
+        "watch_lines": raw["watch_lines"],
+        "spawns": {v: [{"key": s.key, "error": s.error, "phases": phases(s.marks)} for s in ss]
+                   for v, ss in spawns.items()},
+    }
+
+
+def _plot(summary: dict[str, Any], spawns: dict[str, list[Spawn]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (cdf, parts, rate) = plt.subplots(1, 3, figsize=(16, 4.4))
+    colors = {BARE: "tab:gray", JUPYTERNETES: "tab:blue", SPAWNER: "tab:orange", "kubespawner": "tab:green"}
+    for v, ss in spawns.items():
+        lat = sorted(1000 * s.latency for s in ss if s.latency is not None and s.error is None)
+        if lat:
+            cdf.step(lat, [(i + 1) / len(lat) for i in range(len(lat))], where="post", label=v, color=colors[v])
+        times, counts = done_curve(ss)
+        rate.step(times, counts, where="post", label=v, color=colors[v])
+    cdf.set(xscale="log", xlabel="spawn latency, ms (client clock)", ylabel="fraction done", title="latency CDF")
+    cdf.grid(alpha=0.3)
+    cdf.legend()
+    rate.set(xlabel="seconds since the first create", ylabel="spawns done", title="throughput over time")
+    rate.grid(alpha=0.3)
+    rate.legend()
+    names = list(spawns)
+    left = [0.0] * len(names)
+    for mark in ORDER[1:]:
+        widths = [1000 * summary["results"][v].get("breakdown_mean", {}).get(mark, 0.0) for v in names]
+        if any(widths):
+            parts.barh(names, widths, left=left, label=LABELS[mark])
+            left = [a + b for a, b in zip(left, widths, strict=True)]
+    parts.set(xlabel="mean ms spent reaching each mark", title="per-phase breakdown (from the create sent)")
+    parts.invert_yaxis()
+    parts.legend(fontsize=7)
+    fig.suptitle(f"spawn latency, {summary['scenario']} n={summary['parameters']['n']}"
+                 + (f", concurrency {summary['parameters']['concurrency']}" if summary["scenario"] == "burst" else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{1000 * x:,.0f}"
+
+
+def markdown(summaries: Sequence[dict[str, Any]]) -> str:
+    """``spawn.md``: one table per scenario run, then the goals from every run together."""
+    lines = ["# Spawn latency", ""]
+    by_scenario: dict[str, Any] = {}
+    operator: dict[str, Any] = {}
+    for s in summaries:
+        by_scenario[s["scenario"]] = s["results"]
+        op = s["operator"]
+        operator["rss_max_mb"] = max(operator.get("rss_max_mb", 0), op["rss_max_mb"])
+        operator["idle_cpu_percent"] = max(operator.get("idle_cpu_percent", 0), op["idle_cpu_percent"])
+        p = s["parameters"]
+        lines += [f"## {s['scenario']}: n={p['n']}" + (f", concurrency {p['concurrency']}"
+                                                        if s["scenario"] == "burst" else "")
+                  + f" ({s['when']}, load {s['machine']['loadavg_before'][0]:.1f})", "",
+                  "| variant | done/n | p50 ms | p90 ms | p99 ms | max ms | p50 x bare | p99 x bare | "
+                  "all done s | x bare | op CPU ms/spawn | op API req/spawn | op reconciles/spawn |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        windows = op["windows"]
+        for v, r in s["results"].items():
+            lat, ratio = r.get("latency", {}), s["ratios_vs_bare"].get(v, {})
+            w = windows.get(v) or windows.get("all") or {}
+            per_spawn = w.get("cpu_ms_per_spawn") if v in OPERATED else None
+            reqs = w.get("api_requests_per_spawn") if v in OPERATED else None
+            spawned = w.get("operated_spawns") or 0
+            recs = f"{w['instance_reconciles'] / spawned:.0f}" if v in OPERATED and spawned and \
+                "instance_reconciles" in w else "-"
+            burst = s["scenario"] == "burst"  # sequential runs interleave the variants: no all-done time
+            all_done = f"{r.get('all_done_seconds', math.nan):.1f}" if burst else "-"
+            all_done_ratio = f"{ratio.get('all_done', 1.0):.2f}" if burst else "-"
+            lines.append(
+                f"| {v} | {r['done']}/{r['spawns']} | {_ms(lat.get('p50'))} | {_ms(lat.get('p90'))} | "
+                f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | {ratio.get('p50', 1.0):.2f} | "
+                f"{ratio.get('p99', 1.0):.2f} | {all_done} | {all_done_ratio} | "
+                f"{'-' if per_spawn is None else f'{per_spawn:.1f}'} | "
+                f"{'-' if reqs is None else f'{reqs:.1f}'} | {recs} |")
+        lines += ["", "Median ms from the create sent to each mark (client clock):", "",
+                  "| variant | " + " | ".join(LABELS[m] for m in ORDER[1:]) + " |",
+                  "| --- |" + " --- |" * (len(ORDER) - 1)]
+        for v, r in s["results"].items():
+            p50 = r.get("phase_p50", {})
+            lines.append(f"| {v} | " + " | ".join(_ms(p50.get(m)) for m in ORDER[1:]) + " |")
+        lines += ["", f"Operator: peak RSS {op['rss_max_mb']:.0f} MB with {op['live_notebooks']} live notebooks, "
+                  f"idle CPU {op['idle_cpu_percent']:.2f}% of a core.", ""]
+    lines += ["## Goals", "", "| goal | status | measured | limit |", "| --- | --- | --- | --- |"]
+    for name, g in goals(by_scenario, operator).items():
+        lines.append(f"| {name} | {g['status']} | {g.get('measured', '-'):.4g} | {g.get('limit', '-'):.4g} |"
+                     if "measured" in g else f"| {name} | {g['status']} | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    load = os.getloadavg()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    plane = None
+    with Progress(*columns, console=console) as progress:
+        display = Display(progress)
+        kubeconfig = args.kubeconfig
+        if kubeconfig is None:
+            from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
+
+            pods = (args.n + 2) * len(args.variants) + 2
+            plane = ControlPlane(ControlPlaneConfig(nodes=max(2, -(-pods // 500)), users=()))
+            plane.start(display.status)
+            kubeconfig = plane.kubeconfig
+        try:
+            raw = anyio.run(Runner(args, kubeconfig, display).run)
+        finally:
+            if plane is not None:
+                display.status("stopping the control plane")
+                plane.stop()
+    summary = _summary(args, raw, load)
+    json_path, png_path = args.out / f"spawn-{args.scenario}.json", args.out / f"spawn-{args.scenario}.png"
+    json_path.write_text(json.dumps(summary, indent=1) + "\n")
+    _plot(summary, raw["spawns"], png_path)
+    runs = [json.loads(p.read_text()) for p in sorted(args.out.glob("spawn-*.json"))]
+    md = markdown(runs)
+    (args.out / "spawn.md").write_text(md)
+    console.print(md)
+    console.print(f"wrote {json_path}, {png_path}, {args.out / 'spawn.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

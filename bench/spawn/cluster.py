@@ -1,0 +1,392 @@
+"""All the I/O of the spawn benchmark: the cluster, the operator subprocess, the watches, the variants.
+
+Variants (each in its own namespace, all on the same cluster and the same rendered pod):
+
+- ``bare``: the client creates the pod the operator rendered (taken from a warm-up instance,
+  owner and instance label removed) and waits on its pod watch for Running with an IP.
+- ``jupyternetes``: the client creates an instance and waits on its instance watch for Ready.
+- ``spawner``: ``JupyternetesSpawner.start()`` with a mock user and a ``Hub()``, as in
+  ``tests/integration/test_spawner.py`` (no JupyterHub process).
+
+Two watches (all pods, all instances) run for the whole benchmark and stamp every chunk with
+the client's ``time.perf_counter()`` on receipt; :class:`~bench.spawn.phases.Marks` keeps the
+first time each state was seen. The operator runs as ``python -m jupyternetes_operator run``
+so that ``/proc/<pid>`` is its own: RSS and CPU seconds are sampled from there, API requests
+from its ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import Mock
+
+import anyio
+import anyio.to_thread
+import yaml
+
+from jupyternetes_operator.api import INSTANCES, TEMPLATES
+from jupyternetes_operator.kube.client import Client, Resource
+from jupyternetes_operator.kube.errors import NotFound
+from jupyternetes_operator.kube.resources import NAMESPACES, PODS, SERVICE_ACCOUNTS
+from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, LineSplitter, decode
+
+from .phases import ACKED, DONE, LABEL_INSTANCE, READY, RUNNING, SENT, Marks, Spawn
+
+Report = Callable[[str, int, int], None]
+Status = Callable[[str], None]
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+BARE, JUPYTERNETES, SPAWNER, KUBESPAWNER = "bare", "jupyternetes", "spawner", "kubespawner"
+VARIANTS = (BARE, JUPYTERNETES, SPAWNER, KUBESPAWNER)
+OPERATED = (JUPYTERNETES, SPAWNER)
+"""Variants whose spawns the operator does."""
+PREFIX = {BARE: "b", JUPYTERNETES: "j", SPAWNER: "s", KUBESPAWNER: "k"}
+
+
+def namespace_of(variant: str) -> str:
+    return f"bench-{variant}"
+
+
+def template() -> dict[str, Any]:
+    """The sample template without its home PVC (kwok's volume binding would dominate and race)."""
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "template-jupyterlab.yaml").read_text())
+    doc["spec"]["pvcs"] = []
+    pod = doc["spec"]["pods"][0]["spec"]
+    pod["volumes"] = []
+    pod["containers"][0]["volumeMounts"] = []
+    return doc
+
+
+def instance(name: str) -> dict[str, Any]:
+    return {"apiVersion": "jupyternetes.io/v1", "kind": "JupyterNotebookInstance",
+            "metadata": {"name": name, "labels": {"hub.jupyter.org/username": name}},
+            "spec": {"template": {"name": "jupyterlab"}, "variables": {"username": name}}}
+
+
+def bare_pod(rendered: dict[str, Any]) -> dict[str, Any]:
+    """The operator's rendered pod as a client would create it: no owner, status or server fields."""
+    meta = rendered["metadata"]
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != LABEL_INSTANCE}
+    spec = {k: v for k, v in rendered["spec"].items() if k != "nodeName"}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"labels": labels, "annotations": dict(meta.get("annotations") or {})}, "spec": spec}
+
+
+# -- the operator's process --------------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def parse_proc(stat: str, status: str, ticks: int = CLK_TCK) -> tuple[int, float]:
+    """(RSS bytes, user + system CPU seconds) from ``/proc/<pid>/stat`` and ``/proc/<pid>/status``."""
+    fields = stat[stat.rindex(")") + 2:].split()
+    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime: fields 14 and 15 of stat
+    rss = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
+    return rss, cpu
+
+
+def metric_sum(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` (all label sets) in a Prometheus text exposition."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class OperatorProcess:
+    kubeconfig: Path
+    namespaces: tuple[str, ...]
+    log: Path
+    args: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+    address: str = ""
+    samples: list[tuple[float, int, float]] = field(default_factory=list)
+    """(perf_counter, RSS bytes, CPU seconds), every ``interval``."""
+
+    def start(self) -> None:
+        self.address = f"127.0.0.1:{_free_port()}"
+        argv = [sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={self.kubeconfig}",
+                f"--namespaces={','.join(self.namespaces)}", "--leader-elect=false",
+                f"--bind-address={self.address}", *self.args]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def sample(self) -> tuple[float, int, float]:
+        assert self.proc is not None
+        base = Path(f"/proc/{self.proc.pid}")
+        rss, cpu = parse_proc((base / "stat").read_text(), (base / "status").read_text())
+        return time.perf_counter(), rss, cpu
+
+    async def sampler(self, interval: float = 0.25) -> None:
+        while True:
+            self.samples.append(self.sample())
+            await anyio.sleep(interval)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://{self.address}/metrics", timeout=10) as r:
+            return bytes(r.read()).decode()
+
+    async def counters(self) -> tuple[float, float]:
+        """(API requests made, instance reconciles done) so far, from /metrics."""
+        text = await anyio.to_thread.run_sync(self.metrics)
+        reconciles = 'controller_runtime_reconcile_total{controller="jupyternotebookinstance"'
+        return metric_sum(text, "rest_client_requests_total"), sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(reconciles))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# -- watches --------------------------------------------------------------------------------
+
+class Watches:
+    """One all-namespaces watch per resource; ``wait(key, mark)`` returns once a mark is seen."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.marks = Marks()
+        self.events: dict[tuple[str, str], anyio.Event] = {}
+        self.lines = 0
+
+    def _event(self, key: str, mark: str) -> anyio.Event:
+        return self.events.setdefault((key, mark), anyio.Event())
+
+    async def wait(self, key: str, mark: str) -> float:
+        await self._event(key, mark).wait()
+        return self.marks.times[key][mark]
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        for resource, apply in ((PODS, self.marks.pod_event), (INSTANCES, self.marks.instance_event)):
+            rv = str((await self.client.list_page(resource, params={"limit": 1}))["metadata"]["resourceVersion"])
+            tg.start_soon(self._run, resource, apply, rv)
+
+    async def _run(self, resource: Resource, apply: Callable[[Any, float], list[tuple[str, str]]], rv: str) -> None:
+        while True:
+            params: dict[str, str | int | bool] = {"watch": True, "allowWatchBookmarks": True,
+                                                   "resourceVersion": rv, "timeoutSeconds": 3600}
+            async with self.client.stream(resource.path(), params=params) as body:
+                splitter = LineSplitter()
+                while chunk := await body.readany():
+                    t = time.perf_counter()
+                    for line in splitter.feed(chunk):
+                        self.lines += 1
+                        event = decode(line)  # an ERROR event (e.g. 410 Gone) raises: the run fails loudly
+                        rv = event.resource_version or rv
+                        if event.type in (BOOKMARK, DELETED):
+                            continue
+                        for key, mark in apply(event.object, t):
+                            self._event(key, mark).set()
+
+
+# -- variants -------------------------------------------------------------------------------
+
+class MockUser(Mock):
+    """What a Spawner reads from its user (as in kubespawner's and our spawner tests)."""
+
+    def __init__(self, **attributes: Any) -> None:  # Mock makes child mocks with keywords of its own
+        from jupyterhub.objects import Server
+
+        super().__init__()
+        self.server = Server()
+        for name, value in attributes.items():
+            setattr(self, name, value)
+
+    @property
+    def escaped_name(self) -> str:
+        return str(self.name)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url)
+
+
+@dataclass
+class Bench:
+    client: Client
+    watches: Watches
+    kubeconfig: Path
+    timeout: float = 300.0
+    rendered: dict[str, Any] = field(default_factory=dict)
+    kubespawner: Any = None
+    """KubeSpawner's Config (built from ``rendered``)."""
+
+    def key(self, variant: str, i: int, tag: str) -> str:
+        """The spawn's key: the instance's name, or the pod's where there is no instance."""
+        user = f"{PREFIX[variant]}{tag}{i:05d}"  # [a-z0-9] only: the spawners' escaping leaves it as is
+        return f"jupyter-{user}" if variant in (SPAWNER, KUBESPAWNER) else user
+
+    async def spawn(self, variant: str, i: int, tag: str) -> Spawn:
+        key = self.key(variant, i, tag)
+        marks = self.watches.marks
+        try:
+            with anyio.fail_after(self.timeout):
+                await getattr(self, f"_{variant}")(key, namespace_of(variant))
+        except Exception as e:  # one failed spawn is a result, not the end of the run)
+            return Spawn(key, dict(marks.times.get(key, {})), f"{type(e).__name__}: {e}"[:300])
+        return Spawn(key, dict(marks.times[key]))
+
+    def _sent(self, key: str) -> None:
+        self.watches.marks.mark(key, SENT, time.perf_counter())
+
+    def _acked(self, key: str) -> None:
+        self.watches.marks.mark(key, ACKED, time.perf_counter())
+
+    async def _bare(self, key: str, namespace: str) -> None:
+        pod = copy.deepcopy(self.rendered)
+        pod["metadata"]["name"] = key
+        self._sent(key)
+        await self.client.create(PODS, pod, namespace)
+        self._acked(key)
+        self.watches.marks.mark(key, DONE, await self.watches.wait(key, RUNNING))
+
+    async def _jupyternetes(self, key: str, namespace: str) -> None:
+        self._sent(key)
+        await self.client.create(INSTANCES, instance(key), namespace)
+        self._acked(key)
+        self.watches.marks.mark(key, DONE, await self.watches.wait(key, READY))
+
+    async def _spawner(self, key: str, namespace: str) -> None:
+        from jupyterhub.objects import Hub
+
+        from jupyternetes_operator.spawner import JupyternetesSpawner
+
+        user = key.removeprefix("jupyter-")
+        orm_spawner = SimpleNamespace(name="", server=None)
+        spawner = JupyternetesSpawner(hub=Hub(), user=MockUser(name=user), orm_spawner=orm_spawner,
+                                      api_token=secrets.token_hex(16), oauth_client_id="unused",
+                                      kubeconfig=str(self.kubeconfig), namespace=namespace, template_name="jupyterlab")
+        self._sent(key)
+        await spawner.start()
+        self.watches.marks.mark(key, DONE, time.perf_counter())
+
+    async def _kubespawner(self, key: str, namespace: str) -> None:
+        """As kubespawner's tests drive it: ``KubeSpawner(hub=Hub(), user=MockUser(...), config=...,
+        api_token=..., oauth_client_id="unused")``, then ``start()``; it finds the cluster through
+        ``$KUBECONFIG``."""
+        from jupyterhub.objects import Hub
+        from kubespawner import KubeSpawner  # type: ignore[import-untyped]
+
+        if self.kubespawner is None:
+            self.kubespawner = kubespawner_config(namespace, self.rendered)
+        spawner = KubeSpawner(hub=Hub(), user=MockUser(name=key.removeprefix("jupyter-")), config=self.kubespawner,
+                              api_token=secrets.token_hex(16), oauth_client_id="unused")
+        self._sent(key)
+        await spawner.start()
+        self.watches.marks.mark(key, DONE, time.perf_counter())
+
+
+def with_current_context(kubeconfig: Path) -> Path:
+    """``kubeconfig``, or a copy next to it with ``current-context`` set (KubeSpawner's loader needs one)."""
+    doc = yaml.safe_load(kubeconfig.read_text())
+    if doc.get("current-context"):
+        return kubeconfig
+    copy_path = kubeconfig.with_name(f"{kubeconfig.stem}-current-context.yaml")
+    copy_path.write_text(yaml.safe_dump({**doc, "current-context": doc["contexts"][0]["name"]}))
+    copy_path.chmod(0o600)
+    return copy_path
+
+
+def kubespawner_config(namespace: str, rendered: dict[str, Any]) -> Any:
+    """KubeSpawner configured for the pod the operator renders: same image, args, port,
+    resources, security contexts and labels (KubeSpawner adds its own labels and the
+    JupyterHub environment, as the operator's spawner does)."""
+    from traitlets.config import Config
+
+    container = rendered["spec"]["containers"][0]
+    resources = container.get("resources") or {}
+    pod_security = dict(rendered["spec"].get("securityContext") or {})
+    c = Config()
+    k = c.KubeSpawner
+    k.namespace = namespace
+    k.image = container["image"]
+    k.cmd = list(container.get("args") or container.get("command") or [])
+    k.port = container["ports"][0]["containerPort"]
+    k.cpu_guarantee = 0.1 if resources.get("requests", {}).get("cpu") == "100m" else None
+    k.mem_guarantee = "256M" if resources.get("requests", {}).get("memory") == "256Mi" else None
+    k.mem_limit = "2G" if resources.get("limits", {}).get("memory") == "2Gi" else None
+    k.uid = pod_security.pop("runAsUser", None)
+    k.fs_gid = pod_security.pop("fsGroup", None)
+    k.pod_security_context = pod_security
+    k.container_security_context = dict(container.get("securityContext") or {})
+    k.extra_labels = dict(rendered["metadata"].get("labels") or {})
+    k.start_timeout = 300
+    k.http_timeout = 300
+    # As kubespawner's own test-suite: the server would otherwise need these to start.
+    c.Spawner.environment = {"JUPYTERHUB_API_TOKEN": "test-secret-token", "JUPYTERHUB_CLIENT_ID": "ignored"}
+    return c
+
+
+async def _wait_for_service_account(client: Client, namespace: str) -> None:
+    with anyio.fail_after(60):
+        while True:
+            try:
+                await client.get(SERVICE_ACCOUNTS, "default", namespace)
+                return
+            except NotFound:
+                await anyio.sleep(0.2)
+
+
+async def prepare(client: Client, variants: tuple[str, ...]) -> None:
+    """A namespace per variant (and the one for warm-ups), with the template where the operator works."""
+    for variant in (*variants, JUPYTERNETES):
+        ns = namespace_of(variant)
+        if await client.get_or_none(NAMESPACES, ns) is None:
+            await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        await _wait_for_service_account(client, ns)
+        if variant in OPERATED and await client.get_or_none(TEMPLATES, "jupyterlab", ns) is None:
+            await client.create(TEMPLATES, template(), ns)
+
+
+async def template_valid(client: Client, namespace: str, timeout: float = 60) -> None:
+    with anyio.fail_after(timeout):
+        while True:
+            obj = await client.get(TEMPLATES, "jupyterlab", namespace)
+            status = obj.get("status") or {}
+            if any(c["type"] == "Valid" and c["status"] == "True" for c in status.get("conditions") or ()):
+                return
+            await anyio.sleep(0.1)
+
+
+async def each(n: int, fn: Callable[[int], Awaitable[Spawn]], concurrency: int, report: Callable[[Spawn], None],
+               ) -> list[Spawn]:
+    """``fn(0) .. fn(n - 1)``, at most ``concurrency`` at once, all released together."""
+    limiter = anyio.CapacityLimiter(concurrency)
+    results: list[Spawn] = []
+
+    async def one(i: int) -> None:
+        async with limiter:
+            spawn = await fn(i)
+        results.append(spawn)
+        report(spawn)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(n):
+            tg.start_soon(one, i)
+    return results
