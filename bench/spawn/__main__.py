@@ -135,8 +135,9 @@ class Runner:
         await watches.start(tg)
         tg.start_soon(op.sampler)
         display.status("operator: waiting for the templates to be Valid")
-        for v in OPERATED:
-            await template_valid(client, namespace_of(v))
+        for v in OPERATED:  # the templates prepare() created: the chosen variants' and the warm-up's
+            if v in args.variants or v == JUPYTERNETES:
+                await template_valid(client, namespace_of(v))
         bench = Bench(client, watches, self.kubeconfig, args.timeout)
         display.status("warm-up: one instance, to take the rendered pod")
         warm = await bench.spawn(JUPYTERNETES, 0, "warm")
