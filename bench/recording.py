@@ -23,10 +23,10 @@ from typing import Any
 import anyio
 
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.errors import NotFound
-from jupyternetes_operator.kube.resources import INSTANCES, NAMESPACES, PODS, PVCS, SERVICE_ACCOUNTS
+from jupyternetes_operator.kube.resources import INSTANCES, PODS, PVCS
 from jupyternetes_operator.kube.watch import DELETED, LineSplitter, decode
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
+from jupyternetes_operator.testing.namespaces import ensure_namespace
 
 Report = Callable[[str, int, int], None]
 """Progress of a phase: ``(phase, done, total)``."""
@@ -142,16 +142,6 @@ async def _until(count: Callable[[], Awaitable[int]], total: int, phase: str, re
         report(phase, done, total)
 
 
-async def _wait_for_service_account(client: Client, namespace: str) -> None:
-    with anyio.fail_after(60):
-        while True:
-            try:
-                await client.get(SERVICE_ACCOUNTS, "default", namespace)
-                return
-            except NotFound:
-                await anyio.sleep(0.2)
-
-
 async def _capture(client: Client, resource_version: str, deletes: int, lines: list[bytes],
                    report: Report) -> None:
     """Keep every line of the pod watch until ``deletes`` DELETED events have gone by.
@@ -183,9 +173,7 @@ async def record_workload(client: Client, workload: Workload, report: Report) ->
     w = workload
     namespaces = sorted({w.user(i)[1] for i in range(w.total)})
     for ns in namespaces:
-        await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    for ns in namespaces:
-        await _wait_for_service_account(client, ns)
+        await ensure_namespace(client, ns)
     start = str((await client.list_page(PODS, params={"limit": 1}))["metadata"]["resourceVersion"])
     owners: dict[int, dict[str, Any]] = {}
 

@@ -39,9 +39,9 @@ import yaml
 
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client, Resource
-from jupyternetes_operator.kube.errors import NotFound
-from jupyternetes_operator.kube.resources import NAMESPACES, PODS, SERVICE_ACCOUNTS
+from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, LineSplitter, decode
+from jupyternetes_operator.testing.namespaces import ensure_namespace
 
 from .phases import ACKED, DONE, LABEL_INSTANCE, READY, RUNNING, SENT, Marks, Spawn
 
@@ -343,23 +343,11 @@ def kubespawner_config(namespace: str, rendered: dict[str, Any]) -> Any:
     return c
 
 
-async def _wait_for_service_account(client: Client, namespace: str) -> None:
-    with anyio.fail_after(60):
-        while True:
-            try:
-                await client.get(SERVICE_ACCOUNTS, "default", namespace)
-                return
-            except NotFound:
-                await anyio.sleep(0.2)
-
-
 async def prepare(client: Client, variants: tuple[str, ...]) -> None:
     """A namespace per variant (and the one for warm-ups), with the template where the operator works."""
     for variant in (*variants, JUPYTERNETES):
         ns = namespace_of(variant)
-        if await client.get_or_none(NAMESPACES, ns) is None:
-            await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        await _wait_for_service_account(client, ns)
+        await ensure_namespace(client, ns)
         if variant in OPERATED and await client.get_or_none(TEMPLATES, "jupyterlab", ns) is None:
             await client.create(TEMPLATES, template(), ns)
 

@@ -15,13 +15,13 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
-import anyio
 import pytest
 
 from ..kube.client import Client
 from ..kube.errors import NotFound
-from ..kube.resources import NAMESPACES, SERVICE_ACCOUNTS
+from ..kube.resources import NAMESPACES
 from .controlplane import ControlPlane, ControlPlaneConfig
+from .namespaces import ensure_namespace
 
 
 @pytest.fixture(scope="session")
@@ -43,10 +43,7 @@ async def kube(control_plane: ControlPlane) -> AsyncIterator[Client]:
 @pytest.fixture
 async def namespace(kube: Client) -> AsyncIterator[str]:
     name = f"test-{secrets.token_hex(4)}"
-    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    with anyio.fail_after(30):
-        while await kube.get_or_none(SERVICE_ACCOUNTS, "default", name) is None:  # noqa: ASYNC110 (polls the server)
-            await anyio.sleep(0.05)
+    await ensure_namespace(kube, name)
     yield name
     with contextlib.suppress(NotFound):
         await kube.delete(NAMESPACES, name)
