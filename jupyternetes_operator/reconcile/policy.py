@@ -151,8 +151,7 @@ def _baseline(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> Iterator[
                             f"volume {_name(_map(volume))} is a hostPath volume, which is forbidden")
 
     yield from _selinux(_map(pod_sc.get("seLinuxOptions")), "spec.securityContext.seLinuxOptions", "the pod")
-    yield from _seccomp_baseline(pod_sc, "spec.securityContext", "the pod")
-    yield from _apparmor(pod_sc, "spec.securityContext", "the pod")
+    yield from _profiles(pod_sc, "spec.securityContext", "the pod")
 
     for index, sysctl in enumerate(_list(pod_sc.get("sysctls"))):
         name = _map(sysctl).get("name")
@@ -187,8 +186,7 @@ def _baseline(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> Iterator[
         proc_mount = sc.get("procMount")
         if proc_mount is not None and proc_mount != "Default":
             yield Violation(f"{sc_path}.procMount", f"{who}: procMount {proc_mount!r} is forbidden (only Default)")
-        yield from _seccomp_baseline(sc, sc_path, who)
-        yield from _apparmor(sc, sc_path, who)
+        yield from _profiles(sc, sc_path, who)
         yield from _probe_hosts(container, path, who)
 
 
@@ -201,20 +199,14 @@ def _selinux(options: Mapping[str, Any], path: str, who: str) -> Iterator[Violat
             yield Violation(f"{path}.{key}", f"{who}: a custom SELinux {key} is forbidden")
 
 
-def _seccomp_baseline(sc: Mapping[str, Any], path: str, who: str) -> Iterator[Violation]:
-    profile = sc.get("seccompProfile")
-    if profile is not None and _map(profile).get("type") not in SECCOMP_TYPES:
-        yield Violation(f"{path}.seccompProfile.type",
-                        f"{who}: seccomp profile {_map(profile).get('type')!r} is forbidden "
-                        "(allowed: RuntimeDefault, Localhost)")
-
-
-def _apparmor(sc: Mapping[str, Any], path: str, who: str) -> Iterator[Violation]:
-    profile = sc.get("appArmorProfile")
-    if profile is not None and _map(profile).get("type") not in APPARMOR_TYPES:
-        yield Violation(f"{path}.appArmorProfile.type",
-                        f"{who}: AppArmor profile {_map(profile).get('type')!r} is forbidden "
-                        "(allowed: RuntimeDefault, Localhost)")
+def _profiles(sc: Mapping[str, Any], path: str, who: str) -> Iterator[Violation]:
+    """Baseline: seccomp and AppArmor profiles, when set, must be RuntimeDefault or Localhost."""
+    for key, label, allowed in (("seccompProfile", "seccomp", SECCOMP_TYPES),
+                                ("appArmorProfile", "AppArmor", APPARMOR_TYPES)):
+        profile = sc.get(key)
+        if profile is not None and _map(profile).get("type") not in allowed:
+            yield Violation(f"{path}.{key}.type", f"{who}: {label} profile {_map(profile).get('type')!r} is "
+                                                  "forbidden (allowed: RuntimeDefault, Localhost)")
 
 
 def _probe_hosts(container: Mapping[str, Any], path: str, who: str) -> Iterator[Violation]:
