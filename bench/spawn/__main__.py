@@ -35,7 +35,7 @@ from .cluster import (
     SPAWNER,
     VARIANTS,
     Bench,
-    OperatorProcess,
+    BenchOperator,
     Watches,
     bare_pod,
     each,
@@ -91,15 +91,15 @@ class Runner:
             os.environ["KUBECONFIG"] = str(with_current_context(kubeconfig))
             kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ["KUBECONFIG"]  # read at import time
         self.args, self.kubeconfig, self.display = args, kubeconfig, display
-        self.operator = OperatorProcess(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
+        self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
                                         args.out / f"spawn-{args.scenario}-operator.log", tuple(args.operator_arg))
 
     async def window(self, name: str, coro: Any, operated_spawns: int) -> dict[str, Any]:
         """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran."""
         op = self.operator
-        (requests0, reconciles0), (t0, _, cpu0) = await op.counters(), op.sample()
+        (requests0, reconciles0), (t0, _, cpu0) = await op.counters(), op.usage()
         result = await coro
-        (requests1, reconciles1), (t1, _, cpu1) = await op.counters(), op.sample()
+        (requests1, reconciles1), (t1, _, cpu1) = await op.counters(), op.usage()
         rss = max((r for t, r, _ in op.samples if t0 <= t <= t1), default=0)
         return {"result": result, "operator": {
             "seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "api_requests": requests1 - requests0,
@@ -127,7 +127,7 @@ class Runner:
                     from kubespawner import KubeSpawner  # type: ignore[import-untyped]
 
                     await KubeSpawner._stop_all_reflectors()
-                self.operator.stop()
+                self.operator.terminate()
 
     async def _run(self, client: Client, tg: anyio.abc.TaskGroup) -> dict[str, Any]:
         args, display, op = self.args, self.display, self.operator
@@ -181,10 +181,10 @@ class Runner:
         spawns = {v: [Spawn(s.key, dict(watches.marks.times.get(s.key, s.marks)), s.error) for s in ss]
                   for v, ss in spawns.items()}
         display.status(f"operator idle for {args.idle:.0f} s")
-        _, _, cpu0 = op.sample()
+        _, _, cpu0 = op.usage()
         t0 = op.samples[-1][0] if op.samples else 0
         await anyio.sleep(args.idle)
-        t1, rss_end, cpu1 = op.sample()
+        t1, rss_end, cpu1 = op.usage()
         metrics = await anyio.to_thread.run_sync(op.metrics)
         (args.out / f"spawn-{args.scenario}-metrics.txt").write_text(metrics)
         idle_seconds = t1 - max(t0, t1 - args.idle - 1)

@@ -18,14 +18,8 @@ from its ``/metrics``.
 from __future__ import annotations
 
 import copy
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +36,7 @@ from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, LineSplitter, decode
 from jupyternetes_operator.testing.namespaces import ensure_namespace
+from jupyternetes_operator.testing.operator import OperatorProcess, metric_sum
 
 from .phases import ACKED, DONE, LABEL_INSTANCE, READY, RUNNING, SENT, Marks, Spawn
 
@@ -87,81 +82,24 @@ def bare_pod(rendered: dict[str, Any]) -> dict[str, Any]:
 
 # -- the operator's process --------------------------------------------------------------
 
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+class BenchOperator(OperatorProcess):
+    """The operator without leader election, sampled for RSS and CPU every ``interval``."""
 
-
-def parse_proc(stat: str, status: str, ticks: int = CLK_TCK) -> tuple[int, float]:
-    """(RSS bytes, user + system CPU seconds) from ``/proc/<pid>/stat`` and ``/proc/<pid>/status``."""
-    fields = stat[stat.rindex(")") + 2:].split()
-    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime: fields 14 and 15 of stat
-    rss = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
-    return rss, cpu
-
-
-def metric_sum(text: str, name: str) -> float:
-    """The sum of every sample of ``name`` (all label sets) in a Prometheus text exposition."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class OperatorProcess:
-    kubeconfig: Path
-    namespaces: tuple[str, ...]
-    log: Path
-    args: tuple[str, ...] = ()
-    proc: subprocess.Popen[bytes] | None = None
-    address: str = ""
-    samples: list[tuple[float, int, float]] = field(default_factory=list)
-    """(perf_counter, RSS bytes, CPU seconds), every ``interval``."""
-
-    def start(self) -> None:
-        self.address = f"127.0.0.1:{_free_port()}"
-        argv = [sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={self.kubeconfig}",
-                f"--namespaces={','.join(self.namespaces)}", "--leader-elect=false",
-                f"--bind-address={self.address}", *self.args]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-
-    def sample(self) -> tuple[float, int, float]:
-        assert self.proc is not None
-        base = Path(f"/proc/{self.proc.pid}")
-        rss, cpu = parse_proc((base / "stat").read_text(), (base / "status").read_text())
-        return time.perf_counter(), rss, cpu
+    def __init__(self, kubeconfig: Path, namespaces: tuple[str, ...], log: Path, args: tuple[str, ...] = ()) -> None:
+        super().__init__(kubeconfig, namespaces, log, *args, leader_election=False)
+        self.samples: list[tuple[float, int, float]] = []
+        """(perf_counter, RSS bytes, CPU seconds)."""
 
     async def sampler(self, interval: float = 0.25) -> None:
         while True:
-            self.samples.append(self.sample())
+            self.samples.append(self.usage())
             await anyio.sleep(interval)
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://{self.address}/metrics", timeout=10) as r:
-            return bytes(r.read()).decode()
 
     async def counters(self) -> tuple[float, float]:
         """(API requests made, instance reconciles done) so far, from /metrics."""
         text = await anyio.to_thread.run_sync(self.metrics)
-        reconciles = 'controller_runtime_reconcile_total{controller="jupyternotebookinstance"'
-        return metric_sum(text, "rest_client_requests_total"), sum(
-            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(reconciles))
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        return (metric_sum(text, "rest_client_requests_total"),
+                metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"'))
 
 
 # -- watches --------------------------------------------------------------------------------

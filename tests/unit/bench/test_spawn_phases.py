@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from bench.spawn.cluster import bare_pod, metric_sum, parse_proc
+from bench.spawn.cluster import bare_pod
 from bench.spawn.phases import (
     ACKED,
     DONE,
@@ -24,6 +24,7 @@ from bench.spawn.phases import (
     pod_marks,
     summarize,
 )
+from jupyternetes_operator.testing.operator import metric_sum, parse_proc
 
 
 def test_percentile_interpolates_like_numpy() -> None:
