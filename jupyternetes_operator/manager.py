@@ -50,6 +50,10 @@ CHILD_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 LEASES_PATH = "/apis/coordination.k8s.io/"  # the elector's own writes are never fenced
 
 
+COUNT_DELAY = 1.0
+"""Seconds a template's instance count may lag behind its instances."""
+
+
 class _EnqueueInstancesOfTemplate:
     """Template changed → every instance naming it (it may now resolve, or fail)."""
 
@@ -81,7 +85,9 @@ def _verdict(template: FrozenObject) -> tuple[Any, ...]:
 
 
 class _EnqueueTemplateOfInstance:
-    """Instance added or deleted → its template (the instance count in its status)."""
+    """Instance added or deleted → its template (the instance count in its status), after
+    :data:`COUNT_DELAY`, so that a burst of spawns costs one status write per template, not one
+    per spawn (each would compete with the spawns for the API server)."""
 
     def __init__(self, queue: WorkQueue[ObjectKey], shared_namespace: str | None) -> None:
         self._queue = queue
@@ -93,7 +99,7 @@ class _EnqueueTemplateOfInstance:
         for namespace in (ref.get("namespace") or instance["metadata"]["namespace"],
                           None if ref.get("namespace") else self._shared):
             if namespace:
-                self._queue.add(ObjectKey(namespace, name))
+                self._queue.add_after(ObjectKey(namespace, name), COUNT_DELAY)
 
     def on_add(self, obj: FrozenObject) -> None:
         self._enqueue(obj)
@@ -147,7 +153,9 @@ class Operator:
                    scopes: Sequence[str | None]) -> tuple[list[Informer], CompositeStore]:
         by_scope: dict[str | None, Informer] = {}
         for namespace in scopes:
-            scoped = dataclasses.replace(options, namespace=namespace)
+            reflector = dataclasses.replace(options.reflector,
+                                            inactivity_timeout=self.settings.watch_inactivity_timeout)
+            scoped = dataclasses.replace(options, namespace=namespace, reflector=reflector)
             label = name if namespace is None else f"{name}/{namespace}"
             by_scope[namespace] = Informer.for_resource(self.client, resource, scoped, name=label,
                                                         metrics=self.metrics, clock=self.clock)
