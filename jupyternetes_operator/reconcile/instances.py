@@ -5,8 +5,8 @@ and converges. Children get deterministic names, so a retry against a stale cach
 meets ``AlreadyExists`` instead of creating a duplicate.
 
 Outcomes, as conditions with reasons (never a crash, never another key stalled):
-- template missing → Pending/``TemplateNotFound`` (recovers when it appears: the
-  template informer re-enqueues the instances that name it);
+- template missing → Pending/``TemplateNotFound`` with a Warning Event (recovers when it
+  appears: the template informer re-enqueues the instances that name it);
 - template invalid, not allowed for this namespace, bad variables, policy
   violations, name conflicts → Failed with the reason, recorded as an Event;
 - children being created / not ready → Provisioning; endpoint pod ready → Running.
@@ -267,16 +267,21 @@ class InstanceReconciler:
                 set(current) <= set(desired):
             return
         patch = {**{k: None for k in current if k not in desired}, **desired}
-        updated = await self._ctx.client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
-                                           subresource="status")
+        try:
+            updated = await self._ctx.client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
+                                                   subresource="status")
+        except NotFound:
+            return  # deleted meanwhile: its delete event ends its story
+
         self._written[key] = (str(updated["metadata"].get("resourceVersion")), desired)
         self._announce(key, instance, current, outcome)
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
                   outcome: Outcome) -> None:
         before = next((c.get("reason") for c in current.get("conditions") or () if c.get("type") == "Ready"), None)
-        if current.get("phase") == outcome.phase and (outcome.phase != FAILED or before == outcome.ready[1]):
-            return  # one Event per transition (and per new reason for a failure)
+        if current.get("phase") == outcome.phase and (outcome.phase not in (FAILED, PENDING)
+                                                      or before == outcome.ready[1]):
+            return  # one Event per transition (and per new reason for a failure or a wait)
         if outcome.phase == RUNNING:
             started = self._first_seen.pop(key, None)
             if started is not None:
@@ -285,6 +290,8 @@ class InstanceReconciler:
             self._ctx.recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == FAILED:
             self._ctx.recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
+        elif outcome.ready[1] == "TemplateNotFound":  # Pending, but the hub should hear of it too
+            self._ctx.recorder.emit(instance, WARNING, "TemplateNotFound", outcome.ready[2], "Resolve")
         elif outcome.phase == PROVISIONING:
             self._ctx.recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
 

@@ -1,15 +1,19 @@
-"""One API connection and one instance informer per hub process, shared by all spawners.
+"""One API connection, one instance informer and one template informer per namespace and hub
+process, shared by all spawners.
 
 Why: ``poll()`` for 10,000 servers must make no API call. Every spawner of the process
 reads the same label-selected cache of instances; ``start()``/``stop()`` wait on it
-(woken by the informer's handler, never by sleeping and re-reading).
+(woken by the informer's handler, never by sleeping and re-reading). Templates are read
+from a cache too, so a burst of spawns does not GET the same template once per spawn
+(an edited template still reaches the next spawn: the watch brings it in milliseconds).
 
 Contract:
 
 - :func:`connection` returns the :class:`Connection` for a kubeconfig (``None``: in the
   cluster if running in a pod, else the default kubeconfig), created once per event loop.
-- :meth:`Connection.instances` returns the :class:`SharedInstances` for a namespace,
-  started lazily as an asyncio task on first use; it is synced when returned. Its first
+- :meth:`Connection.instances` and :meth:`Connection.templates` return the
+  :class:`SharedCache` of a namespace, started lazily as an asyncio task on first use; it
+  is synced when returned. Its first
   use makes one small LIST itself, so that a missing permission surfaces as a
   ``Forbidden`` error instead of a silent retry loop.
 - Everything is keyed by the running event loop (the hub has one; tests have one per test),
@@ -25,8 +29,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..api import INSTANCES
-from ..kube.client import Client
+from ..api import INSTANCES, TEMPLATES
+from ..kube.client import Client, Resource
 from ..machinery.informer import Informer, InformerOptions
 from ..machinery.store import DeletedFinalStateUnknown, FrozenObject
 from .manifests import SELECTOR
@@ -34,16 +38,17 @@ from .manifests import SELECTOR
 Predicate = Callable[[FrozenObject | None], bool]
 
 
-class SharedInstances:
-    """The label-selected instances of one namespace, and waiters on individual names."""
+class SharedCache:
+    """The (label-selected) objects of one resource in one namespace, and waiters on individual names."""
 
-    def __init__(self, client: Client, namespace: str, selector: str = SELECTOR) -> None:
+    def __init__(self, client: Client, resource: Resource, namespace: str, selector: str | None = None) -> None:
         self.namespace = namespace
         self._client = client
+        self._resource = resource
         self._selector = selector
-        self.informer = Informer.for_resource(client, INSTANCES,
+        self.informer = Informer.for_resource(client, resource,
                                               InformerOptions(namespace=namespace, label_selector=selector),
-                                              name=f"hub-instances/{namespace}")
+                                              name=f"hub-{resource.plural}/{namespace}")
         self.informer.add_handler(self)
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -53,8 +58,10 @@ class SharedInstances:
         """Start the informer once (probing permissions first) and wait until it has synced."""
         async with self._lock:
             if self._task is None:
-                await self._client.list_page(INSTANCES, self.namespace,
-                                             params={"limit": 1, "labelSelector": self._selector})
+                probe: dict[str, str | int | bool] = {"limit": 1}
+                if self._selector:
+                    probe["labelSelector"] = self._selector
+                await self._client.list_page(self._resource, self.namespace, params=probe)
                 self._task = asyncio.get_running_loop().create_task(self.informer.run(),
                                                                      name=self.informer.name)
         async with asyncio.timeout(timeout):
@@ -114,19 +121,29 @@ class Connection:
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        self._instances: dict[str, SharedInstances] = {}
+        self._caches: dict[tuple[str, str], SharedCache] = {}
 
-    async def instances(self, namespace: str, sync_timeout: float) -> SharedInstances:
-        shared = self._instances.get(namespace)
+    async def _cache(self, resource: Resource, namespace: str, selector: str | None,
+                     sync_timeout: float) -> SharedCache:
+        shared = self._caches.get((resource.plural, namespace))
         if shared is None:
-            shared = self._instances[namespace] = SharedInstances(self.client, namespace)
+            shared = self._caches[(resource.plural, namespace)] = SharedCache(self.client, resource, namespace,
+                                                                              selector)
         await shared.start(sync_timeout)  # a failed probe leaves it unstarted: the next call probes again
         return shared
 
+    async def instances(self, namespace: str, sync_timeout: float) -> SharedCache:
+        """The hub's instances (those with the hub's labels) in ``namespace``."""
+        return await self._cache(INSTANCES, namespace, SELECTOR, sync_timeout)
+
+    async def templates(self, namespace: str, sync_timeout: float) -> SharedCache:
+        """Every template in ``namespace``."""
+        return await self._cache(TEMPLATES, namespace, None, sync_timeout)
+
     async def close(self) -> None:
-        for shared in self._instances.values():
+        for shared in self._caches.values():
             await shared.close()
-        self._instances.clear()
+        self._caches.clear()
         await self.client.close()
 
 

@@ -127,27 +127,28 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     async def _connection(self) -> shared.Connection:
         return await shared.connection(self.kubeconfig)
 
-    async def _instances(self, namespace: str) -> shared.SharedInstances:
+    async def _cached(self, kind: str, namespace: str) -> shared.SharedCache:
         conn = await self._connection()
         try:
+            if kind == "JupyterNotebookTemplates":
+                return await conn.templates(namespace, self.informer_sync_timeout)
             return await conn.instances(namespace, self.informer_sync_timeout)
         except ApiError as exc:
-            raise api_error("list and watch", "JupyterNotebookInstances", namespace, exc) from exc
+            raise api_error("list and watch", kind, namespace, exc) from exc
         except TimeoutError:
-            raise SpawnError(f"the hub's cache of JupyterNotebookInstances in {namespace} did not sync within "
+            raise SpawnError(f"the hub's cache of {kind} in {namespace} did not sync within "
                              f"{self.informer_sync_timeout:g} s; check the API server and the hub's RBAC") from None
 
+    async def _instances(self, namespace: str) -> shared.SharedCache:
+        return await self._cached("JupyterNotebookInstances", namespace)
+
     async def _template(self, profile: options.Profile) -> tuple[str, Mapping[str, Any]]:
+        """The profile's template, from the hub's shared cache of templates (watched, so current)."""
         namespace = profile.template_namespace or self.namespace
-        client = (await self._connection()).client
-        try:
-            return namespace, await client.get(api.TEMPLATES, profile.template, namespace)
-        except NotFound as exc:
-            if "the server could not find the requested resource" in exc.message:
-                raise api_error("get", "JupyterNotebookTemplates", namespace, exc) from exc
-            raise template_missing(profile.template, namespace) from None
-        except ApiError as exc:
-            raise api_error("get", f"JupyterNotebookTemplate {profile.template}", namespace, exc) from exc
+        template = (await self._cached("JupyterNotebookTemplates", namespace)).get(profile.template)
+        if template is None:
+            raise template_missing(profile.template, namespace)
+        return namespace, template
 
     # -- state ---------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         return manifests.instance(name, namespace, choice.profile.template, template_ns, variables, labels,
                                   self.instance_annotations)
 
-    async def _replace_stale(self, instances: shared.SharedInstances, name: str, namespace: str) -> None:
+    async def _replace_stale(self, instances: shared.SharedCache, name: str, namespace: str) -> None:
         """An instance left from an earlier spawn holds an old API token: delete it and wait until gone."""
         if instances.get(name) is None:
             return
@@ -260,7 +261,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         except ApiError as exc:
             raise api_error("create", f"Secret {secret['metadata']['name']}", namespace, exc) from exc
 
-    async def _wait_running(self, instances: shared.SharedInstances, name: str, namespace: str, uid: str) -> str:
+    async def _wait_running(self, instances: shared.SharedCache, name: str, namespace: str, uid: str) -> str:
         seen = False  # until the cache shows the instance we created, its absence means "not yet", not "deleted"
 
         def mine(obj: Mapping[str, Any] | None) -> bool:

@@ -389,7 +389,7 @@ async def test_hub_rbac_is_enough_and_no_more(control_plane: ControlPlane, kube:
     await kube.delete(ROLE_BINDINGS, "jupyternetes-hub", namespace)
     await shared.close_all()
     spawner = make_spawner(kubeconfig, namespace, user="dave")
-    with anyio.fail_after(30), pytest.raises(SpawnError, match=r"not allowed to get JupyterNotebookTemplate.*"
-                                                                r"deploy/components/hub"):
+    with anyio.fail_after(30), pytest.raises(
+            SpawnError, match=r"not allowed to list and watch JupyterNotebookTemplates.*deploy/components/hub"):
         await spawner.start()
 
