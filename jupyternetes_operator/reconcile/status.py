@@ -28,6 +28,38 @@ class ChildState:
     reason: str = ""
 
 
+_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "labels", "ownerReferences",
+                 "deletionTimestamp")
+_CONDITION = ("type", "status", "reason", "message")
+
+
+def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """A Pod as the operator's cache keeps it: only what :func:`pod_state`, :func:`endpoint_of`
+    and the planner read (identity, labels, owners, containers' ports, status). The rest of the
+    spec (env, volumes, security contexts, ...) is most of a pod's size and is never read, so at
+    10,000 notebooks it is not kept."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+
+    def container_status(c: Mapping[str, Any]) -> dict[str, Any]:
+        waiting = (c.get("state") or {}).get("waiting")
+        return {"name": c.get("name"), "ready": c.get("ready"), **({"state": {"waiting": waiting}} if waiting else {})}
+
+    return {
+        "apiVersion": pod.get("apiVersion", "v1"), "kind": pod.get("kind", "Pod"),
+        "metadata": {k: meta[k] for k in _POD_METADATA if k in meta},
+        "spec": {"nodeName": spec.get("nodeName"),
+                 "containers": [{"name": c.get("name"), "ports": c.get("ports") or []}
+                                for c in spec.get("containers") or ()]},
+        "status": {**{k: status[k] for k in ("phase", "reason", "message", "podIP") if k in status},
+                   "conditions": [{k: c[k] for k in _CONDITION if k in c} for c in status.get("conditions") or ()],
+                   "containerStatuses": [container_status(c) for c in status.get("containerStatuses") or ()],
+                   "initContainerStatuses": [container_status(c)
+                                             for c in status.get("initContainerStatuses") or ()]},
+    }
+
+
 def pod_state(pod: Mapping[str, Any]) -> ChildState:
     status = pod.get("status") or {}
     phase = status.get("phase") or "Pending"

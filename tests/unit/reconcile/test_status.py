@@ -17,6 +17,7 @@ from jupyternetes_operator.reconcile.status import (
     endpoint_of,
     merge_conditions,
     pod_state,
+    pod_view,
     same_status,
 )
 
@@ -369,3 +370,37 @@ def test_same_status_does_not_modify_its_inputs() -> None:
     current = status(T0)
     same_status(current, status(T1))
     assert current == status(T0)
+
+
+# ---------------------------------------------------------------- pod_view (the cached form)
+
+VIEWED = [
+    pod(), pod("Pending", ip=None, ready=False), pod(ready=False), pod("Failed", reason="Evicted", message="gone"),
+    pod(deleting=True), pod(containers=[waiting("notebook", "ImagePullBackOff", "no such image")]),
+    pod(init_containers=[waiting("init", "CrashLoopBackOff")]),
+    pod("Pending", ip=None, scheduled={"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                       "message": "0/2 nodes are available"}),
+]
+
+
+@pytest.mark.parametrize("the_pod", VIEWED)
+def test_the_cached_view_of_a_pod_means_the_same(the_pod: dict[str, Any]) -> None:
+    viewed = pod_view(the_pod)
+    assert pod_state(viewed) == pod_state(the_pod)
+    assert pod_state(freeze(viewed)) == pod_state(the_pod)
+    for port in (8888, "http", "nope"):
+        assert endpoint_of(viewed, None, port) == endpoint_of(the_pod, None, port)
+        assert endpoint_of(viewed, "notebook", port) == endpoint_of(the_pod, "notebook", port)
+
+
+def test_the_cached_view_keeps_identity_and_ownership_and_drops_the_rest() -> None:
+    full = pod()
+    full["metadata"].update(uid="u", resourceVersion="7", labels={"a": "b"}, annotations={"big": "x" * 1000},
+                            ownerReferences=[{"uid": "o", "controller": True}], managedFields=[{"manager": "m"}])
+    full["spec"].update(volumes=[{"name": "v"}], securityContext={"runAsUser": 1000}, nodeName="n1")
+    full["spec"]["containers"][0]["env"] = [{"name": "E", "value": "v"}]
+    viewed = pod_view(full)
+    assert viewed["metadata"] == {k: full["metadata"][k] for k in
+                                  ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")}
+    assert viewed["spec"] == {"nodeName": "n1", "containers": [{"name": "notebook", "ports": [
+        {"name": "http", "containerPort": 8888}]}]}
