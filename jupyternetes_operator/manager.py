@@ -41,6 +41,7 @@ from .metrics import Metrics
 from .reconcile.context import ChildKind, Context
 from .reconcile.instances import InstanceReconciler
 from .reconcile.policy import Policy
+from .reconcile.status import pod_view
 from .reconcile.templates import INSTANCES_BY_TEMPLATE, TemplateReconciler, instances_by_template
 from .settings import Settings
 
@@ -177,8 +178,10 @@ class Operator:
         child_informers: list[Informer] = []
         for api_version, kind in sorted(s.allowed_kinds):
             resource = await resource_for(self.client, api_version, kind)
-            made, store = self._informers(resource, resource.plural, InformerOptions(label_selector=CHILD_SELECTOR),
-                                          scopes)
+            options = InformerOptions(label_selector=CHILD_SELECTOR)
+            if (api_version, kind) == ("v1", "Pod"):
+                options = dataclasses.replace(options, transform=pod_view)
+            made, store = self._informers(resource, resource.plural, options, scopes)
             child_informers += made
             children[(api_version, kind)] = ChildKind(resource, store)
             for informer in made:
