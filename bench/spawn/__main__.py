@@ -14,7 +14,7 @@ import math
 import os
 import platform
 import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from jupyternetes_operator.api import INSTANCES
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import PODS
 
@@ -37,16 +38,18 @@ from .cluster import (
     Bench,
     BenchOperator,
     Watches,
+    at_rate,
     bare_pod,
     each,
+    instance,
     namespace_of,
     prepare,
     template_valid,
     with_current_context,
 )
-from .phases import LABEL_INSTANCE, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
+from .phases import LABEL_INSTANCE, LABELS, ORDER, READY, Spawn, done_curve, goals, phases, summarize
 
-SCENARIOS = ("sequential", "burst")
+SCENARIOS = ("sequential", "burst", "sustained", "scale")
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -64,13 +67,19 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle operator CPU measured at the end")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds between two variants' bursts")
     parser.add_argument("--operator-arg", action="append", default=[], help="extra flag for the operator")
+    parser.add_argument("--rate", type=float, default=20.0, help="sustained: spawns per second (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=30.0, help="sustained: seconds (default %(default)s)")
+    parser.add_argument("--live", type=int, default=10000, help="scale: live notebooks created before the runs "
+                        "(default %(default)s)")
     args = parser.parse_args(argv)
     args.variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     unknown = set(args.variants) - set(VARIANTS)
     if unknown or not args.variants:
         parser.error(f"unknown variants {sorted(unknown)}")
     if args.n is None:
-        args.n = 200 if args.scenario == "sequential" else 1000
+        args.n = {"sequential": 200, "burst": 1000, "scale": 100}.get(args.scenario, 0)
+    if args.scenario == "sustained":
+        args.n = round(args.rate * args.duration)
     if args.n < 1 or args.concurrency < 1:
         parser.error("--n and --concurrency must be at least 1")
     return args
@@ -91,6 +100,10 @@ class Runner:
             os.environ["KUBECONFIG"] = str(with_current_context(kubeconfig))
             kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ["KUBECONFIG"]  # read at import time
         self.args, self.kubeconfig, self.display = args, kubeconfig, display
+        self.live = 0
+        self.idle_at_live: dict[str, float] = {}
+        self.spawns: dict[str, list[Spawn]] = {}
+        self.windows: dict[str, Any] = {}
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
                                         args.out / f"spawn-{args.scenario}-operator.log", tuple(args.operator_arg))
 
@@ -149,71 +162,139 @@ class Runner:
             display.status(f"warm-up: {v}")
             if (w := await bench.spawn(v, 1, "warm")).error:
                 raise RuntimeError(f"warm-up of {v} failed: {w.error}")
-        n, variants = args.n, args.variants
-        spawns: dict[str, list[Spawn]] = {v: [] for v in variants}
-        windows: dict[str, Any] = {}
-
-        def report(variant: str) -> Any:
-            def done(spawn: Spawn) -> None:
-                spawns[variant].append(spawn)
-                display.report(f"{args.scenario}: {variant}", len(spawns[variant]), n)
-            return done
-
-        if args.scenario == "sequential":
-            async def sequential() -> None:
-                for i in range(n):
-                    for v in variants:
-                        report(v)(await bench.spawn(v, i, "q"))
-
-            display.status(f"sequential: {n} spawns per variant, variants interleaved")
-            operated = n * sum(v in OPERATED for v in variants)
-            windows["all"] = (await self.window("all", sequential(), operated))["operator"]
-        else:
-            for v in variants:
-                display.status(f"burst: {n} {v} spawns, {args.concurrency} at a time")
-                def one(i: int, v: str = v) -> Awaitable[Spawn]:
-                    return bench.spawn(v, i, "u")
-
-                runs = each(n, one, args.concurrency, report(v))
-                windows[v] = (await self.window(v, runs, n if v in OPERATED else 0))["operator"]
-                await anyio.sleep(args.settle)
+        await self.scenario(bench)
+        spawns, windows = self.spawns, self.windows
         # Marks seen after a spawn returned (e.g. a spawner's own cache saw Ready before our watch did).
         spawns = {v: [Spawn(s.key, dict(watches.marks.times.get(s.key, s.marks)), s.error) for s in ss]
                   for v, ss in spawns.items()}
-        display.status(f"operator idle for {args.idle:.0f} s")
-        _, _, cpu0 = op.usage()
-        t0 = op.samples[-1][0] if op.samples else 0
-        await anyio.sleep(args.idle)
-        t1, rss_end, cpu1 = op.usage()
+        idle = await self.measure_idle(args.idle)
         metrics = await anyio.to_thread.run_sync(op.metrics)
         (args.out / f"spawn-{args.scenario}-metrics.txt").write_text(metrics)
-        idle_seconds = t1 - max(t0, t1 - args.idle - 1)
+        live = sum(len(ss) for label, ss in spawns.items() if label.split("@")[0] in OPERATED) + 2 + self.live
         return {"spawns": spawns, "windows": windows, "watch_lines": watches.lines, "operator": {
-            "rss_end_mb": rss_end / 1e6, "rss_max_mb": max(r for _, r, _ in op.samples) / 1e6,
-            "idle_cpu_percent": 100 * (cpu1 - cpu0) / args.idle if idle_seconds > 0 else math.nan,
-            "cpu_seconds_total": cpu1, "live_notebooks": n * sum(v in OPERATED for v in variants) + 2,
+            "rss_end_mb": idle["rss_mb"], "rss_max_mb": max(r for _, r, _ in op.samples) / 1e6,
+            "idle_cpu_percent": idle["idle_cpu_percent"], "idle_at_live": self.idle_at_live,
+            "cpu_seconds_total": op.usage()[2], "live_notebooks": live,
             "rss_samples_mb": [(round(t - op.samples[0][0], 2), round(r / 1e6, 1)) for t, r, _ in op.samples[::4]]}}
+
+    def report(self, label: str, total: int | None = None) -> Callable[[Spawn], None]:
+        """Collect a run's spawns under ``label`` (a variant, or ``variant@stage`` in the scale scenario)."""
+        spawns = self.spawns.setdefault(label, [])
+
+        def done(spawn: Spawn) -> None:
+            spawns.append(spawn)
+            self.display.report(f"{self.args.scenario}: {label}", len(spawns), total or self.args.n)
+        return done
+
+    async def sequential(self, bench: Bench, stage: str = "", tag: str = "q") -> None:
+        """``n`` spawns per variant, one at a time, the variants interleaved."""
+        n, variants = self.args.n, self.args.variants
+
+        async def run() -> None:
+            for i in range(n):
+                for v in variants:
+                    self.report(v + stage)(await bench.spawn(v, i, tag))
+
+        self.display.status(f"sequential{stage}: {n} spawns per variant, variants interleaved")
+        operated = n * sum(v in OPERATED for v in variants)
+        self.windows["all" + stage] = (await self.window("all", run(), operated))["operator"]
+
+    async def paced(self, bench: Bench, stage: str, tag: str, total: int,
+                    runner: Callable[[int, Callable[[int], Awaitable[Spawn]], Callable[[Spawn], None]],
+                                     Awaitable[list[Spawn]]]) -> None:
+        """Each variant in turn: ``total`` spawns released by ``runner`` (a burst or a rate)."""
+        for v in self.args.variants:
+            def one(i: int, v: str = v) -> Awaitable[Spawn]:
+                return bench.spawn(v, i, tag)
+
+            runs = runner(total, one, self.report(v + stage, total))
+            self.windows[v + stage] = (await self.window(v, runs, total if v in OPERATED else 0))["operator"]
+            await anyio.sleep(self.args.settle)
+
+    async def scenario(self, bench: Bench) -> None:
+        args = self.args
+
+        def burst(n: int, fn: Callable[[int], Awaitable[Spawn]], report: Callable[[Spawn], None],
+                  ) -> Awaitable[list[Spawn]]:
+            return each(n, fn, args.concurrency, report)
+
+        def rate(n: int, fn: Callable[[int], Awaitable[Spawn]], report: Callable[[Spawn], None],
+                 ) -> Awaitable[list[Spawn]]:
+            return at_rate(n, fn, args.rate, report)
+
+        if args.scenario == "sequential":
+            await self.sequential(bench)
+        elif args.scenario == "burst":
+            self.display.status(f"burst: {args.n} spawns per variant, {args.concurrency} at a time")
+            await self.paced(bench, "", "u", args.n, burst)
+        elif args.scenario == "sustained":
+            self.display.status(f"sustained: {args.rate:g} spawns/s for {args.duration:g} s per variant")
+            await self.paced(bench, "", "r", args.n, rate)
+        else:  # scale: the same sequential run on an empty cluster and beside --live notebooks, then a burst
+            await self.sequential(bench, "@empty", "e")
+            await self.populate(bench, args.live)
+            await self.sequential(bench, "@live", "l")
+            await self.paced(bench, "@live-burst", "b", args.n, burst)
+
+    async def measure_idle(self, seconds: float) -> dict[str, float]:
+        """The operator's CPU (% of a core) over ``seconds`` of doing nothing, and its RSS after."""
+        self.display.status(f"operator idle for {seconds:.0f} s")
+        t0, _, cpu0 = self.operator.usage()
+        await anyio.sleep(seconds)
+        t1, rss, cpu1 = self.operator.usage()
+        return {"idle_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": rss / 1e6, "seconds": t1 - t0}
+
+    async def populate(self, bench: Bench, live: int) -> None:
+        """``live`` more notebooks (instances of the jupyternetes variant), all Running, then the
+        operator's idle CPU and RSS with them."""
+        marks = bench.watches.marks.times
+        names = [bench.key(JUPYTERNETES, i, "live") for i in range(live)]
+        namespace = namespace_of(JUPYTERNETES)
+        limiter = anyio.CapacityLimiter(self.args.concurrency)
+
+        async def create(name: str) -> None:
+            async with limiter:
+                await bench.client.create(INSTANCES, instance(name), namespace)
+
+        self.display.status(f"scale: creating {live} live notebooks")
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(create, name)
+            while (ready := sum(READY in marks.get(name, {}) for name in names)) < live:
+                self.display.report("scale: live notebooks Ready", ready, live)
+                await anyio.sleep(0.5)
+        self.display.report("scale: live notebooks Ready", live, live)
+        self.live = live
+        self.idle_at_live = await self.measure_idle(self.args.idle)
+
+
+def run_name(scenario: str, n: int) -> str:
+    """A run's name (and file name): the scenario, and a burst's size unless it is the default 1,000."""
+    return f"burst{n}" if scenario == "burst" and n != 1000 else scenario
 
 
 def _summary(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float, ...]) -> dict[str, Any]:
     spawns: dict[str, list[Spawn]] = raw["spawns"]
     results = {v: summarize(s) for v, s in spawns.items()}
-    base = results.get(BARE, {})
     ratios: dict[str, dict[str, float]] = {}
     for v, r in results.items():
-        if v == BARE or "latency" not in r or "latency" not in base:
+        variant, _, stage = v.partition("@")
+        base = results.get(BARE + (f"@{stage}" if stage else ""), {})
+        if variant == BARE or "latency" not in r or "latency" not in base:
             continue
         ratios[v] = {q: r["latency"][q] / base["latency"][q] for q in ("p50", "p90", "p99")}
         ratios[v]["p50_minus_bare_ms"] = 1000 * (r["latency"]["p50"] - base["latency"]["p50"])
         ratios[v]["all_done"] = r["all_done_seconds"] / base["all_done_seconds"]
     return {
-        "benchmark": "spawn", "scenario": args.scenario,
+        "benchmark": "spawn", "scenario": args.scenario, "run": run_name(args.scenario, args.n),
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                     "loadavg_before": load, "loadavg_after": os.getloadavg()},
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in (
             "jupyternetes-operator", "jupyterhub", "jupyterhub-kubespawner", "kubernetes_asyncio")}},
         "parameters": {"n": args.n, "concurrency": args.concurrency if args.scenario == "burst" else 1,
+                       **({"rate": args.rate, "duration": args.duration} if args.scenario == "sustained" else {}),
+                       **({"live": args.live} if args.scenario == "scale" else {}),
                        "variants": list(args.variants), "cluster": str(args.kubeconfig or "local control plane"),
                        "timeout": args.timeout, "idle_seconds": args.idle, "operator_args": args.operator_arg},
         "results": results, "ratios_vs_bare": ratios, "operator": {**raw["operator"], "windows": raw["windows"]},
@@ -234,9 +315,9 @@ def _plot(summary: dict[str, Any], spawns: dict[str, list[Spawn]], path: Path) -
     for v, ss in spawns.items():
         lat = sorted(1000 * s.latency for s in ss if s.latency is not None and s.error is None)
         if lat:
-            cdf.step(lat, [(i + 1) / len(lat) for i in range(len(lat))], where="post", label=v, color=colors[v])
+            cdf.step(lat, [(i + 1) / len(lat) for i in range(len(lat))], where="post", label=v, color=colors.get(v))
         times, counts = done_curve(ss)
-        rate.step(times, counts, where="post", label=v, color=colors[v])
+        rate.step(times, counts, where="post", label=v, color=colors.get(v))
     cdf.set(xscale="log", xlabel="spawn latency, ms (client clock)", ylabel="fraction done", title="latency CDF")
     cdf.grid(alpha=0.3)
     cdf.legend()
@@ -270,12 +351,15 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
     by_scenario: dict[str, Any] = {}
     operator: dict[str, Any] = {}
     for s in summaries:
-        by_scenario[s["scenario"]] = s["results"]
+        by_scenario[s.get("run", s["scenario"])] = s["results"]
         op = s["operator"]
+        if s["scenario"] == "scale":
+            operator["scale"] = {"live": s["parameters"]["live"], "rss_max_mb": op["rss_max_mb"],
+                                 **op.get("idle_at_live", {})}
         operator["rss_max_mb"] = max(operator.get("rss_max_mb", 0), op["rss_max_mb"])
         operator["idle_cpu_percent"] = max(operator.get("idle_cpu_percent", 0), op["idle_cpu_percent"])
         p = s["parameters"]
-        lines += [f"## {s['scenario']}: n={p['n']}" + (f", concurrency {p['concurrency']}"
+        lines += [f"## {s.get('run', s['scenario'])}: n={p['n']}" + (f", concurrency {p['concurrency']}"
                                                         if s["scenario"] == "burst" else "")
                   + f" ({s['when']}, load {s['machine']['loadavg_before'][0]:.1f})", "",
                   "| variant | done/n | p50 ms | p90 ms | p99 ms | max ms | p50 x bare | p99 x bare | "
@@ -284,13 +368,16 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
         windows = op["windows"]
         for v, r in s["results"].items():
             lat, ratio = r.get("latency", {}), s["ratios_vs_bare"].get(v, {})
-            w = windows.get(v) or windows.get("all") or {}
-            per_spawn = w.get("cpu_ms_per_spawn") if v in OPERATED else None
-            reqs = w.get("api_requests_per_spawn") if v in OPERATED else None
+            variant, at, stage = v.partition("@")
+            w = windows.get(v) or windows.get("all" + at + stage) or {}
+            operated = variant in OPERATED
+            per_spawn = w.get("cpu_ms_per_spawn") if operated else None
+            reqs = w.get("api_requests_per_spawn") if operated else None
             spawned = w.get("operated_spawns") or 0
-            recs = f"{w['instance_reconciles'] / spawned:.0f}" if v in OPERATED and spawned and \
+            recs = f"{w['instance_reconciles'] / spawned:.0f}" if operated and spawned and \
                 "instance_reconciles" in w else "-"
-            burst = s["scenario"] == "burst"  # sequential runs interleave the variants: no all-done time
+            # Sequential runs interleave the variants: no all-done time.
+            burst = s["scenario"] in ("burst", "sustained") or stage.endswith("burst")
             all_done = f"{r.get('all_done_seconds', math.nan):.1f}" if burst else "-"
             all_done_ratio = f"{ratio.get('all_done', 1.0):.2f}" if burst else "-"
             lines.append(
@@ -327,7 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if kubeconfig is None:
             from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
 
-            pods = (args.n + 2) * len(args.variants) + 2
+            stages = 3 if args.scenario == "scale" else 1
+            pods = (args.n * stages + 2) * len(args.variants) + 2 + (args.live if args.scenario == "scale" else 0)
             plane = ControlPlane(ControlPlaneConfig(nodes=max(2, -(-pods // 500)), users=()))
             plane.start(display.status)
             kubeconfig = plane.kubeconfig
@@ -338,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 display.status("stopping the control plane")
                 plane.stop()
     summary = _summary(args, raw, load)
-    json_path, png_path = args.out / f"spawn-{args.scenario}.json", args.out / f"spawn-{args.scenario}.png"
+    name = summary["run"]
+    json_path, png_path = args.out / f"spawn-{name}.json", args.out / f"spawn-{name}.png"
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     _plot(summary, raw["spawns"], png_path)
     runs = [json.loads(p.read_text()) for p in sorted(args.out.glob("spawn-*.json"))]

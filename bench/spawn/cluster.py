@@ -174,10 +174,12 @@ class Bench:
     rendered: dict[str, Any] = field(default_factory=dict)
     kubespawner: Any = None
     """KubeSpawner's Config (built from ``rendered``)."""
+    run: str = field(default_factory=lambda: secrets.token_hex(2))
+    """Part of every key, so that runs against the same cluster never reuse a name."""
 
     def key(self, variant: str, i: int, tag: str) -> str:
         """The spawn's key: the instance's name, or the pod's where there is no instance."""
-        user = f"{PREFIX[variant]}{tag}{i:05d}"  # [a-z0-9] only: the spawners' escaping leaves it as is
+        user = f"{PREFIX[variant]}{self.run}{tag}{i:05d}"  # [a-z0-9] only: the spawners' escaping keeps it
         return f"jupyter-{user}" if variant in (SPAWNER, KUBESPAWNER) else user
 
     async def spawn(self, variant: str, i: int, tag: str) -> Spawn:
@@ -314,5 +316,24 @@ async def each(n: int, fn: Callable[[int], Awaitable[Spawn]], concurrency: int, 
 
     async with anyio.create_task_group() as tg:
         for i in range(n):
+            tg.start_soon(one, i)
+    return results
+
+
+async def at_rate(n: int, fn: Callable[[int], Awaitable[Spawn]], rate: float, report: Callable[[Spawn], None],
+                  ) -> list[Spawn]:
+    """``fn(0) .. fn(n - 1)``, the i-th started at ``i / rate`` seconds whether or not earlier ones
+    finished (an open-loop arrival rate, as users arrive)."""
+    results: list[Spawn] = []
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        spawn = await fn(i)
+        results.append(spawn)
+        report(spawn)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(n):
+            await anyio.sleep(max(0.0, start + i / rate - time.perf_counter()))
             tg.start_soon(one, i)
     return results

@@ -174,6 +174,9 @@ def goals(results: Mapping[str, Mapping[str, Mapping[str, Any]]], operator: Mapp
         value = ((results.get(scenario) or {}).get(variant) or {}).get("all_done_seconds")
         return None if value is None else float(value)
 
+    def errors(scenario: str, variant: str) -> int:
+        return int(((results.get(scenario) or {}).get(variant) or {}).get("errors", 0))
+
     def scaled(x: float | None, f: float, add: float = 0.0) -> float | None:
         return None if x is None else x * f + add
 
@@ -184,13 +187,25 @@ def goals(results: Mapping[str, Mapping[str, Mapping[str, Any]]], operator: Mapp
                                                            scaled(lat("sequential", "bare", "p99"), 1.3)),
         "burst all-Ready: jupyternetes <= 1.3 x bare": goal(all_done("burst", "jupyternetes"),
                                                             scaled(all_done("burst", "bare"), 1.3)),
-        "spawner p50 at a burst <= 0.5 x KubeSpawner": goal(lat("burst", "spawner", "p50"),
-                                                            scaled(lat("burst", "kubespawner", "p50"), 0.5)),
-        "spawner p99 at a burst <= 0.5 x KubeSpawner": goal(lat("burst", "spawner", "p99"),
-                                                            scaled(lat("burst", "kubespawner", "p99"), 0.5)),
+        "burst 5,000 all-Ready: jupyternetes <= 1.5 x bare, no failures": goal(
+            all_done("burst5000", "jupyternetes"), scaled(all_done("burst5000", "bare"), 1.5),
+            None if all_done("burst5000", "jupyternetes") is None else
+            (all_done("burst5000", "jupyternetes") or 0) <= (scaled(all_done("burst5000", "bare"), 1.5) or 0)
+            and not errors("burst5000", "jupyternetes")),
+        "spawner p50 at a 200 burst <= 0.5 x KubeSpawner": goal(lat("burst200", "spawner", "p50"),
+                                                                scaled(lat("burst200", "kubespawner", "p50"), 0.5)),
+        "spawner p99 at a 200 burst <= 0.5 x KubeSpawner": goal(lat("burst200", "spawner", "p99"),
+                                                                scaled(lat("burst200", "kubespawner", "p99"), 0.5)),
+        "scale: sequential p50 beside the live notebooks <= 1.1 x empty": goal(
+            lat("scale", "jupyternetes@live", "p50"), scaled(lat("scale", "jupyternetes@empty", "p50"), 1.1)),
         "operator RSS <= 200 MB (max seen)": goal(operator.get("rss_max_mb"), 200.0),
         "operator idle CPU < 1% of a core": goal(operator.get("idle_cpu_percent"), 1.0,
                                                  None if operator.get("idle_cpu_percent") is None
                                                  else operator["idle_cpu_percent"] < 1.0),
     }
+    if scale := operator.get("scale"):
+        out[f"scale: operator RSS <= 200 MB with {scale['live']:,} live"] = goal(scale.get("rss_max_mb"), 200.0)
+        out[f"scale: idle CPU < 1% of a core with {scale['live']:,} live"] = goal(
+            scale.get("idle_cpu_percent"), 1.0, None if scale.get("idle_cpu_percent") is None
+            else scale["idle_cpu_percent"] < 1.0)
     return out
