@@ -142,14 +142,19 @@ class InstanceReconciler:
 
         rendered = pin_to_recorded(rendered, previous)
         the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup)
-        if the_plan.conflicts:
-            return _failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
         existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
                    if c.get("state") != st.MISSING}
-        if vanished := [c for c in the_plan.create if (c.kind, c.name) in existed]:
-            # Deleted from under us: a server is never silently re-created (its state is gone).
-            missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
-            return _failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
+        if recorded := [c for c in the_plan.create if (c.kind, c.name) in existed]:
+            # Recorded as created but not in the cache: deleted from under us, or a cache still behind
+            # our own writes (a busy API server). Only a live read may fail a server for it.
+            live = {c.name: await self._read(c) for c in recorded}
+            if vanished := [c for c in recorded if live[c.name] is None]:
+                # A server is never silently re-created (its state is gone).
+                missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
+                return _failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
+            the_plan = plan(rendered, meta["name"], meta["uid"], lambda c: self._lookup(c) or live.get(c.name))
+        if the_plan.conflicts:
+            return _failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
         for child in the_plan.adopt:
             await self._adopt(instance, child)
         created: dict[str, Mapping[str, Any] | None] = {}
@@ -166,6 +171,10 @@ class InstanceReconciler:
     def _lookup(self, child: Child) -> Mapping[str, Any] | None:
         kind = self._ctx.children.get((child.api_version, child.kind))
         return None if kind is None else kind.store.get_by_name(child.manifest["metadata"]["namespace"], child.name)
+
+    async def _read(self, child: Child) -> Mapping[str, Any] | None:
+        kind = self._ctx.children[(child.api_version, child.kind)]
+        return await self._ctx.client.get_or_none(kind.resource, child.name, child.manifest["metadata"]["namespace"])
 
     async def _create(self, instance: Mapping[str, Any], child: Child) -> Mapping[str, Any] | None:
         """Create ``child``; the object the API server answered with (None: it existed already)."""

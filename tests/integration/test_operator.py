@@ -10,6 +10,7 @@ import anyio
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, LABEL_RETAINED, TEMPLATES
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, NODES, PODS, PVCS
+from jupyternetes_operator.machinery.store import ObjectKey
 from jupyternetes_operator.testing import ControlPlane
 
 from .operator_harness import (
@@ -129,6 +130,32 @@ async def test_pod_deleted_under_a_running_server_fails_the_instance(control_pla
         assert ready["status"] == "False"
         assert ready["reason"] in ("PodDeleted", "ChildDeleted")
         assert failed["status"].get("endpoint") is None
+
+
+async def test_a_cache_behind_our_own_writes_does_not_fail_a_server(control_plane: ControlPlane, kube: Client,
+                                                                    namespace: str) -> None:
+    """The pod cache loses sight of a running server's pod (as a busy API server's watch can lag behind
+    our own create): the instance must stay Running (a live read shows the pod), not turn ChildDeleted."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await kube.create(INSTANCES, instance("lagging"), namespace)
+        running = await ready_instance(kube, "lagging", namespace)
+        pods = next(i for i in operator.informers if i.name == f"pods/{namespace}")
+        hidden = ObjectKey(namespace, "lagging-notebook")
+        real_get = pods.store.get
+        pods.store.get = lambda key: None if key == hidden else real_get(key)  # type: ignore[method-assign]
+        await kube.patch(INSTANCES, "lagging", {"metadata": {"annotations": {"touched": "1"}}}, namespace)
+        await anyio.sleep(1.5)  # reconciled meanwhile (the annotation is an update event)
+        after = await kube.get(INSTANCES, "lagging", namespace)
+        assert after["status"]["phase"] == "Running", after["status"]
+        assert after["status"]["endpoint"] == running["status"]["endpoint"]
+        assert len((await kube.list(PODS, namespace, label_selector=f"{LABEL_INSTANCE}=lagging"))["items"]) == 1
+
+        # A pod really deleted is still told apart: the live read finds nothing.
+        await kube.delete(PODS, "lagging-notebook", namespace, grace_period_seconds=0)
+        failed = await wait_for(kube, INSTANCES, "lagging", namespace,
+                                lambda o: (o.get("status") or {}).get("phase") == "Failed", what="lagging Failed")
+        assert next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")["reason"] == "ChildDeleted"
 
 
 async def test_templates_shared_across_namespaces(control_plane: ControlPlane, kube: Client, namespace: str) -> None:
