@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -37,6 +38,7 @@ from .cluster import (
     VARIANTS,
     Bench,
     BenchOperator,
+    ClientRequests,
     Watches,
     at_rate,
     bare_pod,
@@ -102,6 +104,8 @@ class Runner:
         self.args, self.kubeconfig, self.display = args, kubeconfig, display
         self.live = 0
         self.idle_at_live: dict[str, float] = {}
+        self.requests = ClientRequests()
+        self.requests.install()
         self.spawns: dict[str, list[Spawn]] = {}
         self.windows: dict[str, Any] = {}
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
@@ -110,11 +114,13 @@ class Runner:
     async def window(self, name: str, coro: Any, operated_spawns: int) -> dict[str, Any]:
         """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran."""
         op = self.operator
+        clients0 = dict(self.requests.counts)
         (requests0, reconciles0), (t0, _, cpu0) = await op.counters(), op.usage()
         result = await coro
         (requests1, reconciles1), (t1, _, cpu1) = await op.counters(), op.usage()
         rss = max((r for t, r, _ in op.samples if t0 <= t <= t1), default=0)
         return {"result": result, "operator": {
+            "client_requests": {v: n - clients0.get(v, 0) for v, n in self.requests.counts.items()},
             "seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "api_requests": requests1 - requests0,
             "rss_max_mb": rss / 1e6, "operated_spawns": operated_spawns,
             "cpu_ms_per_spawn": 1000 * (cpu1 - cpu0) / operated_spawns if operated_spawns else None,
@@ -151,7 +157,7 @@ class Runner:
         for v in OPERATED:  # the templates prepare() created: the chosen variants' and the warm-up's
             if v in args.variants or v == JUPYTERNETES:
                 await template_valid(client, namespace_of(v))
-        bench = Bench(client, watches, self.kubeconfig, args.timeout)
+        bench = Bench(client, watches, self.kubeconfig, args.timeout, requests=self.requests)
         display.status("warm-up: one instance, to take the rendered pod")
         warm = await bench.spawn(JUPYTERNETES, 0, "warm")
         if warm.error:
@@ -265,7 +271,19 @@ class Runner:
                 await anyio.sleep(0.5)
         self.display.report("scale: live notebooks Ready", live, live)
         self.live = live
+        await self.wait_quiet()
         self.idle_at_live = await self.measure_idle(self.args.idle)
+
+    async def wait_quiet(self, quiet: float = 3.0, timeout: float = 600.0) -> None:
+        """Until the operator has made no API request for ``quiet`` seconds (its Events and template
+        counts trail the spawns it finished): the runs after a population start from a settled operator."""
+        self.display.status("waiting for the operator to go quiet")
+        with anyio.move_on_after(timeout):
+            last, since = (await self.operator.counters())[0], time.monotonic()
+            while time.monotonic() - since < quiet:
+                await anyio.sleep(0.5)
+                if (now := (await self.operator.counters())[0]) != last:
+                    last, since = now, time.monotonic()
 
 
 def run_name(scenario: str, n: int) -> str:
@@ -363,8 +381,9 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
                                                         if s["scenario"] == "burst" else "")
                   + f" ({s['when']}, load {s['machine']['loadavg_before'][0]:.1f})", "",
                   "| variant | done/n | p50 ms | p90 ms | p99 ms | max ms | p50 x bare | p99 x bare | "
-                  "all done s | x bare | op CPU ms/spawn | op API req/spawn | op reconciles/spawn |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "all done s | x bare | client API req/spawn | op CPU ms/spawn | op API req/spawn | "
+                  "op reconciles/spawn |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         windows = op["windows"]
         for v, r in s["results"].items():
             lat, ratio = r.get("latency", {}), s["ratios_vs_bare"].get(v, {})
@@ -378,12 +397,14 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
                 "instance_reconciles" in w else "-"
             # Sequential runs interleave the variants: no all-done time.
             burst = s["scenario"] in ("burst", "sustained") or stage.endswith("burst")
+            sent = (w.get("client_requests") or {}).get(variant)
+            client = f"{sent / r['spawns']:.1f}" if sent is not None and r["spawns"] else "-"
             all_done = f"{r.get('all_done_seconds', math.nan):.1f}" if burst else "-"
             all_done_ratio = f"{ratio.get('all_done', 1.0):.2f}" if burst else "-"
             lines.append(
                 f"| {v} | {r['done']}/{r['spawns']} | {_ms(lat.get('p50'))} | {_ms(lat.get('p90'))} | "
                 f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | {ratio.get('p50', 1.0):.2f} | "
-                f"{ratio.get('p99', 1.0):.2f} | {all_done} | {all_done_ratio} | "
+                f"{ratio.get('p99', 1.0):.2f} | {all_done} | {all_done_ratio} | {client} | "
                 f"{'-' if per_spawn is None else f'{per_spawn:.1f}'} | "
                 f"{'-' if reqs is None else f'{reqs:.1f}'} | {recs} |")
         lines += ["", "Median ms from the create sent to each mark (client clock):", "",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,42 @@ class BenchOperator(OperatorProcess):
                 metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"'))
 
 
+# -- the clients' own requests -----------------------------------------------------------
+
+class ClientRequests:
+    """API requests each variant's client made in this process (watches count once, when opened):
+    one create for ``bare`` and ``jupyternetes`` by construction, JupyternetesSpawner's through our
+    :class:`Client` with the hub's field manager, KubeSpawner's through kubernetes_asyncio's REST client."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def install(self) -> None:
+        """Wrap the two clients' request methods (once per process)."""
+        from kubernetes_asyncio.client.rest import RESTClientObject
+
+        counts = self.counts
+        request, stream, rest = Client.request, Client.stream, RESTClientObject.request
+
+        async def counted_request(client: Client, *args: Any, **kwargs: Any) -> bytes:
+            if client.field_manager == "jupyterhub":
+                counts[SPAWNER] += 1
+            return await request(client, *args, **kwargs)
+
+        def counted_stream(client: Client, *args: Any, **kwargs: Any) -> Any:
+            if client.field_manager == "jupyterhub":
+                counts[SPAWNER] += 1
+            return stream(client, *args, **kwargs)
+
+        async def counted_rest(rest_client: Any, *args: Any, **kwargs: Any) -> Any:
+            counts[KUBESPAWNER] += 1
+            return await rest(rest_client, *args, **kwargs)
+
+        Client.request = counted_request  # type: ignore[method-assign,assignment]
+        Client.stream = counted_stream  # type: ignore[method-assign,assignment]
+        RESTClientObject.request = counted_rest  # type: ignore[method-assign,assignment]
+
+
 # -- watches --------------------------------------------------------------------------------
 
 class Watches:
@@ -174,6 +211,7 @@ class Bench:
     rendered: dict[str, Any] = field(default_factory=dict)
     kubespawner: Any = None
     """KubeSpawner's Config (built from ``rendered``)."""
+    requests: ClientRequests = field(default_factory=ClientRequests)
     run: str = field(default_factory=lambda: secrets.token_hex(2))
     """Part of every key, so that runs against the same cluster never reuse a name."""
 
@@ -202,12 +240,14 @@ class Bench:
         pod = copy.deepcopy(self.rendered)
         pod["metadata"]["name"] = key
         self._sent(key)
+        self.requests.counts[BARE] += 1
         await self.client.create(PODS, pod, namespace)
         self._acked(key)
         self.watches.marks.mark(key, DONE, await self.watches.wait(key, RUNNING))
 
     async def _jupyternetes(self, key: str, namespace: str) -> None:
         self._sent(key)
+        self.requests.counts[JUPYTERNETES] += 1
         await self.client.create(INSTANCES, instance(key), namespace)
         self._acked(key)
         self.watches.marks.mark(key, DONE, await self.watches.wait(key, READY))
