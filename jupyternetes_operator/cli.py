@@ -62,7 +62,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
 
     flag("namespaces", "", "comma-separated namespaces to watch; empty: all namespaces")
     flag("template-namespace", "", "a shared namespace whose templates every watched namespace may use")
-    flag("workers", "8", "concurrent instance reconciles", type=int)
+    flag("workers", "32", "concurrent instance reconciles", type=int)
     flag("template-workers", "2", "concurrent template reconciles", type=int)
     flag("qps", "0", "client-side API request rate limit (0: off)", type=float)
     flag("burst", "100", "client-side API request burst", type=int)
@@ -81,6 +81,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     flag("log-format", "json", "json or text", choices=["json", "text"])
     flag("kubeconfig", os.environ.get("KUBECONFIG", ""), "kubeconfig path; empty: in-cluster config")
     flag("shutdown-timeout", "25", "seconds SIGTERM waits for in-flight reconciles", type=float)
+    flag("watch-inactivity-timeout", "150", "seconds a watch may stay silent before it is cut and reopened",
+         type=float)
 
 
 def _kinds(text: str) -> frozenset[tuple[str, str]]:
@@ -105,7 +107,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         template_workers=args.template_workers, qps=args.qps, burst=args.burst,
         pod_security_level=Level(args.pod_security_level), allowed_kinds=_kinds(args.allowed_kinds),
         leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,
-        kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout)
+        kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout,
+        watch_inactivity_timeout=args.watch_inactivity_timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,9 +7,9 @@ controllers run only while this replica leads. ``/metrics``, ``/healthz`` and
 
 Shutdown: SIGTERM (or :meth:`Operator.stop`) stops the controllers taking work,
 lets in-flight reconciles finish within ``shutdown_timeout``, releases the Lease,
-then cancels the rest. Losing the Lease stops all guarded work at once and makes
-:meth:`Operator.run` raise :class:`LeadershipLost`, so the process exits and
-restarts as a follower.
+then cancels the rest; a replica that only follows stops campaigning at once.
+Losing the Lease stops all guarded work at once and makes :meth:`Operator.run`
+raise :class:`LeadershipLost`, so the process exits and restarts as a follower.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import signal
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import anyio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,6 +28,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .api import GROUP, INSTANCE_KIND, INSTANCES, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY, TEMPLATES
 from .kube.client import Client, Resource
 from .kube.discovery import resource_for
+from .kube.errors import ServerError, TooManyRequests
+from .machinery.backoff import Backoff
 from .machinery.clock import Clock, MonotonicClock
 from .machinery.controller import Controller
 from .machinery.events import EventRecorder
@@ -143,6 +146,7 @@ class Operator:
         self.controllers: list[Controller[ObjectKey]] = []
         self.elector: LeaderElector | None = None
         self._stopping = anyio.Event()
+        self._has_led = False
 
     def _scopes(self, extra: Iterable[str | None] = ()) -> Sequence[str | None]:
         """One informer scope per watched namespace (plus ``extra``), or [None] for all namespaces."""
@@ -237,6 +241,7 @@ class Operator:
 
     async def _lead(self) -> None:
         """The leader-guarded work: both controllers, until a graceful stop (or cancellation)."""
+        self._has_led = True
         log.info("leading: starting controllers")
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._drain_on_stop, outer.cancel_scope)
@@ -263,10 +268,26 @@ class Operator:
             for informer in self.informers:
                 tg.start_soon(informer.run)
             if self.elector is not None:
-                await self.elector.run(self._lead)
+                await self._campaign(self.elector)
             else:
                 await self._lead()
             log.info("stopped")
+            tg.cancel_scope.cancel()
+
+    async def _campaign(self, elector: LeaderElector) -> None:
+        """Lead when elected. A graceful stop that comes while this replica only follows ends the
+        campaign at once: a follower has no work in flight, and waiting for a lease it would only
+        give back would hold the process until the kubelet's SIGKILL."""
+        async with anyio.create_task_group() as tg:
+            async def stop_following() -> None:
+                await self._stopping.wait()
+                # Once it has led, the elector ends run() itself: a leader drains in _lead (and
+                # releases the Lease), a lost lease still raises LeadershipLost.
+                if not self._has_led:
+                    tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_following)
+            await elector.run(self._lead)
             tg.cancel_scope.cancel()
 
     async def _refresh_gauges(self) -> None:
@@ -332,13 +353,27 @@ async def run_operator(settings: Settings) -> None:
     else:
         client = await Client.from_kubeconfig(settings.kubeconfig, **options)
     async with client:
-        operator = Operator(settings, client, metrics, clock)
-        await operator.build()
+        operator = await _built(settings, client, metrics, clock)
         async with anyio.create_task_group() as tg:
             tg.start_soon(serve_http, operator, settings.bind_address)
             tg.start_soon(_stop_on_signals, operator, tg.cancel_scope)
             await operator.run()
             tg.cancel_scope.cancel()
+
+
+async def _built(settings: Settings, client: Client, metrics: Metrics, clock: Clock) -> Operator:
+    """A built operator. Started while the API server cannot be reached (an outage), it retries with
+    backoff rather than crash into the kubelet's restart backoff, which would delay it long after."""
+    backoff = Backoff()
+    while True:
+        operator = Operator(settings, client, metrics, clock)  # afresh: a failed build() leaves parts behind
+        try:
+            await operator.build()
+            return operator
+        except (aiohttp.ClientError, OSError, ServerError, TooManyRequests) as exc:
+            delay = backoff.next_delay(clock.now())
+            log.warning("cannot reach the API server to start (%s); retrying in %.1fs", exc, delay)
+            await clock.sleep(delay)
 
 
 async def _stop_on_signals(operator: Operator, scope: anyio.CancelScope) -> None:

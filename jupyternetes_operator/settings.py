@@ -34,8 +34,9 @@ class Settings:
     template_namespace: str | None = None
     """A shared namespace whose templates every watched namespace may use (admin-controlled)."""
     template_workers: int = 2
-    instance_workers: int = 8
-    """Concurrent instance reconciles; each is mostly waiting on the API server."""
+    instance_workers: int = 32
+    """Concurrent instance reconciles; each is mostly waiting on the API server, so a burst of
+    spawns is drained in parallel (8 made a 300-spawn burst 2.9x slower: bench/README.md)."""
     qps: float = 0.0
     """Client-side request rate limit; 0 disables it (as controller-runtime does by default)."""
     burst: int = 100
@@ -53,6 +54,9 @@ class Settings:
     """None: in-cluster config when running in a pod, else the default kubeconfig."""
     shutdown_timeout: float = 25.0
     """How long SIGTERM waits for in-flight reconciles (below a pod's default 30 s grace period)."""
+    watch_inactivity_timeout: float = 150.0
+    """Seconds a watch may deliver nothing (not even the bookmark the server sends about once a
+    minute) before it is cut and reopened: a connection that died without a FIN never ends on its own."""
 
     def __post_init__(self) -> None:
         if self.template_workers < 1 or self.instance_workers < 1:
@@ -61,6 +65,8 @@ class Settings:
             raise ValueError("qps must be >= 0 and burst >= 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("log format must be json or text")
+        if not self.watch_inactivity_timeout > 0:
+            raise ValueError("watch inactivity timeout must be greater than zero")
         host, _, port = self.bind_address.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"bind address must be host:port, got {self.bind_address!r}")

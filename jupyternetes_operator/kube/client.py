@@ -5,7 +5,9 @@ Config, credentials (including token refresh) and the aiohttp transport come fro
 orjson. No generated model object is built here, so every hot path stays cheap.
 
 Contract: a 2xx answer returns the parsed body; anything else raises the typed
-error from :mod:`.errors`. The client never retries on its own.
+error from :mod:`.errors`, and a connection that fails mid-request raises an
+``OSError`` (:class:`TransportError` where aiohttp's own is not one). The client
+never retries on its own.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.client.rest import RESTClientObject
 
 from .errors import Gone, NotFound, error_from_response
+from .jsonwire import loads
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -79,6 +82,14 @@ def _verb(method: str, params: Mapping[str, str | int | bool] | None, has_name: 
 
 class WriteFenced(Exception):
     """A write refused before it left the process: this replica may not act (it is not leading)."""
+
+
+class TransportError(aiohttp.ClientOSError):
+    """The connection failed before a whole answer arrived (reset or closed mid-response, server gone).
+
+    An ``OSError`` like every other network failure, so one ``except OSError`` covers them all (aiohttp
+    raises some, e.g. an unfinished body, outside that hierarchy). A write may or may not have taken effect.
+    """
 
 
 class Client:
@@ -176,6 +187,10 @@ class Client:
                 if response.status >= 300:
                     raise error_from_response(response.status, data, response.headers)
                 return data
+        except aiohttp.ClientError as exc:
+            if isinstance(exc, OSError):
+                raise
+            raise TransportError(f"{method} {path}: {exc}") from exc
         finally:
             self._after(verb, method, code, started)
 
@@ -223,13 +238,13 @@ class Client:
     async def list(self, resource: Resource, namespace: str | None = None, *,
                    label_selector: str | None = None, field_selector: str | None = None,
                    resource_version: str | None = None, limit: int = 500) -> Object:
-        """LIST every page; the result's ``items`` holds all of them and its
-        ``metadata.resourceVersion`` is the version to watch from.
+        """LIST every page (``limit=0``: one unpaginated request); the result's ``items`` holds all of
+        them and its ``metadata.resourceVersion`` is the version to watch from.
 
         If a continue token expires mid-way (410), the list restarts as one unpaginated
         request, as client-go's pager does, so the result is always one consistent snapshot.
         """
-        params: dict[str, str | int | bool] = {"limit": limit}
+        params: dict[str, str | int | bool] = {"limit": limit} if limit else {}
         if label_selector:
             params["labelSelector"] = label_selector
         if field_selector:
@@ -309,8 +324,9 @@ class Client:
 
 
 def load_object(data: bytes) -> Object:
-    """Parse a JSON object body (raises TypeError for anything else)."""
-    parsed = orjson.loads(data)
+    """Parse a JSON object body, nested at most :data:`.jsonwire.MAX_DEPTH` deep (raises TypeError for
+    anything but an object)."""
+    parsed = loads(data)
     if not isinstance(parsed, dict):
         raise TypeError(f"expected a JSON object from the API server, got {type(parsed).__name__}")
     return parsed

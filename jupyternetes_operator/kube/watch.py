@@ -2,25 +2,26 @@
 
 :func:`split_lines` is the pure core (byte chunks in, complete lines out; a line may
 span many chunks and be of any size). :func:`watch` opens the stream with
-``allowWatchBookmarks`` and a server-side ``timeoutSeconds``, and guards every read
-with an inactivity timeout: a half-open connection that delivers nothing — not even
-the bookmarks the server sends about once a minute — raises :class:`WatchStalled`
-instead of freezing the caller forever. An ``ERROR`` event raises the typed error
-its Status describes (410 Expired → :class:`~.errors.Gone`). A normal end of the
-stream (the server's timeout) just ends the iteration.
+``allowWatchBookmarks`` and a server-side ``timeoutSeconds``, and guards the wait for
+the response and every read with an inactivity timeout: a half-open connection that
+delivers nothing — not even the bookmarks the server sends about once a minute —
+raises :class:`WatchStalled` instead of freezing the caller forever. An ``ERROR``
+event raises the typed error its Status describes (410 Expired →
+:class:`~.errors.Gone`). A normal end of the stream (the server's timeout) just
+ends the iteration.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-import orjson
 
 from .errors import error_from_status
+from .jsonwire import loads
 
 if TYPE_CHECKING:
     from .client import Client, Resource
@@ -73,8 +74,9 @@ class LineSplitter:
 
 
 def decode(line: bytes) -> WatchEvent:
-    """Parse one event line; an ERROR event raises its typed error."""
-    raw = orjson.loads(line)
+    """Parse one event line (nested at most :data:`.jsonwire.MAX_DEPTH` deep); an ERROR event raises its
+    typed error."""
+    raw = loads(line)
     event = WatchEvent(str(raw.get("type", "")), raw.get("object") or {})
     if event.type == ERROR:
         raise error_from_status(event.object)
@@ -115,6 +117,13 @@ async def watch(client: Client, resource: Resource, namespace: str | None = None
     if field_selector:
         params["fieldSelector"] = field_selector
     # The server closes the stream after timeoutSeconds; the client-side total is a backstop.
-    async with client.stream(resource.path(namespace), params=params,
-                             total_timeout=timeout_seconds + inactivity_timeout) as body:
+    async with AsyncExitStack() as stack:
+        body: ChunkSource | None = None
+        # The wait for the response is guarded like every read: a connection that went half-open
+        # (or a pooled one whose peer vanished) answers nothing at all, not even headers.
+        with anyio.move_on_after(inactivity_timeout):
+            body = await stack.enter_async_context(client.stream(
+                resource.path(namespace), params=params, total_timeout=timeout_seconds + inactivity_timeout))
+        if body is None:
+            raise WatchStalled(f"no answer to the watch request for {inactivity_timeout:.0f}s")
         yield events(body, inactivity_timeout)

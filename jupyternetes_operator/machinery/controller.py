@@ -9,7 +9,8 @@ The reconciler's contract (controller-runtime's): ``reconcile(key)`` returns a
 - raises :class:`TerminalError`: recorded (metric and log), not retried until the
   key is added again by an event.
 - raises anything else: counted as an error and retried with backoff; the worker
-  survives (a reconciler bug never kills the controller or stalls other keys).
+  survives (a reconciler bug never kills the controller or stalls other keys). An
+  API error carrying Retry-After is retried no sooner than that, whatever adds the key.
 
 A key is never reconciled by two workers at once (the queue guarantees it). The
 first reconcile waits until every informer the controller depends on has synced.
@@ -132,6 +133,9 @@ class Controller(Generic[K]):
             log.warning("%s: %s: terminal error, not retrying: %s", self.name, key, exc)
         except Exception as exc:
             self.queue.add_rate_limited(key)
+            if isinstance(exc, ApiError) and exc.retry_after:
+                # The server said when (429, or a 5xx with Retry-After): not sooner, even if an event adds the key.
+                self.queue.hold(key, exc.retry_after)
             m.reconcile_errors.labels(self.name).inc()
             m.reconcile_total.labels(self.name, "error").inc()
             if not isinstance(exc, _EXPECTED):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ..kube.client import WriteFenced
 from ..kube.errors import ApiError
 from ..kube.resources import EVENTS
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NORMAL, WARNING = "Normal", "Warning"
+_MAX_NAME = 253  # a DNS subdomain, like every Event's name
 
 
 def _micro_time() -> str:
@@ -34,11 +36,14 @@ def _micro_time() -> str:
 
 def event_for(regarding: Mapping[str, Any], type_: str, reason: str, note: str, action: str,
               controller: str, instance: str) -> dict[str, Any]:
-    """The Event object for ``regarding`` (pure apart from the timestamp and name suffix)."""
+    """The Event object for ``regarding`` (pure apart from the timestamp and name suffix). Its name is
+    ``<regarding's name>.<16 hex digits>``, the first part shortened so that the whole stays a
+    valid name (at most 253 characters) however long the regarding object's name is."""
     meta = regarding.get("metadata") or {}
+    prefix = str(meta.get("name") or "object")[:_MAX_NAME - 17].rstrip(".-")
     return {
         "apiVersion": "events.k8s.io/v1", "kind": "Event",
-        "metadata": {"name": f"{meta.get('name', 'object')}.{secrets.token_hex(8)}",
+        "metadata": {"name": f"{prefix}.{secrets.token_hex(8)}",
                      "namespace": meta.get("namespace") or "default"},
         "eventTime": _micro_time(), "reportingController": controller, "reportingInstance": instance[:128],
         "action": action, "reason": reason, "note": note[:1024], "type": type_,
@@ -70,5 +75,5 @@ class EventRecorder:
         async for event in self._receive:
             try:
                 await self._client.create(EVENTS, event, event["metadata"]["namespace"])
-            except (ApiError, OSError, TimeoutError) as exc:
+            except (ApiError, OSError, TimeoutError, WriteFenced) as exc:  # fenced: no longer the leader
                 log.info("could not record event %s: %s", event["reason"], exc)

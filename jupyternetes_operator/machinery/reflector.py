@@ -11,11 +11,14 @@ Guarantees (client-go's reflector semantics):
   ``timeoutSeconds`` in [min, max], so many informers do not reconnect at once; a
   normal end of the stream re-watches from the last version without a LIST.
 - 410 Gone from a watch means the version was compacted: it relists at the last
-  version it saw; if the server cannot serve that version either, it escalates to
-  a consistent (quorum) LIST. Objects gone from the new LIST reach the sink as
-  deletes (tombstones), so no delete is missed while the watch was down.
+  version it saw (unpaginated, so the watch cache answers at its current version;
+  after a backoff if the watch had delivered nothing since the last LIST); if the
+  server cannot serve that version either, it escalates to a consistent (quorum)
+  LIST. Objects gone from the new LIST reach the sink as deletes (tombstones), so
+  no delete is missed while the watch was down.
 - A silent connection is cut by the inactivity timeout; every other error waits a
-  jittered exponential backoff (from the injected clock) and retries.
+  jittered exponential backoff (from the injected clock), and at least the
+  server's Retry-After when it sent one, and retries.
 
 Not promised: ordering across different resources; the sink sees events of one
 resource in server order.
@@ -77,9 +80,13 @@ class ResourceListerWatcher:
     page_size: int = 500
 
     async def list(self, resource_version: str | None) -> tuple[list[dict[str, Any]], str]:
+        # A paginated LIST at a version other than "0" or "" is answered from etcd at exactly that
+        # version, which a restarted API server's watch cache may be unable to watch from (410 again,
+        # forever). Unpaginated, the watch cache answers it at its own, newer version (client-go's rule).
+        paginate = resource_version in (None, "", "0")
         result = await self.client.list(self.resource, self.namespace, label_selector=self.label_selector,
                                         field_selector=self.field_selector, resource_version=resource_version,
-                                        limit=self.page_size)
+                                        limit=self.page_size if paginate else 0)
         return result["items"], str(result["metadata"]["resourceVersion"])
 
     def watch(self, resource_version: str | None, *, timeout_seconds: int, inactivity_timeout: float,
@@ -161,6 +168,9 @@ class Reflector:
                 self._count("informer_watch_restarts", reason)
             except _Relist as relist:
                 need_list, reason = True, str(relist.args[0])
+                if self.resource_version == self.last_sync_resource_version:
+                    # Gone before a single event since the last LIST: never relist in a tight loop.
+                    await self.clock.sleep(self.backoff.next_delay(self.clock.now()))
             except (ApiError, aiohttp.ClientError, OSError, WatchStalled) as exc:
                 reason = "stalled" if isinstance(exc, WatchStalled) else "error"
                 if (need_list and isinstance(exc, ApiError) and _version_unavailable(exc)
@@ -169,6 +179,8 @@ class Reflector:
                     self._version_unavailable = True
                     continue
                 delay = self.backoff.next_delay(self.clock.now())
+                if isinstance(exc, ApiError) and exc.retry_after:
+                    delay = max(delay, exc.retry_after)  # the server said when (429 with Retry-After)
                 log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay,
                             extra={"resource": self.name, "error": type(exc).__name__})
                 self._count("informer_watch_restarts", reason)

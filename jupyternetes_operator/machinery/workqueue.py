@@ -10,6 +10,8 @@ Guaranteed:
   exactly once, when ``done()`` is called.
 - :meth:`WorkQueue.add_after` keys become ready no earlier than asked, measured on
   the injected :class:`Clock`; of two pending delays for one key the earlier wins.
+- A key under :meth:`WorkQueue.hold` (the server's Retry-After) is not handed out
+  before its hold ends, whatever adds come meanwhile.
 
 Not promised: that a key is processed once per add (adds are coalesced — the queue
 carries keys, the reconciler re-reads state); fairness between keys; that delayed
@@ -94,6 +96,7 @@ class WorkQueue(Generic[K]):
 
         # Delayed adds: key -> (ready time, seq) is the live entry; the heap may hold stale ones.
         self._waiting: dict[K, tuple[float, int]] = {}
+        self._held: dict[K, float] = {}  # key -> not handed out before then (cleared by the add at that time)
         self._heap: list[tuple[float, int, K]] = []
         self._seq = itertools.count()
         self._wake_loop = anyio.Event()
@@ -123,6 +126,11 @@ class WorkQueue(Generic[K]):
         """Queue ``key`` unless it is already queued; never blocks. Ignored once shut down."""
         if self._shutting_down or key in self._dirty:
             return
+        if (until := self._held.get(key)) is not None:
+            if until > self._clock.now():
+                self._schedule(key, until)
+                return
+            del self._held[key]
         self._m_adds.inc()
         self._dirty.add(key)
         self._m_depth.set(len(self._dirty))
@@ -168,7 +176,29 @@ class WorkQueue(Generic[K]):
         if delay <= 0:
             self.add(key)
             return
-        ready = self._clock.now() + delay
+        self._schedule(key, self._clock.now() + delay)
+
+    def hold(self, key: K, seconds: float) -> None:
+        """Hand ``key`` out no sooner than ``seconds`` from now, whatever adds come meanwhile, and add it
+        then (a server's Retry-After). A pending delayed add that is later still is kept; a copy of the
+        key already queued, or re-added while it is in flight, waits too."""
+        if self._shutting_down or seconds <= 0:
+            return
+        until = max(self._clock.now() + seconds, self._held.get(key, 0.0))
+        self._held[key] = until
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self._added_at.pop(key, None)
+            self._m_depth.set(len(self._dirty))
+            with contextlib.suppress(ValueError):
+                self._queue.remove(key)
+        current = self._waiting.get(key)
+        if current is None or current[0] < until:
+            self._waiting.pop(key, None)  # its heap entry goes stale
+            self._schedule(key, until)
+
+    def _schedule(self, key: K, ready: float) -> None:
+        """Add ``key`` at ``ready`` unless it is already waiting for an earlier time."""
         current = self._waiting.get(key)
         if current is not None and current[0] <= ready:
             return
@@ -243,6 +273,7 @@ class WorkQueue(Generic[K]):
         for key in list(self._dirty):
             self._added_at.pop(key, None)
         self._dirty.clear()
+        self._held.clear()
         self._drop_waiting()
         self._m_depth.set(0)
         self._notify()

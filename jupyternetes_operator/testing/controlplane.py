@@ -22,6 +22,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -187,12 +188,14 @@ class ControlPlane:
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def restart(self, name: str, *, kill: bool = False) -> None:
-        """Stop (or SIGKILL) one component and start it again with the same flags (fault tests)."""
+    def restart(self, name: str, *, kill: bool = False, down: float = 0.0) -> None:
+        """Stop (or SIGKILL) one component, leave it down ``down`` seconds and start it again with the
+        same flags (fault tests); blocks until a restarted kube-apiserver is ready."""
         proc = self.processes[name]
         if kill:
             proc.signal(signal.SIGKILL)
         proc.stop()
+        time.sleep(down)
         proc.start()
         if name == "kube-apiserver":
             proc.wait_ready(self._apiserver_ready, self.config.start_timeout)
@@ -303,6 +306,10 @@ class ControlPlane:
             f"--service-account-private-key-file={pki.sa_key}", f"--root-ca-file={pki.ca_cert}",
             "--controllers=*", "--kube-api-qps=200", "--kube-api-burst=400",
             "--concurrent-gc-syncs=20",
+            # After API server outages (fault tests) the node controller's view of kwok's leases lags
+            # behind its informer backoff; past 50 s it marks every pod NotReady, and kwok, unlike a
+            # kubelet, never reports them Ready again.
+            "--node-monitor-grace-period=5m",
         ])
         sched = self._spawn("kube-scheduler", [
             str(binaries.kube_scheduler),

@@ -22,6 +22,8 @@ class Pki:
     serving_key: Path
     sa_key: Path
     sa_pub: Path
+    ca_key: Path
+    """Kept so test helpers (e.g. the fault proxy) can issue serving certificates the clients trust."""
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
@@ -73,7 +75,8 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
     sa_key = ec.generate_private_key(ec.SECP256R1())
 
     pki = Pki(directory / "ca.crt", directory / "apiserver.crt", directory / "apiserver.key",
-              directory / "sa.key", directory / "sa.pub")
+              directory / "sa.key", directory / "sa.pub", directory / "ca.key")
+    _write_key(ca_key, pki.ca_key)
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     pki.serving_cert.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     _write_key(serving_key, pki.serving_key)
@@ -81,3 +84,19 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
     pki.sa_pub.write_bytes(sa_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                             serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki
+
+
+def issue_serving_cert(pki: Pki, directory: Path, name: str, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+                       ) -> tuple[Path, Path]:
+    """A serving certificate and key for ``hosts`` signed by ``pki``'s CA, written to ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the test CA key is not an EC key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    issued = _cert(name, key, ca.subject, ca_key, ca=False, sans=hosts)
+    cert.write_bytes(issued.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, key_path)
+    return cert, key_path

@@ -1,9 +1,13 @@
+from contextlib import asynccontextmanager
+from typing import Any
+
 import anyio
 import orjson
 import pytest
 
+from jupyternetes_operator.kube.client import Resource
 from jupyternetes_operator.kube.errors import Gone
-from jupyternetes_operator.kube.watch import LineSplitter, WatchEvent, WatchStalled, decode, events
+from jupyternetes_operator.kube.watch import LineSplitter, WatchEvent, WatchStalled, decode, events, watch
 
 
 def line(kind: str, name: str, rv: str) -> bytes:
@@ -78,3 +82,17 @@ async def test_silent_stream_is_cut_by_the_inactivity_timeout() -> None:
     with pytest.raises(WatchStalled):
         await consume()
     assert seen == ["a"]
+
+
+async def test_a_watch_whose_response_never_comes_is_cut_by_the_inactivity_timeout() -> None:
+    # A pooled connection whose peer vanished: the request goes out, not even headers come back.
+    class Silent:
+        @asynccontextmanager
+        async def stream(self, path: str, **_: Any) -> Any:
+            await anyio.sleep_forever()
+            yield ChunkStream([])
+
+    with anyio.fail_after(5), pytest.raises(WatchStalled):
+        async with watch(Silent(), Resource("", "v1", "pods"), "ns",  # type: ignore[arg-type]
+                         resource_version="1", timeout_seconds=300, inactivity_timeout=0.02):
+            pass

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
+from kubernetes_asyncio.client import Configuration
 
+from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.errors import BadRequest, Gone, ServerError
+from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.kube.watch import WatchEvent, WatchStalled
 from jupyternetes_operator.machinery.clock import FakeClock
-from jupyternetes_operator.machinery.reflector import Reflector, ReflectorOptions
+from jupyternetes_operator.machinery.reflector import Reflector, ReflectorOptions, ResourceListerWatcher
 from jupyternetes_operator.metrics import Metrics
 
 HANG = "hang"
@@ -169,12 +172,57 @@ async def test_unavailable_version_escalates_to_a_consistent_list() -> None:
     src.watches.append([Gone(410, "Expired", "")])
 
     async def check(r: Reflector, clock: FakeClock) -> None:
+        await until(lambda: clock.sleepers == 1)  # gone before any event: a backoff before the relist
+        clock.advance_to(clock.next_deadline() or 0)
         await until(lambda: len([c for c in src.calls if c[0] == "list"]) >= 3)
         assert [c for c in src.calls if c[0] == "list"] == [("list", "0"), ("list", "10"), ("list", "")]
         await until(lambda: r.resource_version == "41")
         assert r.relist_resource_version() == "41"  # back to normal once a list succeeded
 
     await run_reflector(src, check)
+
+
+async def test_gone_before_any_event_backs_off_instead_of_relisting_in_a_loop() -> None:
+    # A server that lists at a version it cannot watch from (a restarted API server answering a
+    # paginated LIST from etcd at that exact version) must not make the reflector spin.
+    src = ScriptedSource()
+    for _ in range(3):
+        src.lists.append(([obj("a", "5")], "10"))
+        src.watches.append([Gone(410, "Expired", "too old resource version: 10 (12)")])
+
+    async def check(r: Reflector, clock: FakeClock) -> None:
+        delays = []
+        for _ in range(2):
+            await until(lambda: clock.sleepers == 1)
+            deadline = clock.next_deadline()
+            assert deadline is not None
+            delays.append(deadline - clock.now())
+            clock.advance_to(deadline)
+        assert 0.8 <= delays[0] <= 1.6
+        assert delays[1] >= 1.6  # growing, like any other failure
+        await until(lambda: len([c for c in src.calls if c[0] == "list"]) == 3)
+        assert [c[1] for c in src.calls if c[0] == "list"] == ["0", "10", "10"]
+
+    await run_reflector(src, check)
+
+
+async def test_a_list_at_a_version_is_unpaginated_so_the_watch_cache_answers_it() -> None:
+    pages: list[dict[str, str | int | bool]] = []
+
+    class Recording(Client):
+        async def list_page(self, resource: Resource, namespace: str | None = None, *,
+                            params: Mapping[str, str | int | bool] | None = None) -> dict[str, Any]:
+            pages.append(dict(params or {}))
+            return {"metadata": {"resourceVersion": "20"}, "items": []}
+
+    configuration = Configuration()
+    configuration.host = "https://127.0.0.1:1"  # never contacted
+    async with Recording(configuration) as client:
+        lister = ResourceListerWatcher(client, PODS, "ns", page_size=50)
+        for version in (None, "0", "", "10"):
+            await lister.list(version)
+    assert [p.get("limit") for p in pages] == [50, 50, 50, None]
+    assert pages[-1]["resourceVersion"] == "10"
 
 
 async def test_errors_back_off_on_the_clock_and_rewatch_without_relisting() -> None:
