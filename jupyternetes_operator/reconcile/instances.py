@@ -136,7 +136,8 @@ class InstanceReconciler:
         try:
             rendered = render(template, instance)
         except (TemplateError, InstanceError) as exc:
-            return _failed(exc.reason, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+            named = not exc.field or exc.message.startswith(exc.field)  # most messages name their field
+            return _failed(exc.reason, exc.message if named else f"{exc.field}: {exc.message}")
         if violations := self._ctx.policy.check(rendered.children):
             return _failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
 

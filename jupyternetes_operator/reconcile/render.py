@@ -62,6 +62,11 @@ __all__ = [
 GROUPS = ("pvcs", "resources", "pods")
 """The child lists of a template, in creation order."""
 
+MAX_DEPTH = 64
+"""How deep a template's ``spec`` may nest (``spec`` is level 1). A real pod spec needs about 15
+levels; the API server stores thousands in the free-form parts, which no renderer, JSON encoder
+or API call downstream could handle."""
+
 PLACEHOLDER = re.compile(r"\{\{[ \t]*([A-Za-z0-9_.\-]+)[ \t]*\}\}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHILD_REF = re.compile(r"(pods|pvcs|resources)\.([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.name")
@@ -629,12 +634,16 @@ def validate_template(template: Mapping[str, Any]) -> list[TemplateError]:
     render with sample values for :data:`PROBE_INSTANCE`, whose first
     :class:`TemplateError` is added if it is a new one. An :class:`InstanceError` from
     that render is not the template's fault (the samples may not fit) and is ignored.
-    An empty list means the template is valid.
+    An empty list means the template is valid. A spec nested deeper than :data:`MAX_DEPTH`
+    gets ``TooDeeplyNested`` alone, before anything walks it recursively.
     """
     errors: list[TemplateError] = []
     spec = template.get("spec")
     if not isinstance(spec, Mapping):
         return [TemplateError("InvalidTemplate", "spec must be an object", "spec")]
+    if (deep := _deeper_than(spec, "spec", MAX_DEPTH)) is not None:
+        return [TemplateError("TooDeeplyNested", f"{deep[:200]}: nested more than {MAX_DEPTH} levels deep",
+                              deep[:200])]
     errors.extend(check_declarations(spec.get("variables") or ()))
     declared = _declared_names(spec)
 
@@ -677,6 +686,21 @@ def validate_template(template: Mapping[str, Any]) -> list[TemplateError]:
     for error in errors:
         unique.setdefault((error.reason, error.field, error.message), error)
     return list(unique.values())
+
+
+def _deeper_than(value: Any, path: str, limit: int) -> str | None:
+    """The path of an object or list nested more than ``limit`` levels deep in ``value`` (itself level
+    1), or None. Iterative: the point is to survive what recursion would not."""
+    stack = [(value, path, 1)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > limit:
+            return where
+        items = node.items() if isinstance(node, Mapping) else enumerate(node) if _is_list(node) else ()
+        for key, item in items:
+            if isinstance(item, Mapping) or _is_list(item):
+                stack.append((item, _key_path(where, key) if isinstance(key, str) else f"{where}[{key}]", depth + 1))
+    return None
 
 
 def _valid_entries(

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +49,31 @@ def instance(name: str, variables: dict[str, str] | None = None, template: str =
 
 # -- polling waits (fail with the last state seen) -------------------------------------------
 
-async def wait_for(kube: Client, resource: Any, name: str, namespace: str, predicate: Callable[[Any], Any],
-                   timeout: float = 30, what: str = "") -> Any:
-    """Poll until ``predicate(obj)`` is truthy (obj is None when absent); fail with the last state seen."""
+async def poll(fetch: Callable[[], Awaitable[Any]], predicate: Callable[[Any], Any], timeout: float, what: str,
+               interval: float = 0.05) -> Any:
+    """``await fetch()`` until ``predicate`` holds for its result; fail with the last result seen."""
     last: Any = None
     try:
         with anyio.fail_after(timeout):
             while True:
-                last = await kube.get_or_none(resource, name, namespace)
+                last = await fetch()
                 if predicate(last):
                     return last
-                await anyio.sleep(0.05)
+                await anyio.sleep(interval)
     except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what or name}; last seen: {last!r}"[:4000]) from None
+        raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}"[:4000]) from None
+
+
+async def wait_for(kube: Client, resource: Any, name: str, namespace: str, predicate: Callable[[Any], Any],
+                   timeout: float = 30, what: str = "") -> Any:
+    """Poll until ``predicate(obj)`` is truthy (obj is None when absent)."""
+    return await poll(lambda: kube.get_or_none(resource, name, namespace), predicate, timeout, what or name)
+
+
+async def wait_for_list(kube: Client, resource: Any, namespace: str, predicate: Callable[[Any], Any],
+                        timeout: float = 30, what: str = "") -> Any:
+    """Poll a LIST of ``resource`` in ``namespace`` until ``predicate(list)`` is truthy."""
+    return await poll(lambda: kube.list(resource, namespace), predicate, timeout, what or str(resource), 0.1)
 
 
 def condition(obj: Any, type_: str) -> dict[str, Any]:

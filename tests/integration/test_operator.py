@@ -4,6 +4,7 @@ edits, restarts."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import anyio
 
@@ -12,6 +13,7 @@ from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, NODES, PODS, PVCS
 from jupyternetes_operator.machinery.store import ObjectKey
 from jupyternetes_operator.testing import ControlPlane
+from jupyternetes_operator.testing.operator import wait_for_list
 
 from .operator_harness import (
     TEMPLATE,
@@ -208,8 +210,10 @@ async def test_image_pull_back_off_fails_the_instance_with_the_kubelets_reason(
             ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
             assert ready["reason"] == "ImagePullBackOff"
             assert "Back-off pulling image" in ready["message"]
-            events = (await kube.list(EVENTS, namespace))["items"]
-            assert any(e["reason"] == "ImagePullBackOff" and e["type"] == "Warning"
-                       and e["regarding"]["name"] == "unlucky" for e in events)
+            def warned(events: Any) -> bool:  # Events are sent in the background, after the status write
+                return any(e["reason"] == "ImagePullBackOff" and e["type"] == "Warning"
+                           and e["regarding"]["name"] == "unlucky" for e in events["items"])
+
+            await wait_for_list(kube, EVENTS, namespace, warned, what="an ImagePullBackOff Warning Event")
     finally:
         await kube.delete(NODES, node)
