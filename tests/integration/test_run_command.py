@@ -60,7 +60,7 @@ async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane:
             "jupyternetes_spawn_duration_seconds_count 1.0",
             'workqueue_adds_total{name="jupyternotebookinstance"}',
             'controller_runtime_reconcile_total{controller="jupyternotebookinstance",result="success"}',
-            'controller_runtime_max_concurrent_reconciles{controller="jupyternotebookinstance"} 8.0',
+            'controller_runtime_max_concurrent_reconciles{controller="jupyternotebookinstance"} 32.0',
             'rest_client_requests_total{code="201",method="POST"}',
             'jupyternetes_informer_objects{resource="jupyternotebookinstances/',
         ):
