@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -38,21 +39,23 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 from anyio.abc import Process, TaskGroup
 
 from ..kube.client import Client
-from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound
+from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound, is_retryable
 from ..kube.resources import CONFIG_MAPS, LEASES, NODES, PODS, SECRETS
 from ..machinery.informer import Informer, InformerOptions
 from ..machinery.store import DeletedFinalStateUnknown, FrozenObject
+
+T = TypeVar("T")
 
 __all__ = ["FakeKubelet", "PodProcess"]
 
@@ -284,7 +287,8 @@ class FakeKubelet:
                 ref = source.get(key)
                 if not ref:
                     continue
-                found = await self.client.get_or_none(resource, ref["name"], pod.namespace)
+                found = await _retrying(functools.partial(self.client.get_or_none, resource, ref["name"],
+                                                          pod.namespace))
                 if found is None:
                     if not ref.get("optional"):
                         raise LookupError(f"{key} {ref['name']} not found")
@@ -364,7 +368,8 @@ class FakeKubelet:
         if pod.stopping:
             return
         with contextlib.suppress(NotFound):
-            await self.client.patch(PODS, pod.name, {"status": status}, pod.namespace, subresource="status")
+            await _retrying(lambda: self.client.patch(PODS, pod.name, {"status": status}, pod.namespace,
+                                                      subresource="status"))
 
     @staticmethod
     def _pod_conditions(ready: bool) -> list[dict[str, Any]]:
@@ -406,3 +411,16 @@ class FakeKubelet:
         meta = obj["metadata"]
         with contextlib.suppress(NotFound, Conflict):
             await self.client.delete(PODS, meta["name"], meta["namespace"], uid=meta["uid"], grace_period_seconds=0)
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
+    """``call()``, retried after a growing pause while the API server answers 429/5xx or times out,
+    as a kubelet's sync loop would (an overloaded test cluster must not look like a broken pod)."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except (ApiError, TimeoutError) as exc:
+            if attempt == attempts - 1 or (isinstance(exc, ApiError) and not is_retryable(exc)):
+                raise
+        await anyio.sleep(0.5 * 2 ** attempt)
+    raise AssertionError("unreachable")

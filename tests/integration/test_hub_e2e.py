@@ -116,6 +116,8 @@ class Hub:
             # POST answers 202 at once, so the progress stream shows the whole spawn.
             "JupyterHub.tornado_settings": {"slow_spawn_timeout": 0},
             "Spawner.start_timeout": 300, "Spawner.http_timeout": 120,
+            # 50 real servers starting at once on 2 cores: correctness, not latency, is tested here.
+            "JupyternetesSpawner.operator_timeout": 120,
         }
         lines = ["c = get_config()  # noqa"]
         for key, value in settings.items():
