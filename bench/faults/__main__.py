@@ -19,7 +19,6 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from jupyternetes_operator.testing.faultruns import (
 )
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 
+from .. import package_version
 from ..watch_hotpath import Display
 from . import crashed, markdown, row, summary
 
@@ -88,13 +88,6 @@ def _arguments(argv: Sequence[str] | None, known: Sequence[str]) -> argparse.Nam
     if args.size < 1:
         parser.error("--size must be at least 1")
     return args
-
-
-def _version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 async def _progress(env: FaultEnv, name: str, size: int, display: Display) -> None:
@@ -159,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = summary(rows, when=when, machine={
         "platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "loadavg_before": load, "loadavg_after": os.getloadavg()}, versions={
-        "python": platform.python_version(), "jupyternetes-operator": _version("jupyternetes-operator"),
+        "python": platform.python_version(), "jupyternetes-operator": package_version("jupyternetes-operator"),
         "kubernetes": KUBERNETES_VERSION, "etcd": ETCD_VERSION, "kwok": KWOK_VERSION}, parameters={
         "size": args.size, "seed": args.seed, "scenarios": list(args.scenarios), "timeout": args.timeout,
         "cluster": str(args.kubeconfig or "local control plane")})

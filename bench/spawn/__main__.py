@@ -16,7 +16,6 @@ import platform
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from jupyternetes_operator.api import INSTANCES
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import PODS
 
+from .. import package_version
 from ..watch_hotpath import Display
 from .cluster import (
     BARE,
@@ -85,13 +85,6 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.n < 1 or args.concurrency < 1:
         parser.error("--n and --concurrency must be at least 1")
     return args
-
-
-def _version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 class Runner:
@@ -308,7 +301,7 @@ def _summary(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float, .
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                     "loadavg_before": load, "loadavg_after": os.getloadavg()},
-        "versions": {"python": platform.python_version(), **{p: _version(p) for p in (
+        "versions": {"python": platform.python_version(), **{p: package_version(p) for p in (
             "jupyternetes-operator", "jupyterhub", "jupyterhub-kubespawner", "kubernetes_asyncio")}},
         "parameters": {"n": args.n, "concurrency": args.concurrency if args.scenario == "burst" else 1,
                        **({"rate": args.rate, "duration": args.duration} if args.scenario == "sustained" else {}),
