@@ -1,1 +1,1 @@
-pytest_plugins = ["jupyternetes_operator.testing.pytest_plugin"]
+pytest_plugins = ["jupyternetes_operator.testing.pytest_plugin", "pytester"]
