@@ -23,11 +23,14 @@ Deliberately stricter than admission (never looser):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_ALLOWED_KINDS", "Level", "Violation", "check_kind", "check_pod"]
+from .render import GROUPS, PLACEHOLDER, _templated_strings
+from .tenant import TenantPolicy, check_child, check_variables
+
+__all__ = ["DEFAULT_ALLOWED_KINDS", "Level", "Policy", "TenantPolicy", "Violation", "check_kind", "check_pod"]
 
 DEFAULT_ALLOWED_KINDS: frozenset[tuple[str, str]] = frozenset({
     ("v1", "Pod"),
@@ -293,21 +296,53 @@ class Checkable(Kinded, Protocol):
 
 @dataclass(frozen=True)
 class Policy:
-    """What every rendered child must satisfy: the allowlist of kinds and a Pod Security level."""
+    """What every template and rendered child must satisfy: the allowlist of kinds, a Pod Security
+    level and the tenant rules (:mod:`.tenant`)."""
 
     level: Level = Level.BASELINE
     allowed_kinds: frozenset[tuple[str, str]] = DEFAULT_ALLOWED_KINDS
+    tenant: TenantPolicy = field(default_factory=TenantPolicy)
 
     def check(self, children: Iterable[Checkable]) -> list[tuple[str, Violation]]:
-        """``(reason, violation)`` for every problem: ``KindNotAllowed`` or ``PodSecurityViolation``,
-        with field paths from the template's ``spec.<group>[<logical name>]``."""
+        """``(reason, violation)`` for every problem: ``KindNotAllowed``, ``PodSecurityViolation`` or
+        ``TenantPolicyViolation``, with field paths from the template's ``spec.<group>[<logical name>]``."""
         found: list[tuple[str, Violation]] = []
         for child in children:
             if (violation := check_kind(child, self.allowed_kinds)) is not None:
                 found.append(("KindNotAllowed", violation))
-            elif child.kind == "Pod":
+                continue
+            if child.kind == "Pod":
                 prefix = f"spec.{child.group}[{child.logical_name}]"
                 found += [("PodSecurityViolation",
                            Violation(f"{prefix}.{v.field}", f"{v.message} (level {self.level})"))
                           for v in check_pod(child.manifest, self.level)]
+            found += [("TenantPolicyViolation", Violation(field, message))
+                      for field, message in check_child(child, self.tenant)]
         return found
+
+    def check_template(self, template: Mapping[str, Any]) -> list[tuple[str, Violation]]:
+        """``(reason, violation)`` for every problem the template shows before any rendering:
+        ``VariableInReferenceField``, where a declared variable fills an identity or reference field
+        (``spec.pods[0].spec.serviceAccountName``). Tolerates malformed templates (other checks
+        report those)."""
+        return [("VariableInReferenceField", Violation(field, message))
+                for field, message in check_variables(template, _templated(template), PLACEHOLDER,
+                                                       self.tenant.variable_references)]
+
+
+def _templated(template: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """``(entry path, path inside the child's body, text)`` for every templated string of the
+    template's children, metadata left out."""
+    spec = template.get("spec")
+    if not isinstance(spec, Mapping):
+        return
+    for group in GROUPS:
+        entries = _list(spec.get(group))
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                continue
+            prefix = f"spec.{group}[{index}]"
+            for path, text in _templated_strings(group, index, entry):
+                body = path[len(prefix):].lstrip(".")
+                if not body.startswith("metadata."):
+                    yield prefix, body, text
