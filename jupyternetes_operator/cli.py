@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from .reconcile.policy import DEFAULT_ALLOWED_KINDS as DEFAULT_KINDS
+from .reconcile.tenant import (
+    DEFAULT_PVC_DATA_SOURCES,
+    DEFAULT_SERVICE_ACCOUNTS,
+    DEFAULT_SERVICE_TYPES,
+    TenantPolicy,
+    VariableReferences,
+)
 from .settings import LeaderElectionSettings, Settings
 
 
@@ -70,6 +77,24 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
          choices=["privileged", "baseline", "restricted"])
     flag("allowed-kinds", ",".join(f"{v}/{k}" for v, k in sorted(DEFAULT_KINDS)),
          "comma-separated apiVersion/Kind pairs a template may render")
+    # the tenant policy: strict defaults, each loosened deliberately
+    flag("variable-references", "declared",
+         "which template variables may fill identity and reference fields (service account, claim, Secret "
+         "and ConfigMap names, node, selectors...): never, declared (allowReferences: true with an enum) or any",
+         choices=["never", "declared", "any"])
+    flag("allowed-service-accounts", ",".join(sorted(DEFAULT_SERVICE_ACCOUNTS)),
+         "comma-separated service accounts a pod may run as")
+    flag("allowed-token-audiences", "", "comma-separated audiences a projected service account token may have")
+    flag("allowed-priority-classes", "", "comma-separated PriorityClasses a pod may name")
+    flag("allowed-runtime-classes", "", "comma-separated RuntimeClasses a pod may name")
+    flag("allow-node-name", "false", "let pods set nodeName (bypasses the scheduler)", choices=["true", "false"])
+    flag("allowed-service-types", ",".join(sorted(DEFAULT_SERVICE_TYPES)),
+         "comma-separated Service types a template may render (ClusterIP, NodePort, LoadBalancer, ExternalName)")
+    flag("allow-external-ips", "false", "let Services set externalIPs", choices=["true", "false"])
+    flag("allow-pvc-binding", "false", "let PVCs set volumeName or selector (bind an existing volume)",
+         choices=["true", "false"])
+    flag("allowed-pvc-data-sources", ",".join(sorted(DEFAULT_PVC_DATA_SOURCES)),
+         "comma-separated group/Kind (Kind for the core group) a PVC's dataSource or dataSourceRef may name")
     flag("leader-elect", "true", "use a Lease so that only one replica acts", choices=["true", "false"])
     flag("lease-name", "jupyternetes-operator", "the leader election Lease")
     flag("lease-namespace", os.environ.get("POD_NAMESPACE", "jupyternetes"), "the Lease's namespace")
@@ -95,6 +120,20 @@ def _kinds(text: str) -> frozenset[tuple[str, str]]:
     return frozenset(kinds)
 
 
+def _names(text: str) -> frozenset[str]:
+    return frozenset(filter(None, (x.strip() for x in text.split(","))))
+
+
+def _tenant(args: argparse.Namespace) -> TenantPolicy:
+    return TenantPolicy(
+        variable_references=VariableReferences(args.variable_references),
+        service_accounts=_names(args.allowed_service_accounts), token_audiences=_names(args.allowed_token_audiences),
+        priority_classes=_names(args.allowed_priority_classes), runtime_classes=_names(args.allowed_runtime_classes),
+        node_name=args.allow_node_name == "true", service_types=_names(args.allowed_service_types),
+        external_ips=args.allow_external_ips == "true", pvc_binding=args.allow_pvc_binding == "true",
+        pvc_data_sources=_names(args.allowed_pvc_data_sources))
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     from .reconcile.policy import Level
 
@@ -106,6 +145,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         template_namespace=args.template_namespace or None, instance_workers=args.workers,
         template_workers=args.template_workers, qps=args.qps, burst=args.burst,
         pod_security_level=Level(args.pod_security_level), allowed_kinds=_kinds(args.allowed_kinds),
+        tenant=_tenant(args),
         leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,
         kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout,
         watch_inactivity_timeout=args.watch_inactivity_timeout)

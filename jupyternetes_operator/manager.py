@@ -201,7 +201,7 @@ class Operator:
 
         self.recorder = EventRecorder(self.client, instance=s.leader_election.identity)
         context = Context(self.client, templates, instances, children, self.recorder,
-                          Policy(s.pod_security_level, s.allowed_kinds), s.template_namespace)
+                          Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace)
         instance_reconciler = InstanceReconciler(context, metrics=m, clock=self.clock)
         template_reconciler = TemplateReconciler(context)
         everything = [*templates_i, *instances_i, *child_informers]

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from .reconcile.policy import DEFAULT_ALLOWED_KINDS, Level
+from .reconcile.tenant import TenantPolicy
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Settings:
     """Rendered pods must meet this Pod Security Standard (privileged, baseline, restricted)."""
     allowed_kinds: frozenset[tuple[str, str]] = DEFAULT_ALLOWED_KINDS
     """(apiVersion, kind) pairs a template may render."""
+    tenant: TenantPolicy = field(default_factory=TenantPolicy)
+    """The tenant rules beside Pod Security (service accounts, token audiences, nodeName, priority and
+    runtime classes, Service types, PVC binding and sources, variables in reference fields); strict by
+    default, each field loosened by its own flag (see :class:`.reconcile.tenant.TenantPolicy`)."""
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
     bind_address: str = "0.0.0.0:8080"
     """Where /metrics, /healthz and /readyz are served."""

@@ -8,6 +8,12 @@ Guaranteed:
 - Patterns are RE2 (``google-re2``), matched against the whole value: matching time is
   linear in the value's length, so a hostile value cannot cause catastrophic
   backtracking however the template's pattern is written.
+- An instance value containing ``$(`` is refused (``InvalidVariable``), whatever the template
+  declares: the kubelet expands ``$(VAR)`` (and un-escapes ``$$(``) in a container's
+  ``command``, ``args`` and ``env`` values, so such a value could read another variable or
+  env entry, a downward-API field or a Secret-backed env var of the pod. Refusing it
+  everywhere is simpler than tracking which fields the value reaches; defaults, written by
+  the template's author, may contain it.
 - Errors say who must fix them: :class:`TemplateError` (the template is wrong; no
   instance can fix it) or :class:`InstanceError` (the instance's input is wrong). Both
   carry a CamelCase ``reason``, a ``message`` that names the field, and the ``field``
@@ -30,6 +36,9 @@ from typing import Any
 import re2  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["InstanceError", "RenderError", "TemplateError", "check_declarations", "resolve"]
+
+KUBELET_EXPANSION = "$("
+"""The start of a kubelet variable reference; no instance value may contain it."""
 
 SAMPLE_VALUE = "sample"
 """What a required variable without an enum resolves to when values are not checked."""
@@ -192,7 +201,7 @@ def resolve(
     values are refused either way.
 
     Raises :class:`InstanceError` (``UndeclaredVariable``, ``MissingVariable``,
-    ``InvalidVariable``) or :class:`TemplateError` (``InvalidPattern``,
+    ``InvalidVariable``, also for a value containing ``$(``) or :class:`TemplateError` (``InvalidPattern``,
     ``InvalidDeclaration``, ``DuplicateVariable``, ``InvalidDefault``).
     """
     parsed = _declarations(declarations)
@@ -217,6 +226,13 @@ def resolve(
             value = values[name]
             if not isinstance(value, str):
                 raise InstanceError("InvalidVariable", f"{field} must be a string, not {type(value).__name__}", field)
+            if KUBELET_EXPANSION in value:
+                raise InstanceError(
+                    "InvalidVariable",
+                    f"{field}: the value {_excerpt(value)} contains '$(', which the kubelet would expand as a "
+                    "variable reference in a container's command, args or env; values containing '$(' are "
+                    "refused",
+                    field)
             if check_values:
                 problem = declaration.problem(value)
                 if problem:

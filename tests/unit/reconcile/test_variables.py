@@ -171,9 +171,23 @@ def test_check_declarations_reports_every_problem() -> None:
     assert check_declarations(DECLARATIONS) == []
 
 
-@given(st.text(max_size=200))
+@given(st.text(max_size=200).filter(lambda v: "$(" not in v))
 def test_any_text_is_accepted_without_a_pattern_and_kept_verbatim(value: str) -> None:
     assert resolve([{"name": "v"}], {"v": value}) == {"v": value}
+
+
+@pytest.mark.parametrize("value", ["$(HOME)", "a$(JUPYTERHUB_API_TOKEN)b", "$$(X)", "$("])
+def test_values_the_kubelet_would_expand_are_refused(value: str) -> None:
+    """The kubelet expands $(VAR) in command, args and env: such a value could read another env entry."""
+    for declarations in ([{"name": "v"}], [{"name": "v", "enum": [value]}], [{"name": "v", "pattern": ".*"}]):
+        with pytest.raises(InstanceError, match=r"kubelet would expand") as caught:
+            resolve(declarations, {"v": value})
+        assert (caught.value.reason, caught.value.field) == ("InvalidVariable", "spec.variables.v")
+
+
+def test_dollar_without_parenthesis_and_defaults_with_it_are_fine() -> None:
+    assert resolve([{"name": "v"}], {"v": "$HOME ($) $ ("}) == {"v": "$HOME ($) $ ("}
+    assert resolve([{"name": "v", "default": "$(HOME)/work"}], {}) == {"v": "$(HOME)/work"}
 
 
 @given(st.text(max_size=200))
