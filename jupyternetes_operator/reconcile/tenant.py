@@ -249,9 +249,9 @@ def check_child(child: Child, policy: TenantPolicy) -> Iterator[tuple[str, str]]
 
 def _pod(spec: Mapping[str, Any], policy: TenantPolicy) -> Iterator[tuple[str, str]]:
     for key in ("serviceAccountName", "serviceAccount"):
-        account = spec.get(key, "default" if key == "serviceAccountName" else None)
+        account = spec.get(key) or ("default" if key == "serviceAccountName" else None)  # "" is unset
         if account is not None and account not in policy.service_accounts:
-            implied = "" if key in spec else " (a pod without serviceAccountName runs as 'default')"
+            implied = "" if spec.get(key) else " (a pod without serviceAccountName runs as 'default')"
             yield f"spec.{key}", (f"service account {account!r}{implied} is not allowed (allowed: "
                                   f"{_listed(policy.service_accounts)}; --allowed-service-accounts)")
     if spec.get("nodeName") and not policy.node_name:

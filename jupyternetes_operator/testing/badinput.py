@@ -118,6 +118,13 @@ async def create(kube: Client, resource: Resource, obj: Object, namespace: str) 
     await kube.request("POST", resource.path(namespace), body=dumps(obj), named=False)
 
 
+def _service(**spec: Any) -> Object:
+    """A Service resource selecting the instance's pods, ``spec`` merged in."""
+    return {"name": "svc", "apiVersion": "v1", "kind": "Service",
+            "spec": {"ports": [{"port": 80, "targetPort": 8888}],
+                     "selector": {"app.kubernetes.io/instance": "{{ instance.name }}"}, **spec}}
+
+
 # -- the corpus ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -250,7 +257,7 @@ CASES: tuple[Case, ...] = (
          template_with(set_container(securityContext={"privileged": True})), "PodSecurityViolation",
          template_name=LONG_NAME[:-1] + "y"),
     Case("service-account-of-someone-else", "TemplateInvalid", None,
-         template_with(set_pod(serviceAccountName="cluster-admin")), "DryRunFailed"),
+         template_with(set_pod(serviceAccountName="cluster-admin")), "TenantPolicyViolation"),
     Case("pod-spec-typo", "TemplateInvalid", None, template_with(set_container(imagePullPolicy="Sometimes")),
          "DryRunFailed"),
     Case("ephemeral-containers", "TemplateInvalid", None,
@@ -278,6 +285,60 @@ CASES: tuple[Case, ...] = (
     Case("nested-300-levels", "TemplateInvalid", None, template_with(set_pod(extra=Nested(300))), "TooDeeplyNested"),
     Case("nested-5000-levels", "TemplateInvalid", None, template_with(set_pod(extra=Nested(5000))),
          "TooDeeplyNested"),
+    # -- the tenant policy: identities, placement and other users' objects (each allowed only by a flag) --
+    Case("service-account-of-the-hub", "TemplateInvalid", None,
+         template_with(set_pod(serviceAccountName="jupyterhub")), "TenantPolicyViolation"),
+    Case("projected-token-for-another-audience", "TemplateInvalid", None,
+         template_with(lambda s: s["pods"][0]["spec"]["volumes"].append({"name": "vault", "projected": {
+             "sources": [{"serviceAccountToken": {"audience": "vault", "path": "token"}}]}})),
+         "TenantPolicyViolation"),
+    Case("node-name", "TemplateInvalid", None, template_with(set_pod(nodeName="kwok-node-0")), "TenantPolicyViolation"),
+    Case("system-node-critical-priority", "TemplateInvalid", None,
+         template_with(set_pod(priorityClassName="system-node-critical")), "TenantPolicyViolation"),
+    Case("runtime-class", "TemplateInvalid", None, template_with(set_pod(runtimeClassName="unsandboxed")),
+         "TenantPolicyViolation"),
+    Case("pod-in-resources", "TemplateInvalid", None, template_with(add_resource({
+        "name": "side", "apiVersion": "v1", "kind": "Pod",
+        "spec": {"containers": [{"name": "s", "image": "busybox"}]}})), "TenantPolicyViolation"),
+    Case("service-node-port", "TemplateInvalid", None, template_with(add_resource(_service(type="NodePort"))),
+         "TenantPolicyViolation"),
+    Case("service-load-balancer", "TemplateInvalid", None,
+         template_with(add_resource(_service(type="LoadBalancer"))), "TenantPolicyViolation"),
+    Case("service-external-name", "TemplateInvalid", None, template_with(add_resource({
+        "name": "svc", "apiVersion": "v1", "kind": "Service",
+        "spec": {"type": "ExternalName", "externalName": "hub.example.org"}})), "TenantPolicyViolation"),
+    Case("service-external-ips", "TemplateInvalid", None,
+         template_with(add_resource(_service(externalIPs=["10.0.0.10"]))), "TenantPolicyViolation"),
+    Case("claim-pinned-to-a-volume", "TemplateInvalid", None,
+         template_with(lambda s: s["pvcs"][0]["spec"].update(volumeName="hostpath-root")), "TenantPolicyViolation"),
+    Case("claim-selecting-a-volume", "TemplateInvalid", None, template_with(lambda s: s["pvcs"][0]["spec"].update(
+        selector={"matchLabels": {"owner": "bob"}})), "TenantPolicyViolation"),
+    Case("claim-cloning-a-claim", "TemplateInvalid", None, template_with(lambda s: s["pvcs"][0]["spec"].update(
+        dataSource={"kind": "PersistentVolumeClaim", "name": "home-bob"})), "TenantPolicyViolation"),
+    Case("variable-service-account", "TemplateInvalid", None,
+         template_with(declare("account", default="default"), set_pod(serviceAccountName="{{ account }}")),
+         "VariableInReferenceField"),
+    Case("variable-claim-name", "TemplateInvalid", None, template_with(
+        declare("owner", default="nobody"),
+        lambda s: s["pods"][0]["spec"]["volumes"][0]["persistentVolumeClaim"].update(claimName="home-{{ owner }}")),
+         "VariableInReferenceField"),
+    Case("variable-env-secret", "TemplateInvalid", None, template_with(
+        declare("server", default="x"), set_container(envFrom=[{"secretRef": {"name": "jupyter-{{ server }}-env"}}])),
+         "VariableInReferenceField"),
+    Case("variable-clone-source", "TemplateInvalid", None, template_with(
+        declare("source", default="nobody"), lambda s: s["pvcs"][0]["spec"].update(
+            dataSource={"kind": "PersistentVolumeClaim", "name": "home-{{ source }}"})), "VariableInReferenceField"),
+    Case("variable-service-selector", "TemplateInvalid", None, template_with(
+        declare("target", default="nobody"),
+        add_resource(_service(selector={"hub.jupyter.org/username": "{{ target }}"}))), "VariableInReferenceField"),
+    Case("variable-with-enum-but-no-allow-references", "TemplateInvalid", None, template_with(
+        declare("pull", default="regcred", enum=["regcred"]), set_pod(imagePullSecrets=[{"name": "{{ pull }}"}])),
+         "VariableInReferenceField"),
+    Case("kubelet-expansion-in-a-value", "InvalidVariable", {"username": "u18", "note": "$(JUPYTERHUB_API_TOKEN)"},
+         template_with(declare("note"), set_container(args=["jupyterhub-singleuser", "--notebook-dir=/{{ note }}"]))),
+    Case("reference-variable-declared-with-enum-is-fine", READY, {"username": "u19", "pull": "regcred"},
+         template_with(declare("pull", default="none", enum=["none", "regcred"], allowReferences=True),
+                       set_pod(imagePullSecrets=[{"name": "{{ pull }}"}]))),
     # -- hostile, but harmless by construction: the operator renders it and the server comes up --
     Case("child-in-another-namespace-is-pruned", READY, {"username": "u16"}, template_with(add_resource({
         "name": "cm", "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "kube-system",
@@ -351,6 +412,9 @@ REJECTED: tuple[Rejection, ...] = (
               "a required variable cannot have a default"),
     Rejection("template-variable-named-like-a-builtin", TEMPLATES, template_with(declare("instance.name")),
               "should match"),
+    Rejection("template-references-without-enum", TEMPLATES,
+              template_with(declare("account", allowReferences=True)),
+              "a variable that allows references must list its values in enum"),
     Rejection("template-when-on-undeclared-variable", TEMPLATES, template_with(lambda s: s["pods"][0].update(
         when=[{"variable": "gpu", "operator": "In", "values": ["yes"]}])), "must be declared in spec.variables"),
     Rejection("template-config-map-data-not-a-string", TEMPLATES, template_with(add_resource(

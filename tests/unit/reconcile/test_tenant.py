@@ -83,6 +83,7 @@ def test_service_account_from_the_allowlist_only() -> None:
     assert tenant_problems(doc) == [("TenantPolicyViolation", "spec.pods[notebook].spec.serviceAccountName")]
     assert tenant_problems(doc, service_accounts=frozenset({"default", "jupyterhub"})) == []
     assert tenant_problems(template(pod(serviceAccountName="default"))) == []
+    assert tenant_problems(template(pod(serviceAccountName=""))) == []  # unset: the default account
 
 
 def test_a_pod_without_service_account_runs_as_default() -> None:
