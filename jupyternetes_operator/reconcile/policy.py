@@ -1,4 +1,11 @@
-"""What rendered children may be: allowlisted kinds, and pods within a Pod Security level (pure).
+"""What templates and rendered children may be: allowlisted kinds, pods within a Pod Security
+level, and the tenant rules of :mod:`.tenant` — all answered by :class:`Policy` (pure).
+
+:meth:`Policy.check` looks at rendered children (both reconcilers call it: a template's
+sample render and every instance's render); :meth:`Policy.check_template` looks at the
+template alone (which declared variables reach identity and reference fields). A Pod
+rendered from ``spec.resources`` is Pod-Security checked like any pod and, besides, refused
+by the tenant rules: pods belong in ``spec.pods``.
 
 :func:`check_pod` implements the field rules of the Kubernetes Pod Security Standards
 (https://kubernetes.io/docs/concepts/security/pod-security-standards/) as the

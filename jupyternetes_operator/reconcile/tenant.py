@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_PVC_DATA_SOURCES",
     "DEFAULT_SERVICE_ACCOUNTS",
     "DEFAULT_SERVICE_TYPES",
+    "SERVICE_TYPES",
     "TenantPolicy",
     "VariableReferences",
     "check_child",
@@ -66,9 +67,14 @@ class VariableReferences(StrEnum):
     """Every variable: the rule is off."""
 
 
+SERVICE_TYPES = frozenset({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"})
+_GROUP_KIND = re.compile(r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Z][A-Za-z0-9]*")
+
+
 @dataclass(frozen=True)
 class TenantPolicy:
-    """The tenant rules' settings; the defaults are the strict ones."""
+    """The tenant rules' settings; the defaults are the strict ones. Raises ``ValueError`` on a
+    Service type that does not exist or a data source that is not ``group/Kind`` or ``Kind``."""
 
     variable_references: VariableReferences = VariableReferences.DECLARED
     """Which variables may fill identity and reference fields (flag ``--variable-references``)."""
@@ -95,6 +101,12 @@ class TenantPolicy:
     pvc_data_sources: frozenset[str] = DEFAULT_PVC_DATA_SOURCES
     """``group/Kind`` of ``dataSource``/``dataSourceRef`` a PVC may name; a clone of another claim
     (``PersistentVolumeClaim``) is not allowed by default."""
+
+    def __post_init__(self) -> None:
+        if unknown := sorted(self.service_types - SERVICE_TYPES):
+            raise ValueError(f"unknown Service types {unknown} (known: {sorted(SERVICE_TYPES)})")
+        if bad := sorted(s for s in self.pvc_data_sources if not _GROUP_KIND.fullmatch(s)):
+            raise ValueError(f"PVC data sources must be group/Kind or Kind (core group), not {bad}")
 
 
 class Child(Protocol):
