@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from .kube.resources import GROUP, INSTANCES, TEMPLATES
 
@@ -26,6 +28,11 @@ LABEL_LOGICAL_NAME = "jupyternetes.io/logical-name"
 LABEL_RETAINED = "jupyternetes.io/retained"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "jupyternetes"
+
+LABEL_APP_INSTANCE = "app.kubernetes.io/instance"
+ANNOTATION_SERVERS = "jupyternetes.io/servers"
+"""On a retained claim: every instance that has used it, comma-separated, oldest first. Written by
+the operator when it creates or adopts the claim, never shortened by it; delete-forever reads it."""
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 MAX_NAME = 63
@@ -60,3 +67,20 @@ def env_secret_name(instance_name: str) -> str:
 def label_value(text: str) -> str:
     """A valid label value for ``text`` (template names may be longer than 63 characters)."""
     return fit_name(text)
+
+
+def claim_servers(claim: Mapping[str, Any]) -> tuple[str, ...]:
+    """The instances a retained claim has served (:data:`ANNOTATION_SERVERS`), oldest first."""
+    text = ((claim.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SERVERS) or ""
+    return tuple(name for name in str(text).split(",") if name)
+
+
+def with_server(servers: tuple[str, ...], instance_name: str) -> str:
+    """The :data:`ANNOTATION_SERVERS` value once ``instance_name`` has used the claim too."""
+    return ",".join(servers if instance_name in servers else (*servers, instance_name))
+
+
+def claim_deletable_by(claim: Mapping[str, Any], instance_name: str) -> bool:
+    """Whether deleting server ``instance_name`` forever may delete this retained claim: only if that
+    server alone ever used it. A claim without the record (made before it existed) never is."""
+    return claim_servers(claim) == (instance_name,)

@@ -18,11 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..api import INSTANCES, LABEL_INSTANCE
+from ..api import (
+    ANNOTATION_SERVERS,
+    INSTANCES,
+    LABEL_APP_INSTANCE,
+    LABEL_INSTANCE,
+    LABEL_TEMPLATE,
+    claim_servers,
+    with_server,
+)
 from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, Invalid, NotFound
 from ..machinery.controller import Result
@@ -30,7 +38,7 @@ from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .context import Context
-from .plan import plan
+from .plan import Holder, plan
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
 
@@ -42,6 +50,9 @@ log = logging.getLogger(__name__)
 
 PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
 FIRST_STATUS_GRACE = 0.25
+CLAIM_WAIT = 1.0
+"""Seconds between looks at a retained claim whose holder instance is being deleted (nothing
+about the claim changes when its holder goes, so no event would wake the waiting instance)."""
 """Seconds a new instance that is merely provisioning waits for its first status write: a fast
 spawn then goes straight to Running, with one status write instead of two on its critical path."""
 
@@ -57,6 +68,8 @@ class Outcome:
     endpoint: dict[str, Any] | None = None
     children: tuple[dict[str, Any], ...] = ()
     template_generation: int | None = None
+    retry_after: float | None = None
+    """Look again after this many seconds even if nothing changes."""
 
 
 class _ChildConflict(Exception):
@@ -95,7 +108,7 @@ class InstanceReconciler:
                 (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:
             return Result(requeue_after=wait)  # children events may make it Running before then
         await self._write_status(key, instance, previous, outcome)
-        return Result()
+        return Result(requeue_after=outcome.retry_after)
 
     def _last_status(self, key: ObjectKey, instance: Mapping[str, Any]) -> dict[str, Any]:
         """The instance's status as we last wrote it, until the cache has caught up with that write.
@@ -142,7 +155,7 @@ class InstanceReconciler:
             return _failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
 
         rendered = pin_to_recorded(rendered, previous)
-        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup)
+        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup, self._holder(meta["namespace"]))
         existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
                    if c.get("state") != st.MISSING}
         if recorded := [c for c in the_plan.create if (c.kind, c.name) in existed]:
@@ -153,11 +166,18 @@ class InstanceReconciler:
                 # A server is never silently re-created (its state is gone).
                 missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
                 return _failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
-            the_plan = plan(rendered, meta["name"], meta["uid"], lambda c: self._lookup(c) or live.get(c.name))
+            the_plan = plan(rendered, meta["name"], meta["uid"], lambda c: self._lookup(c) or live.get(c.name),
+                            self._holder(meta["namespace"]))
         if the_plan.conflicts:
             return _failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
-        for child in the_plan.adopt:
-            await self._adopt(instance, child)
+        if the_plan.in_use:
+            message = "; ".join(u.message for u in the_plan.in_use)
+            if all(u.terminating for u in the_plan.in_use):
+                return Outcome(PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
+                               (False, "ClaimInUse", message), retry_after=CLAIM_WAIT)
+            return _failed("ClaimInUse", message, True)
+        for child, current in the_plan.adopt:
+            await self._adopt(instance, child, current)
         created: dict[str, Mapping[str, Any] | None] = {}
         for child in the_plan.create:
             try:
@@ -173,6 +193,14 @@ class InstanceReconciler:
         kind = self._ctx.children.get((child.api_version, child.kind))
         return None if kind is None else kind.store.get_by_name(child.manifest["metadata"]["namespace"], child.name)
 
+    def _holder(self, namespace: str) -> Callable[[str], Holder]:
+        def holder(name: str) -> Holder:
+            obj = self._ctx.instances.get(ObjectKey(namespace, name))
+            if obj is None:
+                return Holder.ABSENT
+            return Holder.TERMINATING if obj["metadata"].get("deletionTimestamp") else Holder.LIVE
+        return holder
+
     async def _read(self, child: Child) -> Mapping[str, Any] | None:
         kind = self._ctx.children[(child.api_version, child.kind)]
         return await self._ctx.client.get_or_none(kind.resource, child.name, child.manifest["metadata"]["namespace"])
@@ -181,8 +209,13 @@ class InstanceReconciler:
         """Create ``child``; the object the API server answered with (None: it existed already)."""
         kind = self._ctx.children[(child.api_version, child.kind)]
         namespace = child.manifest["metadata"]["namespace"]
+        manifest = child.manifest
+        if child.retain:  # the record delete-forever reads: who has used this claim
+            meta = manifest["metadata"]
+            annotations = {**meta.get("annotations", {}), ANNOTATION_SERVERS: instance["metadata"]["name"]}
+            manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
         try:
-            obj = await self._ctx.client.create(kind.resource, child.manifest, namespace)
+            obj = await self._ctx.client.create(kind.resource, manifest, namespace)
         except AlreadyExists:
             # Ours from an earlier attempt the cache has not shown yet, or an object outside our
             # label-selected cache that squats on the name: look, and never overwrite the latter.
@@ -200,12 +233,20 @@ class InstanceReconciler:
         self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
         return obj
 
-    async def _adopt(self, instance: Mapping[str, Any], child: Child) -> None:
+    async def _adopt(self, instance: Mapping[str, Any], child: Child, current: Mapping[str, Any]) -> None:
+        """Relabel a retained claim for this instance: every label that names an instance says this one,
+        and the claim's record of servers gains it. Conditional on the version observed, so two
+        instances racing for one claim cannot both take it (the loser's retry sees it in use)."""
         kind = self._ctx.children[(child.api_version, child.kind)]
         name = instance["metadata"]["name"]
+        rendered_labels = child.manifest["metadata"].get("labels") or {}
+        labels = {key: rendered_labels[key] for key in (LABEL_INSTANCE, LABEL_APP_INSTANCE, LABEL_TEMPLATE)
+                  if key in rendered_labels}
+        metadata = {"resourceVersion": current["metadata"].get("resourceVersion"), "labels": labels,
+                    "annotations": {ANNOTATION_SERVERS: with_server(claim_servers(current), name)}}
         try:
-            await self._ctx.client.patch(kind.resource, child.name, {"metadata": {"labels": {LABEL_INSTANCE: name}}},
-                                     child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
+            await self._ctx.client.patch(kind.resource, child.name, {"metadata": metadata},
+                                         child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
         except NotFound:
             return  # deleted meanwhile; the next pass creates it
         self._ctx.recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")

@@ -5,7 +5,11 @@ be disturbed by a template edit, and an object we did not create is never touche
 
 - missing → create;
 - present and controlled by this instance → keep;
-- a retained PVC (no controller, marked retained) → adopt (relabel to this instance);
+- a retained PVC (no controller, marked retained) held by this instance → keep;
+- a retained PVC whose holder (its ``jupyternetes.io/instance`` label) is another instance
+  that still exists → in use: never adopted, so one home is never mounted by two servers
+  (the holder being deleted: wait; the holder live: the instance fails ``ClaimInUse``);
+- a retained PVC whose holder is gone → adopt (relabel to this instance);
 - anything else with that name (another owner, or no owner and not retained) →
   conflict: the instance fails with a reason instead of overwriting someone's object.
 """
@@ -14,12 +18,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from ..api import LABEL_INSTANCE, LABEL_RETAINED
 from .render import Child, Rendered
 
 Lookup = Callable[[Child], Mapping[str, Any] | None]
+
+
+class Holder(Enum):
+    """What became of the instance a retained claim is labelled for."""
+
+    ABSENT = "absent"
+    LIVE = "live"
+    TERMINATING = "terminating"
+
+
+HolderLookup = Callable[[str], Holder]
+"""The state of the instance of that name in the planned instance's namespace."""
 
 
 @dataclass(frozen=True)
@@ -29,25 +46,44 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class InUse:
+    """A retained claim this instance renders that another existing instance holds."""
+
+    child: Child
+    holder: str
+    terminating: bool
+
+    @property
+    def message(self) -> str:
+        state = "being deleted" if self.terminating else "still exists"
+        return (f"{self.child.kind} {self.child.name} is in use by instance {self.holder}, which {state}; "
+                "a retained claim serves one server at a time")
+
+
+@dataclass(frozen=True)
 class Plan:
     create: tuple[Child, ...]
-    adopt: tuple[Child, ...]
+    adopt: tuple[tuple[Child, Mapping[str, Any]], ...]
+    """Retained claims to relabel for this instance, each with the object as observed."""
     conflicts: tuple[Conflict, ...]
+    in_use: tuple[InUse, ...]
     observed: tuple[tuple[Child, Mapping[str, Any] | None], ...]
     """Every rendered child with what the cache holds for it (None: missing)."""
 
 
-def _controller_uid(obj: Mapping[str, Any]) -> str | None:
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
         if ref.get("controller"):
             return str(ref.get("uid"))
     return None
 
 
-def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Lookup) -> Plan:
+def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Lookup,
+         holder: HolderLookup = lambda _: Holder.ABSENT) -> Plan:
     create: list[Child] = []
-    adopt: list[Child] = []
+    adopt: list[tuple[Child, Mapping[str, Any]]] = []
     conflicts: list[Conflict] = []
+    in_use: list[InUse] = []
     observed: list[tuple[Child, Mapping[str, Any] | None]] = []
     for child in rendered.children:
         current = lookup(child)
@@ -55,15 +91,21 @@ def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Look
         if current is None:
             create.append(child)
             continue
-        controller = _controller_uid(current)
+        controller = controller_uid(current)
         labels = (current.get("metadata") or {}).get("labels") or {}
         if controller == instance_uid:
             continue
         if child.retain and controller is None and labels.get(LABEL_RETAINED) == "true":
-            if labels.get(LABEL_INSTANCE) != instance_name:
-                adopt.append(child)
+            held_by = labels.get(LABEL_INSTANCE)
+            if held_by == instance_name:
+                continue
+            state = holder(held_by) if held_by else Holder.ABSENT
+            if state is Holder.ABSENT:
+                adopt.append((child, current))
+            else:
+                in_use.append(InUse(child, str(held_by), state is Holder.TERMINATING))
             continue
         owner = "another controller" if controller else "no controller and is not a retained claim"
         conflicts.append(Conflict(child, f"{child.kind} {child.name!r} already exists and has {owner}; "
                                          "it will not be overwritten"))
-    return Plan(tuple(create), tuple(adopt), tuple(conflicts), tuple(observed))
+    return Plan(tuple(create), tuple(adopt), tuple(conflicts), tuple(in_use), tuple(observed))

@@ -11,7 +11,7 @@ and the shared per-process informer (:mod:`.shared`). What it does, per call:
 - ``poll``: reads the shared cache only (no API call).
 - ``stop``: deletes the Secret and the instance (foreground, so the instance is gone only
   once its pod is) and waits for that unless ``now``.
-- ``delete_forever``: deletes the retained PVCs the operator labelled for this server.
+- ``delete_forever``: deletes the retained PVCs that this server alone ever used.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union
 
 from .. import api
 from ..kube import watch as kube_watch
-from ..kube.errors import AlreadyExists, ApiError, NotFound
+from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from ..kube.resources import EVENTS, PVCS, SECRETS
 from . import form, manifests, names, options, shared
 from . import progress as prog
@@ -336,19 +336,37 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                              self.stop_wait_timeout)
 
     async def delete_forever(self) -> None:
-        """Delete the PVCs the operator retained for this server (its ``jupyternetes.io/instance`` label)."""
+        """Delete the retained PVCs that this server alone ever used (see :func:`api.claim_deletable_by`).
+
+        A claim another server has used too (the record the operator keeps on it names more than
+        this one), or one made before that record existed, is kept and logged: a home is never
+        deleted while another server may still need it."""
         if not self.delete_retained_pvcs:
             return
         name = self._state.instance or self.instance_name
         namespace = self._state.namespace or self.namespace
         client = (await self._connection()).client
+        current = (await self._instances(namespace)).get(name)
+        if current is not None and not current["metadata"].get("deletionTimestamp"):
+            self.log.warning("Instance %s/%s still exists: its retained PVCs are kept", namespace, name)
+            return
         selector = f"{api.LABEL_RETAINED}=true,{api.LABEL_INSTANCE}={name}"
         try:
             claims = await client.list(PVCS, namespace, label_selector=selector)
             for claim in claims["items"]:
-                with suppress(NotFound):
-                    await client.delete(PVCS, claim["metadata"]["name"], namespace)
-                self.log.info("Deleted retained PVC %s/%s", namespace, claim["metadata"]["name"])
+                claim_name = claim["metadata"]["name"]
+                if not api.claim_deletable_by(claim, name):
+                    self.log.info("Kept retained PVC %s/%s: used by %s, not by %s alone", namespace, claim_name,
+                                  ", ".join(api.claim_servers(claim)) or "servers not on record", name)
+                    continue
+                try:  # only as listed: a claim adopted meanwhile by another server is not this one's to delete
+                    await client.delete(PVCS, claim_name, namespace, uid=claim["metadata"]["uid"],
+                                        resource_version=claim["metadata"]["resourceVersion"])
+                except (NotFound, Conflict):
+                    self.log.info("Kept retained PVC %s/%s: it changed or went since it was listed", namespace,
+                                  claim_name)
+                    continue
+                self.log.info("Deleted retained PVC %s/%s", namespace, claim_name)
         except ApiError as exc:
             raise api_error("delete", "PersistentVolumeClaims", namespace, exc) from exc
 

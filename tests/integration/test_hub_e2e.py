@@ -33,6 +33,7 @@ import pytest
 from jupyternetes_operator import api
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import NODES, PODS, PVCS
+from jupyternetes_operator.reconcile.tenant import TenantPolicy
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.fakekubelet import TAINT, FakeKubelet
 
@@ -67,7 +68,8 @@ def free_port() -> int:
 
 
 def on_node(template: dict[str, Any], name: str, home: bool) -> dict[str, Any]:
-    """The sample template with its pod on the fake kubelet's Node (and without its home PVC unless ``home``)."""
+    """The sample template with its pod on the fake kubelet's Node (and without its home PVC unless ``home``).
+    ``nodeName`` bypasses the scheduler, so the operator runs with the tenant rule that allows it."""
     template = copy.deepcopy(template)
     template["metadata"] = {"name": name}
     pod = template["spec"]["pods"][0]["spec"]
@@ -219,7 +221,7 @@ async def environment(control_plane: ControlPlane, kube: Client, namespace: str,
     kubeconfig = control_plane.write_kubeconfig(f"hub-{namespace}", await hub_token(kube, namespace))
     hub = Hub(tmp_path, kubeconfig, namespace)
     async with FakeKubelet(kube, NODE, log_dir=tmp_path / "pods").running() as kubelet, \
-            running_operator(control_plane.kubeconfig, (namespace,)):
+            running_operator(control_plane.kubeconfig, (namespace,), tenant=TenantPolicy(node_name=True)):
         await template_valid(kube, "jupyterlab", namespace)
         await template_valid(kube, "scratch", namespace)
         await hub.start()
@@ -308,3 +310,39 @@ async def test_concurrent_spawns(control_plane: ControlPlane, kube: Client, name
         node = await kube.get(NODES, NODE)
         assert [t["key"] for t in node["spec"].get("taints") or ()] == [TAINT]
         assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
+
+
+async def test_deleting_a_named_server_forever_keeps_the_home_the_default_server_mounts(
+        control_plane: ControlPlane, kube: Client, namespace: str, tmp_path: Path) -> None:
+    """A user's default server and a named server render one home claim. While the default server
+    runs, the named one may not take the claim (ClaimInUse), so deleting the named server forever
+    leaves the home in place; deleting the user, once the default server has stopped, deletes it."""
+    async with environment(control_plane, kube, namespace, tmp_path) as (hub, _):
+        await hub.ok("POST", "/users/carol")
+        with anyio.fail_after(120):
+            await hub.start_server("carol")
+        home = await kube.get(PVCS, "home-carol", namespace)
+        assert api.claim_servers(home) == ("jupyter-carol",)
+
+        await hub.ok("POST", "/users/carol/servers/lab", {"profile": "lab"})  # the same template, the same home
+        with anyio.fail_after(120), pytest.raises(AssertionError, match="ClaimInUse"):
+            await hub.progress("carol", "lab")
+        with anyio.fail_after(60):
+            while "lab" in (await hub.ok("GET", "/users/carol"))["servers"]:  # noqa: ASYNC110 (polls the hub)
+                await anyio.sleep(0.2)
+        await hub.ok("DELETE", "/users/carol/servers/lab", {"remove": True})
+        with anyio.fail_after(30):
+            while "lab" in (await hub.ok("GET", "/users/carol?include_stopped_servers=1"))["servers"]:  # noqa: ASYNC110
+                await anyio.sleep(0.2)
+
+        kept = await kube.get(PVCS, "home-carol", namespace)
+        assert kept["metadata"]["uid"] == home["metadata"]["uid"]
+        assert "deletionTimestamp" not in kept["metadata"]
+        assert kept["metadata"]["labels"][api.LABEL_INSTANCE] == "jupyter-carol"
+        status, _ = await hub.through_proxy("carol")
+        assert status == 200  # the default server still runs on it
+
+        await hub.stop_server("carol")
+        await hub.ok("DELETE", "/users/carol")
+        await wait_for(kube, PVCS, "home-carol", namespace, lambda o: o is None or o["metadata"].get(
+            "deletionTimestamp"), what="PVC home-carol deleted with its user")

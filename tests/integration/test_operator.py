@@ -12,6 +12,7 @@ from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, LABEL_RETAINED,
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, NODES, PODS, PVCS
 from jupyternetes_operator.machinery.store import ObjectKey
+from jupyternetes_operator.reconcile.tenant import TenantPolicy
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.operator import wait_for_list
 
@@ -195,7 +196,7 @@ async def test_image_pull_back_off_fails_the_instance_with_the_kubelets_reason(
     pinned = copy.deepcopy(TEMPLATE)
     pinned["spec"]["pods"][0]["spec"]["nodeName"] = node  # bypasses the scheduler: only "our kubelet" runs it
     try:
-        async with running_operator(control_plane.kubeconfig, (namespace,)):
+        async with running_operator(control_plane.kubeconfig, (namespace,), tenant=TenantPolicy(node_name=True)):
             await kube.create(TEMPLATES, pinned, namespace)
             await kube.create(INSTANCES, instance("unlucky"), namespace)
             await wait_for(kube, PODS, "unlucky-notebook", namespace, lambda p: p is not None)

@@ -10,7 +10,7 @@ import yaml
 
 from jupyternetes_operator.api import LABEL_INSTANCE, LABEL_RETAINED
 from jupyternetes_operator.machinery.store import Store, freeze
-from jupyternetes_operator.reconcile.plan import Conflict, plan
+from jupyternetes_operator.reconcile.plan import Conflict, Holder, InUse, plan
 from jupyternetes_operator.reconcile.render import Child, Endpoint, Rendered, render
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -99,14 +99,14 @@ def test_the_rendered_children_themselves_are_kept() -> None:
 def test_retained_claim_of_another_instance_is_adopted() -> None:
     claim = retained("home-alice", "jupyter-alice-old")
     the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim))
-    assert [(c.kind, c.name) for c in the_plan.adopt] == [("PersistentVolumeClaim", "home-alice")]
+    assert [(c.kind, c.name) for c, _ in the_plan.adopt] == [("PersistentVolumeClaim", "home-alice")]
     assert [c.name for c in the_plan.create] == ["jupyter-alice-notebook"]
     assert the_plan.conflicts == ()
 
 
 def test_retained_claim_without_an_instance_label_is_adopted() -> None:
     the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(retained("home-alice", None)))
-    assert [c.name for c in the_plan.adopt] == ["home-alice"]
+    assert [c.name for c, _ in the_plan.adopt] == ["home-alice"]
 
 
 def test_retained_claim_already_labelled_for_this_instance_is_kept() -> None:
@@ -124,10 +124,27 @@ def test_the_rendered_retained_claim_is_kept_once_created() -> None:
     assert the_plan.conflicts == ()
 
 
+def test_a_retained_claim_held_by_a_live_instance_is_never_adopted() -> None:
+    """One home is never mounted by two servers: the holder still exists, so this one may not take it."""
+    claim = retained("home-alice", "jupyter-alice--lab")
+    holders = {"jupyter-alice--lab": Holder.LIVE}
+    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim), lambda n: holders.get(n, Holder.ABSENT))
+    assert the_plan.adopt == ()
+    assert the_plan.in_use == (InUse(the_plan.observed[0][0], "jupyter-alice--lab", terminating=False),)
+    assert "in use by instance jupyter-alice--lab" in the_plan.in_use[0].message
+
+
+def test_a_retained_claim_held_by_an_instance_being_deleted_waits() -> None:
+    claim = retained("home-alice", "jupyter-alice--lab")
+    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim), lambda _: Holder.TERMINATING)
+    assert the_plan.adopt == ()
+    assert [(u.holder, u.terminating) for u in the_plan.in_use] == [("jupyter-alice--lab", True)]
+
+
 def test_retained_claim_with_a_non_controller_owner_is_adopted() -> None:
     claim = retained("home-alice", "bob", owner=OTHER_UID)
     the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim))
-    assert [c.name for c in the_plan.adopt] == ["home-alice"]
+    assert [c.name for c, _ in the_plan.adopt] == ["home-alice"]
 
 
 def test_child_controlled_by_another_instance_conflicts() -> None:
