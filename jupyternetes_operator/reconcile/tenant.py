@@ -192,6 +192,7 @@ class _Declared:
     index: int
     allow: bool
     enum: bool
+    user_settable: bool
 
 
 def _declarations(spec: Mapping[str, Any]) -> dict[str, _Declared]:
@@ -200,7 +201,8 @@ def _declarations(spec: Mapping[str, Any]) -> dict[str, _Declared]:
         item = _map(raw)
         name = item.get("name")
         if isinstance(name, str) and name not in found:
-            found[name] = _Declared(index, item.get("allowReferences") is True, bool(_list(item.get("enum"))))
+            found[name] = _Declared(index, item.get("allowReferences") is True, bool(_list(item.get("enum"))),
+                                    item.get("userSettable") is True)
     return found
 
 
@@ -224,6 +226,7 @@ def check_variables(
             field = f"spec.variables[{declaration.index}].allowReferences"
             yield field, (f"variable {name!r} allows references but lists no enum: only values the template "
                           "lists may fill a reference field")
+    yield from _retained_claim_names(_map(template.get("spec")), declared, placeholders, mode)
     for entry_path, body_path, text in templated:
         if not is_reference(body_path):
             continue
@@ -238,6 +241,26 @@ def check_variables(
             yield f"{entry_path}.{body_path}", (
                 f"variable {{{{ {match[1]} }}}} fills an identity or reference field, so an instance could "
                 f"choose another user's object or an identity; use a built-in such as pvcs.<n>.name, or {how}")
+
+
+def _retained_claim_names(spec: Mapping[str, Any], declared: Mapping[str, _Declared], placeholders: re.Pattern[str],
+                         mode: VariableReferences) -> Iterator[tuple[str, str]]:
+    """A retained claim outlives its server and is adopted by the next instance that renders its name:
+    a name a user can choose (a ``userSettable`` variable) could name another user's home."""
+    for index, raw in enumerate(_list(spec.get("pvcs"))):
+        entry = _map(raw)
+        name = _map(entry.get("metadata")).get("name")
+        if entry.get("retain") is not True or not isinstance(name, str):
+            continue
+        for match in placeholders.finditer(name):
+            found = declared.get(match[1])
+            if found is None or not found.user_settable or (
+                    mode == VariableReferences.DECLARED and found.allow and found.enum):
+                continue
+            yield f"spec.pvcs[{index}].metadata.name", (
+                f"user-settable variable {{{{ {match[1]} }}}} names a retained claim, so a user could name (and "
+                "adopt) another user's home; use a variable the spawner sets, such as username, or declare it "
+                "with allowReferences: true and an enum")
 
 
 # ---------------------------------------------------------------- rendered children

@@ -288,3 +288,19 @@ def test_malformed_templates_are_tolerated() -> None:
 ])
 def test_reference_paths(path: str, expected: bool) -> None:
     assert is_reference(path) is expected
+
+
+def test_a_user_settable_variable_may_not_name_a_retained_claim() -> None:
+    """A user could otherwise name another user's home and have it adopted while that user is away."""
+    def home_named_by(variable: str) -> Edit:
+        return lambda spec: spec["pvcs"][0]["metadata"].update(name=f"home-{{{{ {variable} }}}}")
+
+    chosen = template(declare("who", userSettable=True), home_named_by("who"))
+    assert template_problems(chosen) == [("VariableInReferenceField", "spec.pvcs[0].metadata.name")]
+    assert template_problems(template(declare("who"), home_named_by("who"))) == []  # set by the spawner or admin
+    listed = template(declare("who", userSettable=True, enum=["shared"], allowReferences=True), home_named_by("who"))
+    assert template_problems(listed) == []
+    assert template_problems(chosen, variable_references=VariableReferences.ANY) == []
+    not_retained = template(declare("who", userSettable=True), home_named_by("who"),
+                            lambda spec: spec["pvcs"][0].update(retain=False))
+    assert template_problems(not_retained) == []  # an owned claim conflicts instead of being adopted
