@@ -30,6 +30,18 @@ Guaranteed:
   so it outlives the instance.
 - The endpoint container gets the instance's environment Secret as an optional
   ``envFrom`` source. The operator never reads that Secret.
+- Bounded: before any child name or body is built, the size of the result is estimated from
+  the template's profile (cached per template generation) and the lengths of the values (see
+  :mod:`.bounds`); over :data:`.bounds.MAX_RENDER_BYTES` the render fails with reason
+  ``RenderTooLarge`` — an :class:`InstanceError` for an instance's values, a
+  :class:`TemplateError` when validating with sample values. Excluded entries count with their
+  name template only (their names are computed all the same).
+- :func:`validate` renders **every** entry, whatever its ``when``, for a probe instance
+  (:func:`probe_instance`), so policy and a dry run see every child a spawn could create. Its
+  ``InvalidEndpoint`` check still uses the entries the sample values include (the endpoint pod
+  must exist for them), and its ``DuplicateName`` check skips two entries whose ``when``
+  conditions can never hold together (enums respected; patterns are not considered, so such a
+  pair may be reported although no value could include both).
 
 Not checked here: kinds against the allowlist and pods against Pod Security Standards
 (:mod:`.policy`), and the rest of the Kubernetes schema (a server-side dry run does).
@@ -38,12 +50,14 @@ Ports and ``when`` values are literal: they are not templated.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from .. import api
+from .bounds import MAX_RENDER_BYTES, EntryProfile, Profile, ProfileCache, estimate, human, profile, string_size
 from .variables import InstanceError, RenderError, TemplateError, check_declarations, resolve
 
 __all__ = [
@@ -54,8 +68,12 @@ __all__ = [
     "RenderError",
     "Rendered",
     "TemplateError",
+    "Validation",
+    "estimate_size",
+    "probe_instance",
     "references",
     "render",
+    "validate",
     "validate_template",
 ]
 
@@ -76,13 +94,41 @@ _ENTRY_KEYS = frozenset({"name", "when", "metadata", "apiVersion", "kind"})
 _KINDS = {"pods": ("v1", "Pod"), "pvcs": ("v1", "PersistentVolumeClaim")}
 _OPERATORS = ("In", "NotIn")
 
-PROBE_INSTANCE: Mapping[str, Any] = {
-    "apiVersion": api.API_VERSION,
-    "kind": api.INSTANCE_KIND,
-    "metadata": {"name": "validation-probe", "namespace": "default", "uid": "00000000-0000-0000-0000-000000000000"},
-    "spec": {"variables": {}},
-}
-"""The synthetic instance :func:`validate_template` renders for."""
+PROBE_PREFIX = "jnt-probe-"
+"""How the probe instance's name starts (see :func:`probe_instance`)."""
+
+_PROFILES = ProfileCache()
+"""Entry profiles per template generation, for the size bound (see :mod:`.bounds`)."""
+
+
+def probe_instance(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The synthetic instance :func:`validate` renders ``template`` for, in the template's namespace.
+
+    Its name is ``jnt-probe-<8 hex>`` and each required variable without a default or enum gets
+    ``sample<6 hex>``, the hex digits taken from a hash of the template's uid: names a hub user or
+    an admin does not pick by accident, unlike the ``validation-probe`` and ``sample`` of old (a hub
+    user named ``sample`` had a ``home-sample`` claim). Meeting a real object does not matter anyway:
+    a dry-run create answered ``AlreadyExists`` has passed validation and admission (see
+    :mod:`.templates`).
+    """
+    metadata = template.get("metadata") or {}
+    seed = str(metadata.get("uid") or f"{metadata.get('namespace', '')}/{metadata.get('name', '')}")
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    spec = template.get("spec")
+    declarations = spec.get("variables") if isinstance(spec, Mapping) else None
+    variables = {
+        d["name"]: f"sample{digest[:6]}"
+        for d in (declarations if _is_list(declarations) else ())
+        if isinstance(d, Mapping) and isinstance(d.get("name"), str) and d.get("required") is True
+        and d.get("default") is None and d.get("enum") is None
+    }
+    return {
+        "apiVersion": api.API_VERSION,
+        "kind": api.INSTANCE_KIND,
+        "metadata": {"name": f"{PROBE_PREFIX}{digest[:8]}", "namespace": str(metadata.get("namespace") or "default"),
+                     "uid": "00000000-0000-0000-0000-000000000000"},
+        "spec": {"variables": variables},
+    }
 
 
 @dataclass(frozen=True)
@@ -552,10 +598,19 @@ def render(template: Mapping[str, Any], instance: Mapping[str, Any], *, check_va
     """The children, resolved variables and endpoint of ``instance`` rendered from ``template``.
 
     Raises :class:`TemplateError` when the template is at fault and
-    :class:`InstanceError` when the instance's variables or name are. With
-    ``check_values=False`` (validation with sample values) required variables get a
-    sample and patterns and enums are not enforced (see :func:`.variables.resolve`).
+    :class:`InstanceError` when the instance's variables or name are (``RenderTooLarge``
+    included: the size is checked before anything is built). With ``check_values=False``
+    (validation with sample values) required variables get a sample and patterns and enums
+    are not enforced (see :func:`.variables.resolve`), and ``RenderTooLarge`` is a
+    :class:`TemplateError`.
     """
+    return _render(template, instance, check_values=check_values, every_entry=False)
+
+
+def _render(template: Mapping[str, Any], instance: Mapping[str, Any], *, check_values: bool,
+            every_entry: bool) -> Rendered:
+    """:func:`render`; with ``every_entry`` every entry becomes a child whatever its ``when`` (the
+    endpoint must still be among the entries the values include)."""
     spec = _spec(template)
     template_meta = template.get("metadata") or {}
     template_name = str(template_meta.get("name", ""))
@@ -569,12 +624,8 @@ def render(template: Mapping[str, Any], instance: Mapping[str, Any], *, check_va
 
     variables = resolve(spec.get("variables") or (), values, check_values=check_values)
     groups = {group: _entries(spec, group) for group in GROUPS}
-    base = {
-        **variables,
-        "instance.name": instance_name,
-        "instance.namespace": namespace,
-        "template.name": template_name,
-    }
+    base = _base(template, instance, variables)
+    _check_size(template, groups, base, variables, values, check_values=check_values, every_entry=every_entry)
     names = _Names(groups, base, set(variables), instance_name).all()
     known = {**base, **names}
 
@@ -587,15 +638,26 @@ def render(template: Mapping[str, Any], instance: Mapping[str, Any], *, check_va
     ctx = _Context(instance_name, namespace, uid, template_name, lookup, names)
     children: list[Child] = []
     pod_manifests: dict[str, dict[str, Any]] = {}
+    conditions: dict[tuple[str, str], list[tuple[str, str, tuple[str, ...], str]]] = {}
     for group in GROUPS:
         for index, entry in enumerate(groups[group]):
-            if not _included(entry, f"spec.{group}[{index}]", variables):
+            path = f"spec.{group}[{index}]"
+            included = _included(entry, path, variables)
+            if not included and not every_entry:
                 continue
             child = _child(group, index, entry, ctx)
             children.append(child)
-            if group == "pods":
+            conditions[(group, child.logical_name)] = _conditions(entry, path)
+            if group == "pods" and included:
                 pod_manifests[child.logical_name] = child.manifest
-    _check_distinct(children, groups)
+    together = None
+    if every_entry:
+        enums = _enums(spec)
+
+        def together(a: Child, b: Child) -> bool:
+            return _compatible(conditions[(a.group, a.logical_name)], conditions[(b.group, b.logical_name)], enums)
+
+    _check_distinct(children, groups, together)
     pods = {entry["name"]: index for index, entry in enumerate(groups["pods"])}
     endpoint = _wire_endpoint(spec, pods, pod_manifests, instance_name)
     return Rendered(
@@ -606,44 +668,183 @@ def render(template: Mapping[str, Any], instance: Mapping[str, Any], *, check_va
     )
 
 
-def _check_distinct(children: Sequence[Child], groups: Mapping[str, list[Mapping[str, Any]]]) -> None:
-    """Two children of one kind must not render to one name (the second would never exist)."""
-    seen: dict[tuple[str, str, str], Child] = {}
+def _check_distinct(children: Sequence[Child], groups: Mapping[str, list[Mapping[str, Any]]],
+                    together: Callable[[Child, Child], bool] | None = None) -> None:
+    """Two children of one kind must not render to one name (the second would never exist), unless
+    ``together`` says the two are never rendered for the same instance."""
+    seen: dict[tuple[str, str, str], list[Child]] = {}
     for child in children:
         key = (child.api_version, child.kind, child.name)
-        if key in seen:
+        earlier = next((c for c in seen.get(key, ()) if together is None or together(c, child)), None)
+        if earlier is not None:
             index = next(i for i, e in enumerate(groups[child.group]) if e["name"] == child.logical_name)
             field = f"spec.{child.group}[{index}].metadata.name"
             raise TemplateError(
                 "DuplicateName",
-                f"{field}: {child.group} {child.logical_name!r} and {seen[key].group} {seen[key].logical_name!r} "
+                f"{field}: {child.group} {child.logical_name!r} and {earlier.group} {earlier.logical_name!r} "
                 f"both render to {child.kind} {child.name!r}",
                 field,
             )
-        seen[key] = child
+        seen.setdefault(key, []).append(child)
+
+
+def _enums(spec: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    declarations = spec.get("variables") or ()
+    return {d["name"]: frozenset(d["enum"]) for d in declarations if _is_list(declarations)
+            and isinstance(d, Mapping) and isinstance(d.get("name"), str) and _is_list(d.get("enum"))}
+
+
+def _compatible(a: Sequence[tuple[str, str, tuple[str, ...], str]], b: Sequence[tuple[str, str, tuple[str, ...], str]],
+                enums: Mapping[str, frozenset[str]]) -> bool:
+    """Whether some values satisfy the ``when`` conditions ``a`` and ``b`` at once. A variable with
+    an enum takes one of its values; any other takes any string (its pattern is not considered)."""
+    allowed: dict[str, frozenset[str]] = {}
+    excluded: dict[str, set[str]] = {}
+    for variable, operator, values, _ in (*a, *b):
+        if operator == "In":
+            allowed[variable] = allowed[variable] & frozenset(values) if variable in allowed else frozenset(values)
+        else:
+            excluded.setdefault(variable, set()).update(values)
+    for variable in allowed.keys() | excluded.keys():
+        choices = allowed.get(variable)
+        if variable in enums:
+            choices = enums[variable] if choices is None else choices & enums[variable]
+        if choices is not None and not choices - excluded.get(variable, set()):
+            return False  # no value left for this variable (a free string always avoids a finite NotIn)
+    return True
+
+
+# ---------------------------------------------------------------- size
+
+
+def _entry_profiles(groups: Mapping[str, list[Mapping[str, Any]]]) -> tuple[EntryProfile, ...]:
+    profiles = []
+    for group in GROUPS:
+        for index, entry in enumerate(groups[group]):
+            metadata = entry.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, Mapping) else None
+            profiles.append(EntryProfile(
+                group, index, str(entry.get("name", "")),
+                profile(entry, (text for _, text in _templated_strings(group, index, entry)), PLACEHOLDER),
+                profile(name, (name,), PLACEHOLDER) if isinstance(name, str) else Profile(0, {}),
+            ))
+    return tuple(profiles)
+
+
+def estimate_size(template: Mapping[str, Any], instance: Mapping[str, Any], *, every_entry: bool = False) -> int:
+    """The bound :func:`render` checks, in bytes: the JSON of the children it would build for
+    ``instance`` (every entry's with ``every_entry``, as :func:`validate` renders), plus
+    :data:`.bounds.CHILD_OVERHEAD` per child, computed without building them. Values are not
+    checked (as with ``check_values=False``)."""
+    spec = _spec(template)
+    variables = resolve(spec.get("variables") or (), (instance.get("spec") or {}).get("variables") or {},
+                        check_values=False)
+    groups = {group: _entries(spec, group) for group in GROUPS}
+    return _measure(template, groups, _base(template, instance, variables), variables, every_entry)[0]
+
+
+def _base(template: Mapping[str, Any], instance: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, str]:
+    """The values of the variables and of the instance and template built-ins."""
+    instance_meta = instance.get("metadata") or {}
+    return {
+        **variables,
+        "instance.name": str(instance_meta.get("name", "")),
+        "instance.namespace": str(instance_meta.get("namespace", "")),
+        "template.name": str((template.get("metadata") or {}).get("name", "")),
+    }
+
+
+def _measure(template: Mapping[str, Any], groups: Mapping[str, list[Mapping[str, Any]]], base: Mapping[str, str],
+             variables: Mapping[str, str], every_entry: bool) -> tuple[int, str, int, int, int]:
+    """(estimated bytes, the reference adding most, the bytes it adds, its uses, its value's bytes)."""
+    profiles = _PROFILES.get(template, lambda: _entry_profiles(groups))
+    sizes: dict[str, int] = {}
+
+    def length(ref: str) -> int:
+        if ref not in sizes:
+            if ref in base:
+                sizes[ref] = string_size(base[ref]) - 2
+            else:
+                sizes[ref] = api.MAX_NAME if _CHILD_REF.fullmatch(ref) else 0
+        return sizes[ref]
+
+    inclusion: dict[tuple[str, int], bool] = {}
+
+    def included(entry: EntryProfile) -> bool:
+        key = (entry.group, entry.index)
+        if key not in inclusion:
+            try:
+                inclusion[key] = every_entry or _included(
+                    groups[entry.group][entry.index], f"spec.{entry.group}[{entry.index}]", variables)
+            except TemplateError:
+                inclusion[key] = True  # reported by the render itself; counting the entry whole is the safe side
+        return inclusion[key]
+
+    size, by_ref = estimate(profiles, included, length)
+    ref, share = max(by_ref.items(), key=lambda item: item[1], default=("", 0))
+    uses = sum((p.child if included(p) else p.name).uses.get(ref, 0) for p in profiles) if ref else 0
+    return size, ref, share, uses, length(ref) if ref else 0
+
+
+def _check_size(template: Mapping[str, Any], groups: Mapping[str, list[Mapping[str, Any]]], base: Mapping[str, str],
+                variables: Mapping[str, str], values: Mapping[str, Any], *, check_values: bool,
+                every_entry: bool) -> None:
+    """Raise ``RenderTooLarge`` if the render would build more than :data:`.bounds.MAX_RENDER_BYTES`."""
+    size, ref, share, uses, length = _measure(template, groups, base, variables, every_entry)
+    if size <= MAX_RENDER_BYTES:
+        return
+    blame = f"; {{{{ {ref} }}}} accounts for {human(share)} ({uses} uses of {length} bytes)" if share else ""
+    what = "the children of every entry, rendered with sample values," if every_entry else "the children"
+    detail = f"{what} would be about {human(size)} of JSON, over the limit of {human(MAX_RENDER_BYTES)}{blame}"
+    if check_values and ref in variables and ref in values:
+        field = f"spec.variables.{ref}"
+        raise InstanceError("RenderTooLarge", f"{field}: {detail}", field)
+    if check_values:
+        raise InstanceError("RenderTooLarge", f"spec: {detail}", "spec")
+    raise TemplateError("RenderTooLarge", f"spec: {detail}", "spec")
 
 
 # ---------------------------------------------------------------- validation
 
 
+@dataclass(frozen=True)
+class Validation:
+    """What :func:`validate` found."""
+
+    errors: tuple[TemplateError, ...]
+    """Every problem with the template on its own; empty: valid so far (policy and dry run next)."""
+    children: tuple[Child, ...]
+    """Every entry, whatever its ``when``, rendered for :func:`probe_instance` with sample values.
+    Empty when there are errors or when the sample values cannot be rendered (``unrendered``)."""
+    unrendered: InstanceError | None = None
+    """Why the sample values render nothing (not the template's fault: a pattern they miss, say)."""
+
+
 def validate_template(template: Mapping[str, Any]) -> list[TemplateError]:
-    """Every problem found with ``template`` on its own, each with its field.
+    """Every problem found with ``template`` on its own, each with its field (:func:`validate`'s errors)."""
+    return list(validate(template).errors)
+
+
+def validate(template: Mapping[str, Any]) -> Validation:
+    """Every problem found with ``template`` on its own, and its children rendered for a probe.
 
     Static checks first (declarations and patterns, logical names, references,
     ``when`` variables, the endpoint pod, name-template cycles), all reported; then one
-    render with sample values for :data:`PROBE_INSTANCE`, whose first
-    :class:`TemplateError` is added if it is a new one. An :class:`InstanceError` from
-    that render is not the template's fault (the samples may not fit) and is ignored.
-    An empty list means the template is valid. A spec nested deeper than :data:`MAX_DEPTH`
-    gets ``TooDeeplyNested`` alone, before anything walks it recursively.
+    render of every entry with sample values for :func:`probe_instance`, whose first
+    :class:`TemplateError` is added if it is a new one (``RenderTooLarge`` among them). An
+    :class:`InstanceError` from that render is not the template's fault (the samples may not
+    fit): it is kept as ``unrendered`` and no children are returned. A spec nested deeper than
+    :data:`MAX_DEPTH` gets ``TooDeeplyNested`` alone, before anything walks it recursively.
+    This is the one render validation needs: the template reconciler checks policy and dry-runs
+    the children it returns.
     """
     errors: list[TemplateError] = []
     spec = template.get("spec")
     if not isinstance(spec, Mapping):
-        return [TemplateError("InvalidTemplate", "spec must be an object", "spec")]
+        return Validation((TemplateError("InvalidTemplate", "spec must be an object", "spec"),), ())
     if (deep := _deeper_than(spec, "spec", MAX_DEPTH)) is not None:
-        return [TemplateError("TooDeeplyNested", f"{deep[:200]}: nested more than {MAX_DEPTH} levels deep",
-                              deep[:200])]
+        return Validation((TemplateError("TooDeeplyNested", f"{deep[:200]}: nested more than {MAX_DEPTH} levels deep",
+                                         deep[:200]),), ())
     errors.extend(check_declarations(spec.get("variables") or ()))
     declared = _declared_names(spec)
 
@@ -675,17 +876,19 @@ def validate_template(template: Mapping[str, Any]) -> list[TemplateError]:
 
     errors.extend(_cycles(entries))
 
+    children: tuple[Child, ...] = ()
+    unrendered: InstanceError | None = None
     try:
-        render(template, PROBE_INSTANCE, check_values=False)
+        children = _render(template, probe_instance(template), check_values=False, every_entry=True).children
     except TemplateError as exc:
         errors.append(exc)
-    except InstanceError:
-        pass
+    except InstanceError as exc:
+        unrendered = exc
 
     unique: dict[tuple[str, str, str], TemplateError] = {}
     for error in errors:
         unique.setdefault((error.reason, error.field, error.message), error)
-    return list(unique.values())
+    return Validation(tuple(unique.values()), () if unique else children, unrendered)
 
 
 def _deeper_than(value: Any, path: str, limit: int) -> str | None:

@@ -1,10 +1,28 @@
 """The template reconciler: is this template usable? Answered in its status.
 
 Checks, in order, each failure naming the field: the template's own structure and
-references (``validate_template``), kinds against the operator's allowlist, rendered
-pods against the Pod Security level, and finally a server-side ``dryRun=All`` create
-of every child rendered with sample values — so a typo in a pod spec shows on the
-template, not at a user's spawn. The dry run happens once per generation.
+references and the size of a render (:func:`.render.validate`), the tenant policy on the
+template itself, kinds against the operator's allowlist, rendered pods against the Pod
+Security level, and finally a server-side ``dryRun=All`` create of every child — so a
+typo in a pod spec shows on the template, not at a user's spawn. One render serves all of
+it, once per generation: **every** entry, whatever its ``when``, for a probe instance with
+sample values (:func:`.render.probe_instance`), so a child only some variables include is
+vetted too.
+
+Every generation gets ``Valid`` True or False whatever the API server answers the dry run:
+
+- ``409 AlreadyExists`` passes: the API server validates and admits a create (defaulting,
+  field validation, mutating and validating admission) before its storage looks for the
+  name, on a dry run as on a real create, so the answer means the object is fine and
+  its name is taken (a static name after the first spawn, a user's retained claim).
+  ``tests/integration/test_template_validation.py`` checks that order on the real server.
+- ``400``/``422`` → ``DryRunFailed`` (the object is wrong); any other answer a retry cannot
+  change — ``403`` (RBAC, quota, an admission plugin), ``404``, another ``409``, ``413`` and
+  other 4xx → ``DryRunRejected``. Both with the server's message and a Warning Event, and
+  not retried: a rejection that depends on something outside the template (quota, the
+  operator's RBAC) is looked at again when the template changes or the operator restarts.
+- ``401``, ``408``, ``429``, 5xx, timeouts and connection errors are raised: the controller
+  retries them with backoff (and honours Retry-After).
 
 Status: ``Valid`` (reason ``Valid`` or the first problem's reason, message listing
 all), ``observedGeneration``, and how many instances use the template. An Event
@@ -15,32 +33,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..api import INSTANCES, TEMPLATES
-from ..kube.errors import ApiError, Invalid
+from ..api import TEMPLATES
+from ..kube.errors import AlreadyExists, ApiError, Invalid
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .context import Context
-from .render import TemplateError, render, validate_template
+from .render import Child, TemplateError, validate
 from .resolve import TemplateRef, resolve_template
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
 INSTANCES_BY_TEMPLATE = "template"
-
-
-def probe_instance(namespace: str) -> dict[str, Any]:
-    """The synthetic instance a template is rendered for when it is validated."""
-    return {"apiVersion": INSTANCES.api_version, "kind": "JupyterNotebookInstance",
-            "metadata": {"name": "validation-probe", "namespace": namespace,
-                         "uid": "00000000-0000-0000-0000-000000000000"},
-            "spec": {"variables": {}}}
+TRANSIENT = frozenset({401, 408, 429})
+"""Dry-run answers (besides 5xx) that a retry may change: raised, so the controller backs off."""
+MESSAGE_LIMIT = 1024
+"""Characters of the API server's message kept per problem (a 413's body may be anything)."""
+VALID_MESSAGE = "the template renders and passes policy and a server-side dry run"
 
 
 def instances_by_template(instance: Mapping[str, Any]) -> list[str]:
@@ -65,11 +77,12 @@ class TemplateReconciler:
             valid = next(c for c in current["conditions"] if c["type"] == "Valid")
             ok, reason, message = valid["status"] == "True", valid.get("reason", ""), valid.get("message", "")
         else:
-            problems = await self.problems(template)
+            problems, note = await self._verdict(template)
             ok = not problems
             reason = "Valid" if ok else problems[0].reason
-            message = "the template renders and passes policy and a server-side dry run" if ok else \
-                "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
+            message = (note or VALID_MESSAGE) if ok else \
+                "; ".join(f"{p.field}: {p.message}" if p.field and not p.message.startswith(p.field) else p.message
+                          for p in problems)
         using = sum(1 for i in self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"])
                     if self._resolves_to(i, meta["namespace"]))
         desired = {"observedGeneration": generation, "instances": using,
@@ -95,32 +108,48 @@ class TemplateReconciler:
 
     async def problems(self, template: Mapping[str, Any]) -> list[TemplateError]:
         """Every reason this template cannot be used, most fundamental first."""
-        problems = validate_template(template)
-        if problems:
-            return problems
-        try:
-            rendered = render(template, probe_instance(template["metadata"]["namespace"]), check_values=False)
-        except TemplateError as exc:
-            return [exc]
+        return (await self._verdict(template))[0]
+
+    async def _verdict(self, template: Mapping[str, Any]) -> tuple[list[TemplateError], str]:
+        """(problems, a note for the ``Valid`` message when there are none)."""
+        validation = validate(template)
+        if validation.errors:
+            return list(validation.errors), ""
         problems = [TemplateError(reason, v.message, v.field)
-                    for reason, v in self._ctx.policy.check(rendered.children)]
+                    for reason, v in (*self._ctx.policy.check_template(template),
+                                      *self._ctx.policy.check(validation.children))]
         if problems:
-            return problems
-        for child in rendered.children:
-            kind = self._ctx.children.get((child.api_version, child.kind))
-            if kind is None:
-                continue
-            try:
-                await self._ctx.client.create(kind.resource, child.manifest, child.manifest["metadata"]["namespace"],
+            return problems, ""
+        if validation.unrendered is not None:
+            return [], (f"the template is valid, but its children were not dry-run: the sample values do not "
+                        f"render ({validation.unrendered.message[:MESSAGE_LIMIT]}); each spawn checks its own")
+        for child in validation.children:
+            if (problem := await self._dry_run(child)) is not None:
+                problems.append(problem)
+        return problems, ""
+
+    async def _dry_run(self, child: Child) -> TemplateError | None:
+        """The server's permanent objection to creating ``child``, or None; raises on transient answers."""
+        kind = self._ctx.children.get((child.api_version, child.kind))
+        if kind is None:
+            return None
+        field = f"spec.{child.group}[{child.logical_name}]"
+        try:
+            await self._ctx.client.create(kind.resource, child.manifest, child.manifest["metadata"]["namespace"],
                                           dry_run=True)
-            except Invalid as exc:
-                causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
-                problems.append(TemplateError("DryRunFailed", f"the API server rejects it: {causes}",
-                                              f"spec.{child.group}[{child.logical_name}]"))
-            except ApiError as exc:
-                if exc.status in (400, 403, 422):
-                    problems.append(TemplateError("DryRunFailed", exc.message,
-                                                  f"spec.{child.group}[{child.logical_name}]"))
-                else:
-                    raise
-        return problems
+        except AlreadyExists:
+            return None  # validated and admitted before the storage found the name taken (see the module doc)
+        except Invalid as exc:
+            causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
+            return TemplateError("DryRunFailed", f"the API server rejects it: {causes[:MESSAGE_LIMIT]}", field)
+        except ApiError as exc:
+            if exc.status in TRANSIENT or exc.status >= 500:
+                raise
+            if exc.status == 400:
+                return TemplateError("DryRunFailed", f"the API server rejects it: {exc.message[:MESSAGE_LIMIT]}",
+                                     field)
+            return TemplateError(
+                "DryRunRejected",
+                f"the API server refuses to create it ({exc.status} {exc.reason or 'Error'}): "
+                f"{exc.message[:MESSAGE_LIMIT]}", field)
+        return None

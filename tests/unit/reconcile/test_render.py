@@ -18,8 +18,10 @@ from jupyternetes_operator.reconcile.render import (
     InstanceError,
     Rendered,
     TemplateError,
+    probe_instance,
     references,
     render,
+    validate,
     validate_template,
 )
 
@@ -712,3 +714,84 @@ def test_child_names_are_always_dns_labels(instance_name: str, logicals: list[st
     for name in names:
         assert len(name) <= 63
         assert api.DNS_LABEL.fullmatch(name), name
+
+
+# ---------------------------------------------------------------- validation renders every entry, for a probe
+
+
+def test_probe_names_are_not_the_old_fixed_ones() -> None:
+    tpl = sample_template()
+    tpl["metadata"].update(namespace="hub", uid="5d1d0b4e-0000-4000-8000-00000000000a")
+    probe = probe_instance(tpl)
+    assert probe["metadata"]["namespace"] == "hub"
+    assert probe["metadata"]["name"].startswith("jnt-probe-")
+    assert probe["metadata"]["name"] != "validation-probe"
+    assert probe["spec"]["variables"]["username"].startswith("sample")
+    assert probe["spec"]["variables"]["username"] != "sample"
+    assert set(probe["spec"]["variables"]) == {"username"}  # only required variables without a default or enum
+    assert probe_instance(copy.deepcopy(tpl)) == probe  # deterministic per template
+    names = {c.name for c in validate(tpl).children}
+    assert names.isdisjoint({"home-sample", "validation-probe-notebook"})
+    assert names == {f"home-{probe['spec']['variables']['username']}", f"{probe['metadata']['name']}-notebook"}
+
+
+def test_validation_renders_children_excluded_by_when() -> None:
+    debug = pod("debug", when=[{"variable": "mode", "operator": "In", "values": ["debug"]}])
+    debug["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    tpl = template(variables=[{"name": "mode", "default": "normal", "enum": ["normal", "debug"]}],
+                   pods=[pod("main"), debug])
+    assert [c.logical_name for c in render(tpl, instance()).children] == ["main"]
+    validation = validate(tpl)
+    assert validation.errors == ()
+    assert [c.logical_name for c in validation.children] == ["main", "debug"]
+    # Only the endpoint container gets the env Secret, as in a real render.
+    assert "envFrom" not in validation.children[1].manifest["spec"]["containers"][0]
+
+
+def test_validation_reports_template_errors_in_excluded_entries() -> None:
+    tpl = template(variables=[{"name": "mode", "default": "normal"}],
+                   pvcs=[{"name": "scratch", "when": [{"variable": "mode", "operator": "In", "values": ["big"]}],
+                          "spec": "oops"}])
+    assert render(tpl, instance()).children  # excluded: a spawn with the defaults never sees it
+    assert [(e.reason, e.field) for e in validate_template(tpl)] == [("InvalidTemplate", "spec.pvcs[0].spec")]
+
+
+def test_endpoint_excluded_by_when_is_still_found_when_every_entry_is_rendered() -> None:
+    tpl = template(variables=[{"name": "v", "default": "off", "enum": ["off", "on"]}],
+                   pods=[pod("main", when=[{"variable": "v", "operator": "NotIn", "values": ["off", "on"]}])])
+    validation = validate(tpl)
+    assert [(e.reason, e.field) for e in validation.errors] == [("InvalidEndpoint", "spec.endpoint.pod")]
+    assert validation.children == ()
+
+
+def _variant(logical: str, operator: str, values: list[str], name: str = "server") -> dict[str, Any]:
+    return pod(logical, when=[{"variable": "flavour", "operator": operator, "values": values}],
+               metadata={"name": name})
+
+
+@pytest.mark.parametrize(("enum", "a", "b", "duplicate"), [
+    (None, ("In", ["gpu"]), ("NotIn", ["gpu"]), False),          # one or the other
+    (None, ("In", ["gpu"]), ("In", ["cpu"]), False),             # a value is never two
+    (None, ("In", ["gpu", "tpu"]), ("In", ["tpu"]), True),       # tpu includes both
+    (None, ("NotIn", ["gpu"]), ("NotIn", ["cpu"]), True),        # any third value includes both
+    (["gpu", "cpu"], ("NotIn", ["gpu"]), ("NotIn", ["cpu"]), False),  # ... unless the enum has none
+    (["gpu", "cpu", "tpu"], ("NotIn", ["gpu"]), ("NotIn", ["cpu"]), True),
+])
+def test_duplicate_names_only_for_entries_that_can_render_together(
+        enum: list[str] | None, a: tuple[str, list[str]], b: tuple[str, list[str]], duplicate: bool) -> None:
+    declaration: dict[str, Any] = {"name": "flavour", "default": "gpu"}
+    if enum is not None:
+        declaration["enum"] = enum
+    tpl = template(variables=[declaration], endpoint={"pod": "one", "port": 8888},
+                   pods=[_variant("one", *a), _variant("two", *b)])
+    tpl["spec"]["pods"][0]["when"] = [{"variable": "flavour", "operator": a[0], "values": a[1]}]
+    tpl["spec"]["variables"][0]["default"] = next(v for v in ["gpu", "cpu", "tpu", "other"]
+                                                  if (v in a[1]) == (a[0] == "In") and (enum is None or v in enum))
+    found = {(e.reason, e.field) for e in validate_template(tpl)}
+    assert (("DuplicateName", "spec.pods[1].metadata.name") in found) is duplicate, found
+
+
+def test_duplicate_names_between_entries_without_when_still_found() -> None:
+    tpl = template(pvcs=[{"name": "a", "metadata": {"name": "same"}, "spec": {}},
+                         {"name": "b", "metadata": {"name": "same"}, "spec": {}}])
+    assert ("DuplicateName", "spec.pvcs[1].metadata.name") in {(e.reason, e.field) for e in validate_template(tpl)}
