@@ -39,6 +39,7 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .context import Context
 from .plan import Holder, plan
+from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
+RELEASED = "Released"
 FIRST_STATUS_GRACE = 0.25
 CLAIM_WAIT = 1.0
 """Seconds between looks at a retained claim whose holder instance is being deleted (nothing
@@ -74,6 +76,10 @@ class Outcome:
 
 class _ChildConflict(Exception):
     """A child's name is taken by an object this instance does not control."""
+
+
+def _released(message: str) -> Outcome:
+    return Outcome(RELEASED, (None, "Released", ""), (None, "Released", ""), (False, "Released", message))
 
 
 def _failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
@@ -102,6 +108,8 @@ class InstanceReconciler:
         if instance["metadata"].get("deletionTimestamp"):
             outcome = Outcome(TERMINATING, (None, "Terminating", ""), (None, "Terminating", ""),
                               (False, "Terminating", "the instance is being deleted"))
+        elif (instance.get("spec") or {}).get("release"):
+            outcome = await self._release(instance, previous)
         else:
             outcome = await self._converge(instance, previous)
         if outcome.phase == PROVISIONING and not previous and \
@@ -188,6 +196,34 @@ class InstanceReconciler:
             except _ChildConflict as exc:
                 return _failed("ChildConflict", str(exc), True)
         return self._observe(rendered, the_plan.observed, created)
+
+    async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
+        """A release request (see :mod:`.release`): done once; its status then says what it did."""
+        if previous.get("phase") == RELEASED:
+            return _released(next((c.get("message", "") for c in previous.get("conditions") or ()
+                                   if c.get("type") == "Ready"), ""))
+        meta = instance["metadata"]
+        namespace = meta["namespace"]
+        kind = self._ctx.children.get(("v1", "PersistentVolumeClaim"))
+        if kind is None:
+            return _released("PersistentVolumeClaims are not an allowed kind: nothing to release")
+        claims = [c for c in kind.store.list() if c["metadata"].get("namespace") == namespace]
+        steps = plan_release(claims, meta["name"], self._holder(namespace))
+        for step in steps:  # each conditional on the claim as observed: a claim adopted meanwhile is retried
+            claim_meta = step.claim["metadata"]
+            try:
+                if step.delete:
+                    await self._ctx.client.delete(kind.resource, step.name, namespace, uid=claim_meta.get("uid"),
+                                                  resource_version=claim_meta.get("resourceVersion"))
+                else:
+                    await self._ctx.client.patch(
+                        kind.resource, step.name, {"metadata": {
+                            "resourceVersion": claim_meta.get("resourceVersion"),
+                            "annotations": {ANNOTATION_SERVERS: ",".join(step.remaining)}}},
+                        namespace, content_type=MERGE_PATCH)
+            except NotFound:
+                continue
+        return _released(summary(steps))
 
     def _lookup(self, child: Child) -> Mapping[str, Any] | None:
         kind = self._ctx.children.get((child.api_version, child.kind))
@@ -341,6 +377,8 @@ class InstanceReconciler:
             self._ctx.recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == FAILED:
             self._ctx.recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
+        elif outcome.phase == RELEASED:
+            self._ctx.recorder.emit(instance, NORMAL, "Released", outcome.ready[2][:1024], "Release")
         elif outcome.ready[1] == "TemplateNotFound":  # Pending, but the hub should hear of it too
             self._ctx.recorder.emit(instance, WARNING, "TemplateNotFound", outcome.ready[2], "Resolve")
         elif outcome.phase == PROVISIONING:

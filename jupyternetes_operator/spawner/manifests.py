@@ -44,6 +44,13 @@ def instance(name: str, namespace: str, template: str, template_namespace: str |
             "spec": {"template": ref, "variables": dict(variables)}}
 
 
+def release_request(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The instance that asks the operator to release server ``name``'s retained claims (delete-forever)."""
+    return {"apiVersion": api.API_VERSION, "kind": api.INSTANCE_KIND,
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"release": True}}
+
+
 def env_secret(instance_name: str, namespace: str, env: Mapping[str, str],
                labels: Mapping[str, str]) -> dict[str, Any]:
     """The Secret, written *before* the instance so the server can never start without its token."""

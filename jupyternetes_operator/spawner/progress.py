@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
+RELEASED = "Released"
 
 _PHASE_PROGRESS = {PENDING: 20, PROVISIONING: 50, RUNNING: 100}
 _EVENT_PROGRESS = {"Created": 40, "Adopted": 40, "Provisioning": 60, "Ready": 90}

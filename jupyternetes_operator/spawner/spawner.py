@@ -11,7 +11,8 @@ and the shared per-process informer (:mod:`.shared`). What it does, per call:
 - ``poll``: reads the shared cache only (no API call).
 - ``stop``: deletes the Secret and the instance (foreground, so the instance is gone only
   once its pod is) and waits for that unless ``now``.
-- ``delete_forever``: deletes the retained PVCs that this server alone ever used.
+- ``delete_forever``: asks the operator (a release request) to delete the retained PVCs that this
+  server alone ever used; the hub itself has no rights on PVCs.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union
 
 from .. import api
 from ..kube import watch as kube_watch
-from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound
-from ..kube.resources import EVENTS, PVCS, SECRETS
+from ..kube.errors import AlreadyExists, ApiError, NotFound
+from ..kube.resources import EVENTS, SECRETS
 from . import form, manifests, names, options, shared
 from . import progress as prog
 from .errors import SpawnError, api_error, failed, operator_absent, template_missing
@@ -336,39 +337,40 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                              self.stop_wait_timeout)
 
     async def delete_forever(self) -> None:
-        """Delete the retained PVCs that this server alone ever used (see :func:`api.claim_deletable_by`).
-
-        A claim another server has used too (the record the operator keeps on it names more than
-        this one), or one made before that record existed, is kept and logged: a home is never
-        deleted while another server may still need it."""
+        """Ask the operator to release this server's retained PVCs: it deletes those that no other
+        server used and no live instance holds, and keeps the rest (see ``reconcile/release.py``).
+        The request is an instance with ``spec.release``, deleted once the operator answered."""
         if not self.delete_retained_pvcs:
             return
         name = self._state.instance or self.instance_name
         namespace = self._state.namespace or self.namespace
-        client = (await self._connection()).client
-        current = (await self._instances(namespace)).get(name)
-        if current is not None and not current["metadata"].get("deletionTimestamp"):
+        instances = await self._instances(namespace)
+        current = instances.get(name)
+        if current is not None and not (current.get("spec") or {}).get("release") \
+                and not current["metadata"].get("deletionTimestamp"):
             self.log.warning("Instance %s/%s still exists: its retained PVCs are kept", namespace, name)
             return
-        selector = f"{api.LABEL_RETAINED}=true,{api.LABEL_INSTANCE}={name}"
+        if current is not None:  # a request left by an earlier attempt, or the server still going away
+            await self._delete(name, namespace)
+            await instances.wait(name, lambda o: o is None, self.stop_wait_timeout)
+        client = (await self._connection()).client
+        request = manifests.release_request(name, namespace, manifests.hub_labels(self.user.name, self.name or ""))
         try:
-            claims = await client.list(PVCS, namespace, label_selector=selector)
-            for claim in claims["items"]:
-                claim_name = claim["metadata"]["name"]
-                if not api.claim_deletable_by(claim, name):
-                    self.log.info("Kept retained PVC %s/%s: used by %s, not by %s alone", namespace, claim_name,
-                                  ", ".join(api.claim_servers(claim)) or "servers not on record", name)
-                    continue
-                try:  # only as listed: a claim adopted meanwhile by another server is not this one's to delete
-                    await client.delete(PVCS, claim_name, namespace, uid=claim["metadata"]["uid"],
-                                        resource_version=claim["metadata"]["resourceVersion"])
-                except (NotFound, Conflict):
-                    self.log.info("Kept retained PVC %s/%s: it changed or went since it was listed", namespace,
-                                  claim_name)
-                    continue
-                self.log.info("Deleted retained PVC %s/%s", namespace, claim_name)
+            created = await client.create(api.INSTANCES, request, namespace)
         except ApiError as exc:
-            raise api_error("delete", "PersistentVolumeClaims", namespace, exc) from exc
+            raise api_error("create", f"release request {name}", namespace, exc) from exc
+        uid = created["metadata"]["uid"]
+        try:
+            done = await instances.wait(name, lambda o: o is not None and o["metadata"]["uid"] == uid
+                                        and prog.phase(o) in (prog.RELEASED, prog.FAILED), self.operator_timeout)
+        except TimeoutError:
+            raise SpawnError(f"no operator answered the release request {namespace}/{name} within "
+                             f"{self.operator_timeout:g} s; it stays, and the operator will act on it when it runs"
+                             ) from None
+        self.log.info("Released the retained PVCs of %s/%s: %s", namespace, name, prog.ready_condition(done).get(
+            "message", ""))
+        with suppress(NotFound):
+            await client.delete(api.INSTANCES, name, namespace, uid=uid)
 
     # -- progress ------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ that agree about their instance, and the record of servers that delete-forever r
 
 from __future__ import annotations
 
+import json
+
 from jupyternetes_operator import api
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES
 from jupyternetes_operator.kube.client import MERGE_PATCH, Client
@@ -77,3 +79,79 @@ async def test_a_server_waits_for_the_holder_being_deleted_then_adopts(control_p
         assert not api.claim_deletable_by(adopted, "jupyter-bob-2")
         await wait_for(kube, PODS, "jupyter-bob-2-notebook", namespace, lambda p: p is not None,
                        what="the adopter's pod")
+
+
+def release_request(name: str) -> dict[str, object]:
+    return {"apiVersion": INSTANCES.api_version, "kind": "JupyterNotebookInstance", "metadata": {"name": name},
+            "spec": {"release": True}}
+
+
+async def released(kube: Client, name: str, namespace: str) -> str:
+    done = await wait_for(kube, INSTANCES, name, namespace,
+                          lambda o: o is not None and (o.get("status") or {}).get("phase") == "Released",
+                          what=f"{name} Released")
+    await kube.delete(INSTANCES, name, namespace)
+    await wait_for(kube, INSTANCES, name, namespace, lambda o: o is None, what=f"{name} gone")
+    return str(condition(done, "Ready")["message"])
+
+
+async def test_deleting_one_server_forever_keeps_a_home_another_server_used(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """Two servers of one user used home-dan in turn. Releasing one (delete-forever) keeps the home
+    and forgets that server; releasing the other, the last on record, deletes it."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        for server in ("jupyter-dan", "jupyter-dan--lab"):
+            await kube.create(INSTANCES, instance(server, {"username": "dan"}), namespace)
+            await ready_instance(kube, server, namespace)
+            await kube.delete(INSTANCES, server, namespace)
+            await wait_for(kube, INSTANCES, server, namespace, lambda o: o is None, what=f"{server} gone")
+        home = await kube.get(PVCS, "home-dan", namespace)
+        assert api.claim_servers(home) == ("jupyter-dan", "jupyter-dan--lab")
+
+        await kube.create(INSTANCES, release_request("jupyter-dan--lab"), namespace)
+        assert await released(kube, "jupyter-dan--lab", namespace) == "kept home-dan (also used by jupyter-dan)"
+        kept = await kube.get(PVCS, "home-dan", namespace)
+        assert kept["metadata"]["uid"] == home["metadata"]["uid"]
+        assert "deletionTimestamp" not in kept["metadata"]
+        assert api.claim_servers(kept) == ("jupyter-dan",)
+
+        await kube.create(INSTANCES, release_request("jupyter-dan"), namespace)
+        assert await released(kube, "jupyter-dan", namespace) == "deleted home-dan"
+        await wait_for(kube, PVCS, "home-dan", namespace, lambda o: o is None or o["metadata"].get(
+            "deletionTimestamp"), what="home-dan deleted")
+
+
+async def test_a_release_never_deletes_a_home_a_live_server_holds(control_plane: ControlPlane, kube: Client,
+                                                                  namespace: str) -> None:
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(INSTANCES, instance("jupyter-eve", {"username": "eve"}), namespace)
+        await ready_instance(kube, "jupyter-eve", namespace)
+        await kube.delete(INSTANCES, "jupyter-eve", namespace)
+        await wait_for(kube, INSTANCES, "jupyter-eve", namespace, lambda o: o is None, what="jupyter-eve gone")
+        await kube.create(INSTANCES, instance("jupyter-eve-2", {"username": "eve"}), namespace)
+        await ready_instance(kube, "jupyter-eve-2", namespace)
+        # The record is forged to name only the released server; the live holder still protects it.
+        await kube.patch(PVCS, "home-eve", {"metadata": {"annotations": {api.ANNOTATION_SERVERS: "jupyter-eve"}}},
+                         namespace, content_type=MERGE_PATCH)
+        await kube.create(INSTANCES, release_request("jupyter-eve"), namespace)
+        assert await released(kube, "jupyter-eve", namespace) == "kept home-eve (held by another instance)"
+        assert "deletionTimestamp" not in (await kube.get(PVCS, "home-eve", namespace))["metadata"]
+        assert (await kube.get(INSTANCES, "jupyter-eve-2", namespace))["status"]["phase"] == "Running"
+
+
+async def test_the_api_server_refuses_a_request_that_is_neither(control_plane: ControlPlane, kube: Client,
+                                                                namespace: str) -> None:
+    proc = control_plane.kubectl("create", "-n", namespace, "-f", "-", check=False, input=json.dumps(
+        {"apiVersion": INSTANCES.api_version, "kind": "JupyterNotebookInstance", "metadata": {"name": "x"},
+         "spec": {"variables": {}}}))
+    assert proc.returncode != 0
+    assert "spec.template is required (unless spec.release is true)" in proc.stderr
+    await kube.create(INSTANCES, release_request("y"), namespace)
+    flip = control_plane.kubectl("patch", "-n", namespace, "jupyternotebookinstance", "y", "--type=merge",
+                                 "-p", '{"spec": {"release": false}}', check=False)
+    assert flip.returncode != 0
+    assert "spec.release is immutable" in flip.stderr

@@ -5,7 +5,8 @@ A dedicated control plane logs every request of the operator's ServiceAccount (a
 ``jupyternotebookinstances/finalizers`` grant is exercised). ``deploy/`` is applied as shipped;
 the operator runs as a process authenticated with a token of its real ServiceAccount, and
 provisions instances end to end: a template with every allowlisted kind (server-side dry
-runs), an instance to Running, a retained PVC re-adopted, and one squatted name per kind
+runs), an instance to Running, a retained PVC re-adopted and released (a release request that
+patches its record of servers, then one that deletes it), and one squatted name per kind
 (create → AlreadyExists → get). Then:
 
 - every request it made was allowed (the RBAC is sufficient);
@@ -32,7 +33,7 @@ import yaml
 
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client, Resource
-from jupyternetes_operator.kube.resources import NAMESPACES
+from jupyternetes_operator.kube.resources import NAMESPACES, PVCS
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.controlplane import ControlPlaneConfig
 
@@ -56,10 +57,10 @@ AUDIT_POLICY = {
 FULL_TEMPLATE = copy.deepcopy(TEMPLATE)
 FULL_TEMPLATE["spec"]["resources"] = [
     {"name": "svc", "apiVersion": "v1", "kind": "Service",
-     "spec": {"selector": {"hub.jupyter.org/username": "{{ username }}"}, "ports": [{"port": 8888}]}},
+     "spec": {"selector": {"app.kubernetes.io/instance": "{{ instance.name }}"}, "ports": [{"port": 8888}]}},
     {"name": "cm", "apiVersion": "v1", "kind": "ConfigMap", "data": {"user": "{{ username }}"}},
     {"name": "netpol", "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-     "spec": {"podSelector": {"matchLabels": {"hub.jupyter.org/username": "{{ username }}"}},
+     "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "{{ instance.name }}"}},
               "policyTypes": ["Ingress"]}},
 ]
 
@@ -151,6 +152,18 @@ async def _provision_end_to_end(kube: Client) -> None:
     await wait_for(kube, INSTANCES, "jupyter-alice", ns, lambda o: o is None, what="instance deleted")
     await kube.create(INSTANCES, instance("jupyter-alice-2", {"username": "alice"}), ns)
     await ready_instance(kube, "jupyter-alice-2", ns)
+
+    # Deleting both servers forever (release requests): the first release only updates the claim's
+    # record of servers (patch); the second, with no server left on record, deletes the claim.
+    await kube.delete(INSTANCES, "jupyter-alice-2", ns)
+    await wait_for(kube, INSTANCES, "jupyter-alice-2", ns, lambda o: o is None, what="instance deleted")
+    for server in ("jupyter-alice", "jupyter-alice-2"):
+        await kube.create(INSTANCES, {"apiVersion": INSTANCES.api_version, "kind": "JupyterNotebookInstance",
+                                      "metadata": {"name": server}, "spec": {"release": True}}, ns)
+        await wait_for(kube, INSTANCES, server, ns, lambda o: (o.get("status") or {}).get("phase") == "Released",
+                       what=f"{server} released")
+    await wait_for(kube, PVCS, "home-alice", ns, lambda o: o is None or o["metadata"].get("deletionTimestamp"),
+                   what="home-alice deleted by the last release")
 
     # A name already taken by someone else's object, once per kind: create → AlreadyExists → get.
     squatters = {

@@ -384,6 +384,10 @@ async def test_hub_rbac_is_enough_and_no_more(control_plane: ControlPlane, kube:
             await hub.get(SECRETS, api.env_secret_name("jupyter-carol"), namespace)
         with pytest.raises(Forbidden):
             await hub.list(api.INSTANCES, "default")  # only where the Role is bound
+        with pytest.raises(Forbidden):  # retained claims are deleted by the operator (release requests)
+            await hub.list(PVCS, namespace)
+        with pytest.raises(Forbidden):
+            await hub.delete(PVCS, "home-anyone", namespace)
 
     # Without the Role, the error says what to do.
     await kube.delete(ROLE_BINDINGS, "jupyternetes-hub", namespace)
