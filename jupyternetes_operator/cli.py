@@ -69,6 +69,12 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
 
     flag("namespaces", "", "comma-separated namespaces to watch; empty: all namespaces")
     flag("template-namespace", "", "a shared namespace whose templates every watched namespace may use")
+    # Unset (None) is not empty: unset means the default set, which follows --lease-namespace;
+    # an empty value excludes nothing.
+    p.add_argument("--excluded-namespaces", default=os.environ.get("JUPYTERNETES_EXCLUDED_NAMESPACES"),
+                   help="comma-separated namespaces the operator leaves alone when --namespaces is empty (all "
+                        "namespaces); default: kube-system, kube-public, kube-node-lease and the lease "
+                        "namespace; empty: none [JUPYTERNETES_EXCLUDED_NAMESPACES]")
     flag("workers", "32", "concurrent instance reconciles", type=int)
     flag("template-workers", "2", "concurrent template reconciles", type=int)
     flag("qps", "0", "client-side API request rate limit (0: off)", type=float)
@@ -142,7 +148,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
                                 renew_deadline=args.renew_deadline, retry_period=args.retry_period)
     return Settings(
         namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
-        template_namespace=args.template_namespace or None, instance_workers=args.workers,
+        template_namespace=args.template_namespace or None,
+        excluded_namespaces=None if args.excluded_namespaces is None else _names(args.excluded_namespaces),
+        instance_workers=args.workers,
         template_workers=args.template_workers, qps=args.qps, burst=args.burst,
         pod_security_level=Level(args.pod_security_level), allowed_kinds=_kinds(args.allowed_kinds),
         tenant=_tenant(args),

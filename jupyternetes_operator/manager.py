@@ -58,6 +58,15 @@ COUNT_DELAY = 1.0
 """Seconds a template's instance count may lag behind its instances."""
 
 
+def excluding(field_selector: str | None, namespaces: Iterable[str]) -> str | None:
+    """``field_selector`` narrowed to objects outside ``namespaces``. The API server supports
+    ``metadata.namespace`` field selectors on every resource, custom resources included; the
+    terms of a selector are ANDed."""
+    terms = [field_selector] if field_selector else []
+    terms += [f"metadata.namespace!={namespace}" for namespace in sorted(namespaces)]
+    return ",".join(terms) or None
+
+
 class _EnqueueInstancesOfTemplate:
     """Template changed → every instance naming it (it may now resolve, or fail)."""
 
@@ -154,13 +163,17 @@ class Operator:
             return [None]
         return [*sorted({*self.settings.namespaces, *(n for n in extra if n)})]
 
-    def _informers(self, resource: Resource, name: str, options: InformerOptions,
-                   scopes: Sequence[str | None]) -> tuple[list[Informer], CompositeStore]:
+    def _informers(self, resource: Resource, name: str, options: InformerOptions, scopes: Sequence[str | None],
+                   unwatched: Iterable[str] | None = None) -> tuple[list[Informer], CompositeStore]:
+        """Informers per scope; the all-namespaces scope leaves out ``unwatched`` (default: the
+        settings' excluded namespaces) on the server side, so nothing from them enters the store."""
+        skip = self.settings.unwatched_namespaces if unwatched is None else unwatched
         by_scope: dict[str | None, Informer] = {}
         for namespace in scopes:
             reflector = dataclasses.replace(options.reflector,
                                             inactivity_timeout=self.settings.watch_inactivity_timeout)
-            scoped = dataclasses.replace(options, namespace=namespace, reflector=reflector)
+            fields = options.field_selector if namespace is not None else excluding(options.field_selector, skip)
+            scoped = dataclasses.replace(options, namespace=namespace, reflector=reflector, field_selector=fields)
             label = name if namespace is None else f"{name}/{namespace}"
             by_scope[namespace] = Informer.for_resource(self.client, resource, scoped, name=label,
                                                         metrics=self.metrics, clock=self.clock)
@@ -173,8 +186,13 @@ class Operator:
         instance_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebookinstance", clock=self.clock, metrics=m)
         template_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebooktemplate", clock=self.clock, metrics=m)
         scopes = self._scopes()
+        if s.unwatched_namespaces:
+            log.info("watching all namespaces except %s", ", ".join(sorted(s.unwatched_namespaces)))
+        # The shared template namespace serves templates even when it is excluded (an admin may keep
+        # them beside the operator); its instances and children stay excluded.
         templates_i, templates = self._informers(TEMPLATES, "jupyternotebooktemplates", InformerOptions(),
-                                                 self._scopes([s.template_namespace]))
+                                                 self._scopes([s.template_namespace]),
+                                                 s.unwatched_namespaces - {s.template_namespace})
         instances_i, instances = self._informers(
             INSTANCES, "jupyternotebookinstances",
             InformerOptions(indexers={INSTANCES_BY_TEMPLATE: instances_by_template}), scopes)

@@ -7,12 +7,17 @@ of the operator can trust the values.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from dataclasses import dataclass, field
 
 from .reconcile.policy import DEFAULT_ALLOWED_KINDS, Level
 from .reconcile.tenant import TenantPolicy
+
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+"""The namespaces Kubernetes itself creates and uses; never a tenant's."""
+_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,17 @@ class Settings:
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch; empty means all namespaces (needs cluster-wide RBAC)."""
     template_namespace: str | None = None
-    """A shared namespace whose templates every watched namespace may use (admin-controlled)."""
+    """A shared namespace whose templates every watched namespace may use (admin-controlled). Its
+    templates are watched even when it is excluded (below): an admin may keep them in the operator's
+    own namespace. Its instances and children are not."""
+    excluded_namespaces: frozenset[str] | None = None
+    """Namespaces the all-namespaces mode leaves alone: nothing from them enters the caches (a field
+    selector on every watch), so no template, instance or child there is read, reconciled or written.
+    None (the default) becomes :data:`SYSTEM_NAMESPACES` plus ``leader_election.lease_namespace`` (the
+    operator's own namespace): a tenant who may create an instance there must not get pods made in
+    kube-system. An empty set excludes nothing, deliberately. Ignored when ``namespaces`` names the
+    namespaces to watch: naming one (and granting the operator a Role there) is already a deliberate
+    choice, so a named namespace is watched even if it is in this set."""
     template_workers: int = 2
     instance_workers: int = 32
     """Concurrent instance reconciles; each is mostly waiting on the API server, so a burst of
@@ -64,6 +79,13 @@ class Settings:
     minute) before it is cut and reopened: a connection that died without a FIN never ends on its own."""
 
     def __post_init__(self) -> None:
+        excluded = (SYSTEM_NAMESPACES | {self.leader_election.lease_namespace}
+                    if self.excluded_namespaces is None else frozenset(self.excluded_namespaces))
+        object.__setattr__(self, "excluded_namespaces", excluded)
+        # Each name goes into a field selector: one that is not a namespace name could change its meaning.
+        for name in sorted(excluded):
+            if not _NAMESPACE_NAME.fullmatch(name):
+                raise ValueError(f"excluded namespace {name!r} is not a namespace name")
         if self.template_workers < 1 or self.instance_workers < 1:
             raise ValueError("workers must be at least 1")
         if self.qps < 0 or self.burst < 1:
@@ -75,6 +97,11 @@ class Settings:
         host, _, port = self.bind_address.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"bind address must be host:port, got {self.bind_address!r}")
+
+    @property
+    def unwatched_namespaces(self) -> frozenset[str]:
+        """What the informers leave out: ``excluded_namespaces`` in the all-namespaces mode, else nothing."""
+        return frozenset() if self.namespaces else frozenset(self.excluded_namespaces or ())
 
     @property
     def in_cluster(self) -> bool:
