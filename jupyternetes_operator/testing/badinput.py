@@ -36,8 +36,8 @@ from ..api import INSTANCES, TEMPLATES
 from ..kube.client import Client, Object, Resource
 from ..kube.errors import AlreadyExists, ApiError, Invalid
 from ..kube.resources import CONFIG_MAPS, EVENTS, NAMESPACES, PODS
-from .faultruns import FaultEnv, FaultRun, Scenario, create_instances, prepare, settle
-from .invariants import check
+from .faultruns import TRANSIENT, FaultEnv, FaultRun, Scenario, create_instances, prepare
+from .invariants import Report, check
 from .namespaces import ensure_namespace
 from .operator import INSTANCE, TEMPLATE, OperatorProcess, condition, instance, metric_sum, template_valid
 
@@ -125,6 +125,37 @@ def _service(**spec: Any) -> Object:
                      "selector": {"app.kubernetes.io/instance": "{{ instance.name }}"}, **spec}}
 
 
+def _debug_pod(spec: Object) -> None:
+    """A second pod, privileged and mounting the node's root, that only a ``mode: debug`` instance renders."""
+    debug = copy.deepcopy(spec["pods"][0])
+    debug.update(name="debug", when=[{"variable": "mode", "operator": "In", "values": ["debug"]}])
+    debug["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    debug["spec"]["volumes"] = [{"name": "home", "hostPath": {"path": "/"}}]
+    spec["pods"].append(debug)
+
+
+def _variants(*operators: tuple[str, list[str]]) -> Change:
+    """The sample pod as variants ``notebook`` and ``gpu``, each chosen by a ``when`` on ``flavour`` with
+    the operator and values given, all rendering the one name ``<instance>-server``."""
+    def change(spec: Object) -> None:
+        base = spec["pods"][0]
+        spec["pods"] = []
+        for name, (op, values) in zip(("notebook", "gpu"), operators, strict=True):
+            pod = copy.deepcopy(base)
+            pod.update(name=name, when=[{"variable": "flavour", "operator": op, "values": values}])
+            pod["metadata"]["name"] = "{{ instance.name }}-server"
+            spec["pods"].append(pod)
+    return change
+
+
+def _static_settings(name: str) -> Object:
+    """A template named ``name`` with a ConfigMap whose name is fixed (no placeholder), unique to the
+    template so no other case renders it."""
+    return template_with(add_resource({
+        "name": "settings", "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-settings"},
+        "data": {"theme": "dark"}}))(name)
+
+
 # -- the corpus ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -147,6 +178,9 @@ class Case:
     """Name :data:`SAMPLE` in the run's other namespace, which does not list this one."""
     absent: tuple[str, str] | None = None
     """A ConfigMap (namespace, name) the case tries to create and must not exist."""
+    after: str | None = None
+    """The name of another case whose instance must be Running before this case's instance is created
+    (it holds a retained claim this case renders, so which of the two gets it is not left to chance)."""
 
     @property
     def bad(self) -> bool:
@@ -285,6 +319,25 @@ CASES: tuple[Case, ...] = (
     Case("nested-300-levels", "TemplateInvalid", None, template_with(set_pod(extra=Nested(300))), "TooDeeplyNested"),
     Case("nested-5000-levels", "TemplateInvalid", None, template_with(set_pod(extra=Nested(5000))),
          "TooDeeplyNested"),
+    # -- template validation: never blocked by a name, every child vetted whatever its when, bounded renders --
+    Case("privileged-pod-behind-when", "TemplateInvalid", None,
+         template_with(declare("mode", default="normal", enum=["normal", "debug"]), _debug_pod),
+         "PodSecurityViolation"),
+    Case("huge-values-times-many-placeholders", "RenderTooLarge", {"username": "u20", "note": "x" * 4096},
+         template_with(declare("note"), lambda s: s["pods"][0]["spec"]["containers"][0]["args"].append(
+             "--note=" + "{{ note }}" * 5000))),
+    Case("sample-render-too-large", "TemplateInvalid", None, template_with(
+        declare("blob", default="b" * 4096),
+        add_resource({"name": "blob", "apiVersion": "v1", "kind": "ConfigMap", "data": {"blob": "{{ blob }}" * 1024}})),
+         "RenderTooLarge"),
+    Case("user-named-sample", READY, {"username": "sample"}),
+    Case("instance-named-validation-probe", READY, {"username": "u21"}, instance_name="validation-probe"),
+    Case("static-child-name", READY, {"username": "u22"}, _static_settings),
+    Case("exclusive-variants-share-a-name", READY, {"username": "u23"}, template_with(
+        declare("flavour", default="cpu", enum=["cpu", "gpu"]), _variants(("NotIn", ["gpu"]), ("In", ["gpu"])))),
+    Case("overlapping-variants-share-a-name", "TemplateInvalid", None, template_with(
+        declare("flavour", default="cpu", enum=["cpu", "gpu"]), _variants(("In", ["cpu", "gpu"]), ("In", ["gpu"]))),
+         "DuplicateName"),
     # -- the tenant policy: identities, placement and other users' objects (each allowed only by a flag) --
     Case("service-account-of-the-hub", "TemplateInvalid", None,
          template_with(set_pod(serviceAccountName="jupyterhub")), "TenantPolicyViolation"),
@@ -339,6 +392,13 @@ CASES: tuple[Case, ...] = (
     Case("reference-variable-declared-with-enum-is-fine", READY, {"username": "u19", "pull": "regcred"},
          template_with(declare("pull", default="none", enum=["none", "regcred"], allowReferences=True),
                        set_pod(imagePullSecrets=[{"name": "{{ pull }}"}]))),
+    Case("user-settable-variable-names-the-home", "TemplateInvalid", None, template_with(
+        declare("who", default="nobody", userSettable=True),
+        lambda s: s["pvcs"][0]["metadata"].update(name="home-{{ who }}")), "VariableInReferenceField"),
+    # -- a retained claim serves one server at a time: the second server of one user fails, the first keeps it --
+    Case("home-held-by-a-running-server", READY, {"username": "u24"}),
+    Case("home-of-another-running-server", "ClaimInUse", {"username": "u24"},
+         after="home-held-by-a-running-server"),
     # -- hostile, but harmless by construction: the operator renders it and the server comes up --
     Case("child-in-another-namespace-is-pruned", READY, {"username": "u16"}, template_with(add_resource({
         "name": "cm", "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "kube-system",
@@ -386,6 +446,9 @@ REJECTED: tuple[Rejection, ...] = (
     Rejection("variable-value-over-4096", INSTANCES, _instance_with(variables={"username": "a" * 4097}), "Too long"),
     Rejection("65-variables", INSTANCES, _instance_with(variables={f"v{i}": "x" for i in range(65)}),
               "must have at most 64 items"),
+    Rejection("instance-without-template-or-release", INSTANCES,
+              lambda name: {**instance(name), "spec": {"variables": {"username": "a"}}},
+              "spec.template is required (unless spec.release is true)"),
     Rejection("template-path-traversal", INSTANCES, _instance_with(template={"name": "../../kube-system/x"}),
               "spec.template.name"),
     Rejection("template-namespace-not-a-label", INSTANCES, _instance_with(template={"name": "t", "namespace": "a.b"}),
@@ -455,7 +518,8 @@ class Placed:
 
 def place(cases: Sequence[Case] = CASES) -> list[Placed]:
     """Name every case's objects (``case-<i>``, ``bad-<i>``, unless the case names them); a case without
-    variables gets ``username: case<i>`` (a user of its own, so no two cases share a retained claim)."""
+    variables gets ``username: case<i>`` (a user of its own, so no two cases share a retained claim
+    unless they name one user on purpose, one of them ``after`` the other)."""
     placed = []
     for index, case in enumerate(cases):
         template = case.template_name or (f"bad-{index}" if case.template is not None else SAMPLE)
@@ -479,12 +543,28 @@ async def setup_corpus(kube: Client, namespace: str, other: str) -> None:
                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}, namespace)
 
 
+async def _await_running(kube: Client, name: str, namespace: str, timeout: float) -> None:
+    """Poll until instance ``name`` is Running, for at most ``timeout`` seconds (then return anyway:
+    the case that waited gets its answer checked, and a wrong one is reported there)."""
+    with anyio.move_on_after(timeout):
+        while True:
+            obj = await kube.get_or_none(INSTANCES, name, namespace)
+            if ((obj or {}).get("status") or {}).get("phase") == "Running":
+                return
+            await anyio.sleep(0.5)
+
+
 async def apply_corpus(kube: Client, namespace: str, other: str, placed: Sequence[Placed], *,
-                       concurrency: int = 10) -> None:
-    """Create every case's template, then its instance; cases run ``concurrency`` at a time."""
+                       concurrency: int = 10, after_timeout: float = 120.0) -> None:
+    """Create every case's template, then its instance; cases run ``concurrency`` at a time. A case
+    with ``after`` waits (outside the limit, at most ``after_timeout`` s) until that case's instance
+    is Running."""
     limiter = anyio.CapacityLimiter(concurrency)
+    by_name = {p.case.name: p for p in placed}
 
     async def one(p: Placed) -> None:
+        if p.case.after is not None and (first := by_name.get(p.case.after)) is not None:
+            await _await_running(kube, first.instance, namespace, after_timeout)
         async with limiter:
             if p.own_template is not None:
                 await create(kube, TEMPLATES, p.own_template, namespace)
@@ -800,6 +880,46 @@ def _judge(run: FaultRun, operator: OperatorProcess, samples: Samples, text: str
         problems.append(f"{panics:.0f} reconciles crashed (panics)")
 
 
+def _answered(report: Report, namespace: str, placed: Sequence[Placed]) -> Report:
+    """``report`` without the checker's complaint about a corpus instance that failed with exactly its
+    case's answer: :data:`.invariants.EXPECTED_FAILURES` is a general list of reasons an instance may
+    fail for (it lacks newer ones such as ``RenderTooLarge`` and ``ClaimInUse``), while
+    :func:`verify_corpus` checks each case's answer exactly."""
+    answered = {f"instance {namespace}/{p.instance}: Failed ({p.case.expect}) at quiescence"
+                for p in placed if p.case.bad}
+    kept = [problem for problem in report.problems if problem not in answered]
+    report.not_ready -= len(report.problems) - len(kept)
+    report.problems = kept
+    return report
+
+
+async def settle_corpus(run: FaultRun, env: FaultEnv, started: float, placed: Sequence[Placed], *,
+                        expect_running: int, timeout: float, interval: float = 1.0) -> None:
+    """:func:`.faultruns.settle` for a namespace holding the corpus: poll the invariant checker until it
+    passes (see :func:`_answered`) with ``expect_running`` instances Running; fill in ``run``'s report
+    and its time to converge. On timeout the last report stands."""
+    earlier = run.report.problems
+    deadline = time.monotonic() + timeout
+    report = Report(problems=["the invariant checker never got an answer"])
+    while True:
+        try:
+            report = _answered(await check(env.kube, [env.namespace]), env.namespace, placed)
+        except TRANSIENT as exc:
+            report = Report(problems=[f"the invariant checker got no answer: {exc!r}"])
+        else:
+            if report.ok and report.running == expect_running:
+                run.converge_seconds = time.monotonic() - started
+                break
+        if time.monotonic() >= deadline:
+            if report.running != expect_running:
+                report.problems.append(f"{report.running} of {expect_running} instances Running")
+            run.converge_seconds = timeout
+            break
+        await anyio.sleep(interval)
+    report.problems[:0] = earlier
+    run.report = report
+
+
 async def bad_input_at_scale(env: FaultEnv, size: int, rng: random.Random) -> FaultRun:
     """``size`` healthy instances, the whole corpus (:data:`CASES` and :data:`REJECTED`) and
     ``max(10, size // 5)`` fuzzed templates with an instance each, all created at once against one
@@ -828,8 +948,8 @@ async def bad_input_at_scale(env: FaultEnv, size: int, rng: random.Random) -> Fa
             sampling.start_soon(sample, operator, samples)
             refused = await _create_all(env, other, [f"ok{i}" for i in range(size)], placed, fuzz, outcome)
             created = time.monotonic() - started
-            await settle(run, env, started, expect_running=size + sum(1 for c in CASES if not c.bad),
-                         timeout=120 + size * 0.5)
+            await settle_corpus(run, env, started, placed, expect_running=size + sum(1 for c in CASES if not c.bad),
+                                timeout=120 + size * 0.5)
             run.report.problems += refused + await verify_corpus(env.kube, env.namespace, placed, timeout=30)
             await verify_fuzzed(env.kube, other, outcome, timeout=30)
             run.report.problems += outcome.problems

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import secrets
 
-from jupyternetes_operator.api import INSTANCES
+from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, claim_servers
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.resources import NAMESPACES, PODS
+from jupyternetes_operator.kube.resources import NAMESPACES, PODS, PVCS
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.badinput import (
     CASES,
@@ -45,6 +45,13 @@ async def test_bad_input_table(control_plane: ControlPlane, kube: Client, namesp
             assert healthy["status"]["phase"] == "Running"
             squatter = await kube.get(PODS, f"{SQUATTED}-notebook", namespace)
             assert squatter["spec"]["containers"][0]["image"] == "busybox"
+            # The home a running server holds stayed its own: the second server of that user got nothing.
+            by_case = {p.case.name: p for p in placed}
+            holder, second = by_case["home-held-by-a-running-server"], by_case["home-of-another-running-server"]
+            home = await kube.get(PVCS, f"home-{holder.variables['username']}", namespace)
+            assert home["metadata"]["labels"][LABEL_INSTANCE] == holder.instance
+            assert claim_servers(home) == (holder.instance,)
+            assert await kube.get_or_none(PODS, f"{second.instance}-notebook", namespace) is None
     finally:
         await kube.delete(NAMESPACES, other)
 
