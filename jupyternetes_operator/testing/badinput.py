@@ -36,8 +36,8 @@ from ..api import INSTANCES, TEMPLATES
 from ..kube.client import Client, Object, Resource
 from ..kube.errors import AlreadyExists, ApiError, Invalid
 from ..kube.resources import CONFIG_MAPS, EVENTS, NAMESPACES, PODS
-from .faultruns import TRANSIENT, FaultEnv, FaultRun, Scenario, create_instances, prepare
-from .invariants import Report, check
+from .faultruns import FaultEnv, FaultRun, Scenario, create_instances, prepare, settle
+from .invariants import check
 from .namespaces import ensure_namespace
 from .operator import INSTANCE, TEMPLATE, OperatorProcess, condition, instance, metric_sum, template_valid
 
@@ -880,46 +880,6 @@ def _judge(run: FaultRun, operator: OperatorProcess, samples: Samples, text: str
         problems.append(f"{panics:.0f} reconciles crashed (panics)")
 
 
-def _answered(report: Report, namespace: str, placed: Sequence[Placed]) -> Report:
-    """``report`` without the checker's complaint about a corpus instance that failed with exactly its
-    case's answer: :data:`.invariants.EXPECTED_FAILURES` is a general list of reasons an instance may
-    fail for (it lacks newer ones such as ``RenderTooLarge`` and ``ClaimInUse``), while
-    :func:`verify_corpus` checks each case's answer exactly."""
-    answered = {f"instance {namespace}/{p.instance}: Failed ({p.case.expect}) at quiescence"
-                for p in placed if p.case.bad}
-    kept = [problem for problem in report.problems if problem not in answered]
-    report.not_ready -= len(report.problems) - len(kept)
-    report.problems = kept
-    return report
-
-
-async def settle_corpus(run: FaultRun, env: FaultEnv, started: float, placed: Sequence[Placed], *,
-                        expect_running: int, timeout: float, interval: float = 1.0) -> None:
-    """:func:`.faultruns.settle` for a namespace holding the corpus: poll the invariant checker until it
-    passes (see :func:`_answered`) with ``expect_running`` instances Running; fill in ``run``'s report
-    and its time to converge. On timeout the last report stands."""
-    earlier = run.report.problems
-    deadline = time.monotonic() + timeout
-    report = Report(problems=["the invariant checker never got an answer"])
-    while True:
-        try:
-            report = _answered(await check(env.kube, [env.namespace]), env.namespace, placed)
-        except TRANSIENT as exc:
-            report = Report(problems=[f"the invariant checker got no answer: {exc!r}"])
-        else:
-            if report.ok and report.running == expect_running:
-                run.converge_seconds = time.monotonic() - started
-                break
-        if time.monotonic() >= deadline:
-            if report.running != expect_running:
-                report.problems.append(f"{report.running} of {expect_running} instances Running")
-            run.converge_seconds = timeout
-            break
-        await anyio.sleep(interval)
-    report.problems[:0] = earlier
-    run.report = report
-
-
 async def bad_input_at_scale(env: FaultEnv, size: int, rng: random.Random) -> FaultRun:
     """``size`` healthy instances, the whole corpus (:data:`CASES` and :data:`REJECTED`) and
     ``max(10, size // 5)`` fuzzed templates with an instance each, all created at once against one
@@ -948,8 +908,8 @@ async def bad_input_at_scale(env: FaultEnv, size: int, rng: random.Random) -> Fa
             sampling.start_soon(sample, operator, samples)
             refused = await _create_all(env, other, [f"ok{i}" for i in range(size)], placed, fuzz, outcome)
             created = time.monotonic() - started
-            await settle_corpus(run, env, started, placed, expect_running=size + sum(1 for c in CASES if not c.bad),
-                                timeout=120 + size * 0.5)
+            await settle(run, env, started, expect_running=size + sum(1 for c in CASES if not c.bad),
+                         timeout=120 + size * 0.5)
             run.report.problems += refused + await verify_corpus(env.kube, env.namespace, placed, timeout=30)
             await verify_fuzzed(env.kube, other, outcome, timeout=30)
             run.report.problems += outcome.problems

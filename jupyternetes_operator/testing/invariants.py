@@ -33,7 +33,8 @@ CHILD_RESOURCES: tuple[tuple[Resource, str], ...] = (
 EXPECTED_FAILURES = frozenset({
     "TemplateNotFound", "TemplateNotAllowed", "TemplateInvalid", "UndeclaredVariable", "MissingVariable",
     "InvalidVariable", "InvalidName", "PolicyViolation", "ChildConflict", "ChildDeleted", "ChildInvalid",
-    "ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "PodDeleted",
+    "ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "PodDeleted", "RenderTooLarge", "ClaimInUse",
+    "EnvSecretMissing", "EnvSecretMismatch",
 })
 
 
