@@ -59,9 +59,27 @@ def child_name(instance_name: str, logical_name: str) -> str:
     return fit_name(f"{instance_name}-{logical_name}")
 
 
-def env_secret_name(instance_name: str) -> str:
-    """The Secret (created by the spawner, owned by the instance) with the server's environment."""
-    return fit_name(f"{instance_name}-env")
+ANNOTATION_ENV_SECRET = "jupyternetes.io/env-secret"
+"""On an instance: the nonce naming its environment Secret (:func:`env_secret_name`), set by the spawner."""
+ANNOTATION_ENV_FOR = "jupyternetes.io/env-for"
+"""On an environment Secret: the instance it was made for (the operator checks it before owning it)."""
+_NONCE = re.compile(r"[0-9a-f]{16}")
+
+
+def env_secret_name(instance_name: str, nonce: str) -> str:
+    """The Secret with a server's environment (API token included), created by the spawner before the
+    instance and owned by the instance once the operator checked it. The nonce is new at every start, so
+    a Secret left by an earlier start, or planted beforehand, can never be taken for this one."""
+    return f"{instance_name}-env-{nonce}"
+
+
+def env_secret_of(instance: Mapping[str, Any]) -> str | None:
+    """The name of ``instance``'s environment Secret, or None if it declares none (or a malformed one)."""
+    meta = instance.get("metadata") or {}
+    nonce = (meta.get("annotations") or {}).get(ANNOTATION_ENV_SECRET)
+    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+        return None
+    return env_secret_name(str(meta.get("name", "")), nonce)
 
 
 def label_value(text: str) -> str:

@@ -23,16 +23,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..api import (
+    ANNOTATION_ENV_FOR,
     ANNOTATION_SERVERS,
+    INSTANCE_KIND,
     INSTANCES,
     LABEL_APP_INSTANCE,
     LABEL_INSTANCE,
     LABEL_TEMPLATE,
     claim_servers,
+    env_secret_of,
     with_server,
 )
-from ..kube.client import MERGE_PATCH
-from ..kube.errors import AlreadyExists, Invalid, NotFound
+from ..kube.client import JSON_PATCH, MERGE_PATCH
+from ..kube.errors import AlreadyExists, BadRequest, Invalid, NotFound
+from ..kube.resources import SECRETS
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
@@ -72,6 +76,8 @@ class Outcome:
     template_generation: int | None = None
     retry_after: float | None = None
     """Look again after this many seconds even if nothing changes."""
+    env_secret: str | None = None
+    """The environment Secret the instance owns (recorded in status so it is checked once)."""
 
 
 class _ChildConflict(Exception):
@@ -111,7 +117,8 @@ class InstanceReconciler:
         elif (instance.get("spec") or {}).get("release"):
             outcome = await self._release(instance, previous)
         else:
-            outcome = await self._converge(instance, previous)
+            outcome = await self._own_env_secret(instance, previous) or dataclasses.replace(
+                await self._converge(instance, previous), env_secret=env_secret_of(instance))
         if outcome.phase == PROVISIONING and not previous and \
                 (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:
             return Result(requeue_after=wait)  # children events may make it Running before then
@@ -196,6 +203,30 @@ class InstanceReconciler:
             except _ChildConflict as exc:
                 return _failed("ChildConflict", str(exc), True)
         return self._observe(rendered, the_plan.observed, created)
+
+    async def _own_env_secret(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome | None:
+        """Make the instance the owner of its environment Secret (so it goes with the instance), first
+        checking, in the same request, that the Secret was made for this instance. Done once, before
+        anything else: a server never starts without its token, or with a Secret planted for it.
+        A failure outcome, or None to go on."""
+        secret = env_secret_of(instance)
+        if secret is None or previous.get("envSecret") == secret:
+            return None
+        meta = instance["metadata"]
+        owner = {"apiVersion": INSTANCES.api_version, "kind": INSTANCE_KIND, "name": meta["name"],
+                 "uid": meta["uid"], "controller": False, "blockOwnerDeletion": False}
+        patch = [{"op": "test", "path": "/metadata/annotations/" + ANNOTATION_ENV_FOR.replace("/", "~1"),
+                  "value": meta["name"]},
+                 {"op": "add", "path": "/metadata/ownerReferences", "value": [owner]}]
+        try:  # the answer (the Secret itself) is discarded unread
+            await self._ctx.client.patch(SECRETS, secret, patch, meta["namespace"], content_type=JSON_PATCH)
+        except NotFound:
+            return _failed("EnvSecretMissing", f"Secret {secret} with the server's environment does not exist; "
+                                               "the server will not start without it")
+        except (Invalid, BadRequest):
+            return _failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its "
+                                                f"{ANNOTATION_ENV_FOR} annotation does not name it); it is not used")
+        return None
 
     async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         """A release request (see :mod:`.release`): done once; its status then says what it did."""
@@ -346,6 +377,7 @@ class InstanceReconciler:
             "children": list(outcome.children) or current.get("children"),
             "endpoint": outcome.endpoint,
             # Recorded when the children are first rendered, then kept: it says what the server runs.
+            "envSecret": outcome.env_secret or current.get("envSecret"),
             "templateGeneration": current.get("templateGeneration") if current.get("templateGeneration") is not None
             else outcome.template_generation,
         }

@@ -28,8 +28,10 @@ Guaranteed:
   labels (which win over the template's) and a controller ownerReference to the
   instance — except a ``retain: true`` PVC, which is labelled retained and has no owner,
   so it outlives the instance.
-- The endpoint container gets the instance's environment Secret as an optional
-  ``envFrom`` source. The operator never reads that Secret.
+- The endpoint container gets the instance's environment Secret
+  (:func:`api.env_secret_of`: named by a nonce the spawner put on the instance) as a required
+  ``envFrom`` source; an instance that declares none gets none (a Secret named after an
+  instance could have been planted by anyone who can create Secrets there).
 - Bounded: before any child name or body is built, the size of the result is estimated from
   the template's profile (cached per template generation) and the lengths of the values (see
   :mod:`.bounds`); over :data:`.bounds.MAX_RENDER_BYTES` the render fails with reason
@@ -536,9 +538,9 @@ def _child(group: str, index: int, entry: Mapping[str, Any], ctx: _Context) -> C
 
 
 def _wire_endpoint(
-    spec: Mapping[str, Any], pods: Mapping[str, int], manifests: Mapping[str, dict[str, Any]], instance_name: str,
+    spec: Mapping[str, Any], pods: Mapping[str, int], manifests: Mapping[str, dict[str, Any]], env_secret: str | None,
 ) -> Endpoint:
-    """Check ``spec.endpoint`` and add the env Secret to the endpoint container of ``manifests``."""
+    """Check ``spec.endpoint`` and add the env Secret (if any) to the endpoint container of ``manifests``."""
     endpoint = spec.get("endpoint")
     if not isinstance(endpoint, Mapping):
         raise TemplateError("InvalidEndpoint", "spec.endpoint must be an object", "spec.endpoint")
@@ -584,10 +586,11 @@ def _wire_endpoint(
                 f"spec.endpoint.port: the endpoint container {container.get('name')!r} has no port named {port!r}",
                 "spec.endpoint.port",
             )
-    env_from = container.setdefault("envFrom", [])
+    env_from = container.get("envFrom", [])
     if not isinstance(env_from, list):
         raise TemplateError("InvalidEndpoint", f"{pod_path}: the endpoint container's envFrom must be a list", pod_path)
-    env_from.append({"secretRef": {"name": api.env_secret_name(instance_name), "optional": True}})
+    if env_secret is not None:  # not optional: the operator owns it before the pod exists, so it is there
+        container["envFrom"] = [*env_from, {"secretRef": {"name": env_secret, "optional": False}}]
     return Endpoint(pod=manifest["metadata"]["name"], container=container_name, port=port)
 
 
@@ -659,7 +662,7 @@ def _render(template: Mapping[str, Any], instance: Mapping[str, Any], *, check_v
 
     _check_distinct(children, groups, together)
     pods = {entry["name"]: index for index, entry in enumerate(groups["pods"])}
-    endpoint = _wire_endpoint(spec, pods, pod_manifests, instance_name)
+    endpoint = _wire_endpoint(spec, pods, pod_manifests, api.env_secret_of(instance))
     return Rendered(
         children=tuple(children),
         variables=variables,

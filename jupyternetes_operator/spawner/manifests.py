@@ -3,10 +3,11 @@
 Labels on every instance (the shared informer selects on the first):
 ``app.kubernetes.io/managed-by=jupyterhub``, ``app.kubernetes.io/component=singleuser-server``,
 ``hub.jupyter.org/username`` and ``hub.jupyter.org/servername`` (DNS-safe forms).
-The Secret is named :func:`~jupyternetes_operator.api.env_secret_name` of the instance
-(the operator wires exactly that name into the server's container). It is created before
-the instance (so no pod can start without it), then handed to the instance as owner, so
-the garbage collector removes it with the instance.
+The Secret is named :func:`~jupyternetes_operator.api.env_secret_name` of the instance and a
+nonce new at every start, which the instance carries in its ``jupyternetes.io/env-secret``
+annotation. It is created before the instance; the operator checks that it names the instance,
+makes the instance its owner (so the garbage collector removes both together) and only then
+creates the server's pod. The hub's only right on Secrets is ``create``.
 """
 
 from __future__ import annotations
@@ -51,17 +52,10 @@ def release_request(name: str, namespace: str, labels: Mapping[str, str]) -> dic
             "spec": {"release": True}}
 
 
-def env_secret(instance_name: str, namespace: str, env: Mapping[str, str],
+def env_secret(instance_name: str, nonce: str, namespace: str, env: Mapping[str, str],
                labels: Mapping[str, str]) -> dict[str, Any]:
-    """The Secret, written *before* the instance so the server can never start without its token."""
+    """The Secret, written *before* the instance that names it (by ``nonce``, new at every start)."""
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": api.env_secret_name(instance_name), "namespace": namespace,
-                         "labels": dict(labels)},
+            "metadata": {"name": api.env_secret_name(instance_name, nonce), "namespace": namespace,
+                         "labels": dict(labels), "annotations": {api.ANNOTATION_ENV_FOR: instance_name}},
             "stringData": {k: str(v) for k, v in env.items()}}
-
-
-def owned_by_instance(instance_name: str, instance_uid: str) -> dict[str, Any]:
-    """The merge patch that hands the Secret to its instance (the garbage collector then removes both)."""
-    owner = {"apiVersion": api.API_VERSION, "kind": api.INSTANCE_KIND, "name": instance_name,
-             "uid": instance_uid, "controller": False, "blockOwnerDeletion": False}
-    return {"metadata": {"ownerReferences": [owner]}}

@@ -4,13 +4,14 @@ A thin face over the pure modules (names, options, form, manifests, progress, st
 and the shared per-process informer (:mod:`.shared`). What it does, per call:
 
 - ``start``: check the user's options against the template, replace any stale instance of
-  the same name, create the instance and its environment Secret (the hub's ``get_env()``,
-  API token included — never in the instance's spec), then wait on the shared informer
+  the same name, create the environment Secret (the hub's ``get_env()``, API token included —
+  never in the instance's spec) under a name new at every start, then the instance naming it
+  (two API requests; the operator makes the instance the Secret's owner), then wait on the shared informer
   until the operator reports the endpoint URL, or a failure, or (after
   ``operator_timeout``) that no operator ever observed the instance.
 - ``poll``: reads the shared cache only (no API call).
-- ``stop``: deletes the Secret and the instance (foreground, so the instance is gone only
-  once its pod is) and waits for that unless ``now``.
+- ``stop``: deletes the instance (foreground, so it is gone only once its pod is; its Secret
+  goes with it) and waits for that unless ``now``.
 - ``delete_forever``: asks the operator (a release request) to delete the retained PVCs that this
   server alone ever used; the hub itself has no rights on PVCs.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import suppress
 from typing import Any
@@ -28,7 +30,7 @@ from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union
 
 from .. import api
 from ..kube import watch as kube_watch
-from ..kube.errors import AlreadyExists, ApiError, NotFound
+from ..kube.errors import ApiError, NotFound
 from ..kube.resources import EVENTS, SECRETS
 from . import form, manifests, names, options, shared
 from . import progress as prog
@@ -188,12 +190,13 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self._uid_known.clear()  # cleared, not replaced: progress() may already wait on them
         self._start_done.clear()
         name, namespace = self.instance_name, self.namespace
+        nonce = secrets.token_hex(8)
         try:
-            body = await self._instance_manifest(name, namespace)
+            body = await self._instance_manifest(name, namespace, nonce)
             instances = await self._instances(namespace)
             await self._replace_stale(instances, name, namespace)
             client = (await self._connection()).client
-            await self._create_env_secret(name, namespace)
+            await self._create_env_secret(name, namespace, nonce)
             try:
                 created = await client.create(api.INSTANCES, body, namespace)
             except ApiError as exc:
@@ -201,7 +204,6 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             self._state = ServerState(name, namespace)
             self._uid = created["metadata"]["uid"]
             self._uid_known.set()
-            await self._own_env_secret(name, namespace, created["metadata"]["uid"])
             return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
         except BaseException:
             if self.delete_failed_instances and self._state.started:
@@ -212,7 +214,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             self._starting = False
             self._start_done.set()
 
-    async def _instance_manifest(self, name: str, namespace: str) -> dict[str, Any]:
+    async def _instance_manifest(self, name: str, namespace: str, nonce: str) -> dict[str, Any]:
         """Check everything the user and the configuration chose, before any write."""
         try:
             choice = options.choose(self.user_options, self._profiles())
@@ -229,8 +231,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         except options.OptionsError as exc:
             raise SpawnError(str(exc)) from None
         labels = {**self.instance_labels, **manifests.hub_labels(self.user.name, self.name or "")}
+        annotations = {**self.instance_annotations, api.ANNOTATION_ENV_SECRET: nonce}
         return manifests.instance(name, namespace, choice.profile.template, template_ns, variables, labels,
-                                  self.instance_annotations)
+                                  annotations)
 
     async def _replace_stale(self, instances: shared.SharedCache, name: str, namespace: str) -> None:
         """An instance left from an earlier spawn holds an old API token: delete it and wait until gone."""
@@ -240,25 +243,12 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         await self._delete(name, namespace)
         await instances.wait(name, lambda o: o is None, self.stop_wait_timeout)
 
-    async def _own_env_secret(self, name: str, namespace: str, uid: str) -> None:
+    async def _create_env_secret(self, name: str, namespace: str, nonce: str) -> None:
         client = (await self._connection()).client
-        secret_name = api.env_secret_name(name)
-        try:
-            await client.patch(SECRETS, secret_name, manifests.owned_by_instance(name, uid), namespace)
-        except ApiError as exc:
-            raise api_error("patch", f"Secret {secret_name}", namespace, exc) from exc
-
-    async def _create_env_secret(self, name: str, namespace: str) -> None:
-        client = (await self._connection()).client
-        secret = manifests.env_secret(name, namespace, self.get_env(),
+        secret = manifests.env_secret(name, nonce, namespace, self.get_env(),
                                       manifests.hub_labels(self.user.name, self.name or ""))
         try:
-            try:
-                await client.create(SECRETS, secret, namespace)
-            except AlreadyExists:  # left by an earlier instance the garbage collector has not reached yet
-                with suppress(NotFound):
-                    await client.delete(SECRETS, secret["metadata"]["name"], namespace)
-                await client.create(SECRETS, secret, namespace)
+            await client.create(SECRETS, secret, namespace)
         except ApiError as exc:
             raise api_error("create", f"Secret {secret['metadata']['name']}", namespace, exc) from exc
 
@@ -315,9 +305,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     async def _delete(self, name: str, namespace: str) -> None:
         client = (await self._connection()).client
-        try:
-            with suppress(NotFound):
-                await client.delete(SECRETS, api.env_secret_name(name), namespace)
+        try:  # its environment Secret, owned by the instance, goes with it
             with suppress(NotFound):
                 await client.delete(api.INSTANCES, name, namespace, propagation_policy="Foreground")
         except ApiError as exc:

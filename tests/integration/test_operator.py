@@ -50,9 +50,8 @@ async def test_spawn_delete_and_readopt_the_home_claim(control_plane: ControlPla
         assert pod["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]
         assert "ownerReferences" not in claim["metadata"]
         assert claim["metadata"]["labels"][LABEL_RETAINED] == "true"
-        # The hub's environment Secret is wired in without the operator reading it.
-        assert {"secretRef": {"name": "jupyter-alice-env", "optional": True}} in \
-            pod["spec"]["containers"][0]["envFrom"]
+        # An instance that names no environment Secret gets none (tests/integration/test_env_secret.py).
+        assert "envFrom" not in pod["spec"]["containers"][0]
         events = (await kube.list(EVENTS, namespace))["items"]
         reasons = {e["reason"] for e in events if e["regarding"]["name"] == "jupyter-alice"}
         assert {"Created", "Ready"} <= reasons

@@ -31,9 +31,10 @@ import anyio
 import pytest
 import yaml
 
+from jupyternetes_operator import api
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client, Resource
-from jupyternetes_operator.kube.resources import NAMESPACES, PVCS
+from jupyternetes_operator.kube.resources import NAMESPACES, PVCS, SECRETS
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.controlplane import ControlPlaneConfig
 
@@ -43,10 +44,13 @@ DEPLOY = Path(__file__).parents[2] / "deploy"
 OPERATOR_NS, WATCHED_NS = "jupyternetes", "jupyterhub"  # as in deploy/kustomization.yaml
 SA = "jupyternetes-operator"
 SA_USER = f"system:serviceaccount:{OPERATOR_NS}:{SA}"
+NONCE = "0123456789abcdef"
 # Granted but never requested by the operator itself: the OwnerReferencesPermissionEnforcement
-# admission plugin checks it when a child's ownerReference sets blockOwnerDeletion (enabled on
-# this plane, so the end-to-end run fails without the grant).
-CHECKED_BY_ADMISSION = {("jupyternetes.io", "jupyternotebookinstances/finalizers", "update")}
+# admission plugin (enabled on this plane, so the end-to-end run fails without them) checks the
+# first when a child's ownerReference sets blockOwnerDeletion, the second when the operator adds
+# the instance as owner of its environment Secret.
+CHECKED_BY_ADMISSION = {("jupyternetes.io", "jupyternotebookinstances/finalizers", "update"),
+                        ("", "secrets", "delete")}  # to set the env Secret's ownerReference
 
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
@@ -142,8 +146,16 @@ async def _provision_end_to_end(kube: Client) -> None:
     ns = WATCHED_NS
     await kube.create(TEMPLATES, FULL_TEMPLATE, ns)  # validated with server-side dry runs of each child
     await template_valid(kube, "jupyterlab", ns)
-    await kube.create(INSTANCES, instance("jupyter-alice", {"username": "alice"}), ns)
+    # As the hub does it: the environment Secret first, then the instance naming it (the operator
+    # makes the instance its owner with one JSON patch).
+    await kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": api.env_secret_name("jupyter-alice", NONCE),
+        "annotations": {api.ANNOTATION_ENV_FOR: "jupyter-alice"}}, "stringData": {"JUPYTERHUB_API_TOKEN": "t"}}, ns)
+    alice = instance("jupyter-alice", {"username": "alice"})
+    alice["metadata"]["annotations"] = {api.ANNOTATION_ENV_SECRET: NONCE}
+    await kube.create(INSTANCES, alice, ns)
     running = await ready_instance(kube, "jupyter-alice", ns)
+    assert running["status"]["envSecret"] == api.env_secret_name("jupyter-alice", NONCE)
     assert {c["kind"] for c in running["status"]["children"]} == {
         "Pod", "PersistentVolumeClaim", "Service", "ConfigMap", "NetworkPolicy"}
 
@@ -215,6 +227,7 @@ FORBIDDEN = [
     ("read Secrets", ["get", "secrets", "-n", WATCHED_NS]),
     ("read a Secret by name", ["get", "secret", "anything", "-n", WATCHED_NS]),
     ("read Secrets in its own namespace", ["get", "secrets", "-n", OPERATOR_NS]),
+    ("create a Secret", ["create", "secret", "generic", "x", "--from-literal=a=b", "-n", WATCHED_NS]),
     ("list pods in another namespace", ["get", "pods", "-n", "elsewhere"]),
     ("list pods cluster-wide", ["get", "pods", "-A"]),
     ("create a ConfigMap in another namespace", ["create", "configmap", "x", "-n", "elsewhere"]),

@@ -154,7 +154,10 @@ async def test_start_poll_progress_stop(control_plane: ControlPlane, kube: Clien
 
         # The token travels in the instance-owned Secret, never in the spec.
         assert spawner.api_token not in str(instance)
-        secret = await kube.get(SECRETS, api.env_secret_name("jupyter-alice"), namespace)
+        secret_name = api.env_secret_of(instance)
+        assert secret_name is not None
+        assert instance["status"]["envSecret"] == secret_name
+        secret = await kube.get(SECRETS, secret_name, namespace)
         assert base64.b64decode(secret["data"]["JUPYTERHUB_API_TOKEN"]).decode() == spawner.api_token
         assert secret["metadata"]["ownerReferences"][0]["uid"] == instance["metadata"]["uid"]
 
@@ -381,7 +384,9 @@ async def test_hub_rbac_is_enough_and_no_more(control_plane: ControlPlane, kube:
         with pytest.raises(Forbidden):
             await hub.create(PODS, pod, namespace)
         with pytest.raises(Forbidden):
-            await hub.get(SECRETS, api.env_secret_name("jupyter-carol"), namespace)
+            await hub.get(SECRETS, api.env_secret_name("jupyter-carol", "0123456789abcdef"), namespace)
+        with pytest.raises(Forbidden):  # the hub only creates Secrets; the operator owns them for the instance
+            await hub.delete(SECRETS, "anything", namespace)
         with pytest.raises(Forbidden):
             await hub.list(api.INSTANCES, "default")  # only where the Role is bound
         with pytest.raises(Forbidden):  # retained claims are deleted by the operator (release requests)

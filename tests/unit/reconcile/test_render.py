@@ -38,9 +38,13 @@ def sample_template() -> dict[str, Any]:
     return load("template-jupyterlab.yaml")
 
 
+NONCE = "0123456789abcdef"
+"""The spawner's nonce naming an instance's environment Secret (the jupyternetes.io/env-secret annotation)."""
+
+
 def sample_instance() -> dict[str, Any]:
     instance = load("instance-alice.yaml")
-    instance["metadata"].update(namespace="hub", uid=UID)
+    instance["metadata"].update(namespace="hub", uid=UID, annotations={api.ANNOTATION_ENV_SECRET: NONCE})
     return instance
 
 
@@ -48,7 +52,8 @@ def instance(name: str = "inst", variables: dict[str, str] | None = None, namesp
     return {
         "apiVersion": api.API_VERSION,
         "kind": api.INSTANCE_KIND,
-        "metadata": {"name": name, "namespace": namespace, "uid": UID},
+        "metadata": {"name": name, "namespace": namespace, "uid": UID,
+                     "annotations": {api.ANNOTATION_ENV_SECRET: NONCE}},
         "spec": {"template": {"name": "tpl"}, "variables": dict(variables or {})},
     }
 
@@ -139,7 +144,7 @@ def test_sample_renders_the_expected_pvc_and_pod() -> None:
     assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": {"claimName": "home-alice"}}]
     (main,) = spec["containers"]
     assert main["image"] == "quay.io/jupyter/minimal-notebook:2025-10-20"
-    assert main["envFrom"] == [{"secretRef": {"name": "jupyter-alice-env", "optional": True}}]
+    assert main["envFrom"] == [{"secretRef": {"name": f"jupyter-alice-env-{NONCE}", "optional": False}}]
     assert spec["securityContext"]["runAsUser"] == 1000
 
 
@@ -349,15 +354,15 @@ def test_long_instance_name_gives_hashed_names_that_still_fit() -> None:
     long_name = "u" + "x" * 61 + "z"
     assert len(long_name) == 63
     rendered = render(sample_template() | {}, {**sample_instance(), "metadata": {
-        "name": long_name, "namespace": "hub", "uid": UID}})
+        "name": long_name, "namespace": "hub", "uid": UID, "annotations": {api.ANNOTATION_ENV_SECRET: NONCE}}})
     notebook = by_logical(rendered, "notebook")
     assert len(notebook.name) == 63
     assert api.DNS_LABEL.fullmatch(notebook.name)
     assert notebook.name == api.child_name(long_name, "notebook") != f"{long_name}-notebook"
     assert rendered.endpoint.pod == notebook.name
     secret = container(rendered, "notebook")["envFrom"][0]["secretRef"]["name"]
-    assert secret == api.env_secret_name(long_name)
-    assert len(secret) <= 63
+    assert secret == api.env_secret_name(long_name, NONCE)
+    assert len(secret) <= 253  # a Secret's name is a DNS subdomain
 
 
 def test_invalid_name_from_variables_is_the_instance_s_fault() -> None:
@@ -552,7 +557,7 @@ def test_endpoint_container_by_name_keeps_existing_env_from() -> None:
     assert "envFrom" not in container(rendered, index=0)
     assert container(rendered, index=1)["envFrom"] == [
         {"configMapRef": {"name": "cfg"}},
-        {"secretRef": {"name": "nb-env", "optional": True}},
+        {"secretRef": {"name": f"nb-env-{NONCE}", "optional": False}},
     ]
     assert rendered.endpoint == Endpoint(pod="nb-main", container="server", port="web")
     assert tpl["spec"]["pods"][0]["spec"]["containers"][1]["envFrom"] == [{"configMapRef": {"name": "cfg"}}]
@@ -710,7 +715,8 @@ def test_child_names_are_always_dns_labels(instance_name: str, logicals: list[st
     rendered = render(tpl, instance(name=instance_name))
     (endpoint_pod,) = (c for c in rendered.children if c.group == "pods")
     secret = endpoint_pod.manifest["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"]
-    names = [c.name for c in rendered.children] + [secret]
+    assert secret == api.env_secret_name(instance_name, NONCE)
+    names = [c.name for c in rendered.children]
     for name in names:
         assert len(name) <= 63
         assert api.DNS_LABEL.fullmatch(name), name
@@ -795,3 +801,16 @@ def test_duplicate_names_between_entries_without_when_still_found() -> None:
     tpl = template(pvcs=[{"name": "a", "metadata": {"name": "same"}, "spec": {}},
                          {"name": "b", "metadata": {"name": "same"}, "spec": {}}])
     assert ("DuplicateName", "spec.pvcs[1].metadata.name") in {(e.reason, e.field) for e in validate_template(tpl)}
+
+
+def test_the_environment_secret_is_wired_only_when_the_instance_names_it() -> None:
+    """A Secret named after an instance could be planted by anyone who can create Secrets: only the
+    one the spawner named by its nonce is wired in, and as required (the operator owns it first)."""
+    plain = sample_instance()
+    del plain["metadata"]["annotations"]
+    assert "envFrom" not in container(render(sample_template(), plain), "notebook")
+    for bad in ("../x", "0123", "0123456789ABCDEF", "0123456789abcdef0"):
+        odd = sample_instance()
+        odd["metadata"]["annotations"] = {api.ANNOTATION_ENV_SECRET: bad}
+        assert "envFrom" not in container(render(sample_template(), odd), "notebook"), bad
+    assert api.env_secret_of(sample_instance()) == f"jupyter-alice-env-{NONCE}"

@@ -83,12 +83,10 @@ def test_instance_manifest_keeps_secrets_out_of_the_spec() -> None:
     assert other["metadata"]["annotations"] == {"a": "b"}
 
 
-def test_env_secret_is_owned_by_the_instance_and_named_for_the_operator() -> None:
-    secret = manifests.env_secret("jupyter-alice", "hub", {"JUPYTERHUB_API_TOKEN": "t"}, {"a": "b"})
-    assert secret["metadata"]["name"] == api.env_secret_name("jupyter-alice")
+def test_env_secret_is_named_by_the_starts_nonce_and_names_its_instance() -> None:
+    secret = manifests.env_secret("jupyter-alice", "0123456789abcdef", "hub", {"JUPYTERHUB_API_TOKEN": "t"},
+                                  {"a": "b"})
+    assert secret["metadata"]["name"] == api.env_secret_name("jupyter-alice", "0123456789abcdef")
+    assert secret["metadata"]["annotations"] == {api.ANNOTATION_ENV_FOR: "jupyter-alice"}
     assert secret["stringData"] == {"JUPYTERHUB_API_TOKEN": "t"}
-    assert "ownerReferences" not in secret["metadata"]  # written before the instance exists
-    (owner,) = manifests.owned_by_instance("jupyter-alice", "uid-1")["metadata"]["ownerReferences"]
-    assert owner["uid"] == "uid-1"
-    assert owner["kind"] == api.INSTANCE_KIND
-    assert owner["blockOwnerDeletion"] is False
+    assert "ownerReferences" not in secret["metadata"]  # written before the instance exists; the operator owns it
