@@ -154,7 +154,8 @@ class InstanceReconciler:
             return _failed(reason, message)
         template = resolution.template
         valid = _valid_condition(template)
-        if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation"):
+        if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation") \
+                or (template.get("status") or {}).get("policy") != self._ctx.policy.fingerprint:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
             message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
             return Outcome(PENDING, (None, "TemplateNotValidated", message), (None, "TemplateNotValidated", message),

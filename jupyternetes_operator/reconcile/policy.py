@@ -29,8 +29,11 @@ Deliberately stricter than admission (never looser):
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -309,6 +312,20 @@ class Policy:
     level: Level = Level.BASELINE
     allowed_kinds: frozenset[tuple[str, str]] = DEFAULT_ALLOWED_KINDS
     tenant: TenantPolicy = field(default_factory=TenantPolicy)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A short digest of these settings: a template's verdict records it, so a verdict reached under
+        other settings (an upgrade, a loosened or tightened flag) is reached again under these."""
+        def plain(value: Any) -> Any:
+            if isinstance(value, frozenset | set):
+                return sorted(plain(v) for v in value)
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            return value
+        settings = {"level": str(self.level), "kinds": plain(self.allowed_kinds),
+                    **{f.name: plain(getattr(self.tenant, f.name)) for f in fields(self.tenant)}}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def check(self, children: Iterable[Checkable]) -> list[tuple[str, Violation]]:
         """``(reason, violation)`` for every problem: ``KindNotAllowed``, ``PodSecurityViolation`` or

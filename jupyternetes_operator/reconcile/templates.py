@@ -71,7 +71,8 @@ class TemplateReconciler:
         meta = template["metadata"]
         generation = int(meta.get("generation") or 0)
         current = thaw(template.get("status") or {})
-        validated = current.get("observedGeneration") == generation and any(
+        policy = self._ctx.policy.fingerprint
+        validated = current.get("observedGeneration") == generation and current.get("policy") == policy and any(
             c.get("type") == "Valid" for c in current.get("conditions") or ())
         if validated:
             valid = next(c for c in current["conditions"] if c["type"] == "Valid")
@@ -85,7 +86,7 @@ class TemplateReconciler:
                           for p in problems)
         using = sum(1 for i in self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"])
                     if self._resolves_to(i, meta["namespace"]))
-        desired = {"observedGeneration": generation, "instances": using,
+        desired = {"observedGeneration": generation, "policy": policy, "instances": using,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
                                                      [st.condition("Valid", ok, reason, message)], generation,
                                                      st.now_rfc3339())}

@@ -7,11 +7,12 @@ import copy
 import time
 from typing import Any
 
+import anyio
 import pytest
 
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.errors import AlreadyExists, Forbidden, Invalid
+from jupyternetes_operator.kube.errors import AlreadyExists, ApiError, Forbidden, Invalid
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, NAMESPACES, PODS, PVCS
 from jupyternetes_operator.reconcile.bounds import MAX_RENDER_BYTES
 from jupyternetes_operator.testing import ControlPlane
@@ -67,8 +68,20 @@ async def test_dry_run_checks_the_object_before_its_name(kube: Client, namespace
     await kube.create(PODS, pod, namespace)
     await kube.patch(NAMESPACES, namespace, {"metadata": {"labels": {
         "pod-security.kubernetes.io/enforce": "restricted"}}})
-    with pytest.raises(Forbidden):  # Pod Security admission answers before storage finds the name taken
-        await kube.create(PODS, pod, namespace, dry_run=True)
+    # Pod Security admission answers before storage finds the name taken. It reads the namespace's
+    # labels from its own cache, so until that cache shows the new label the answer is the 409.
+    async def dry_run() -> ApiError | None:
+        try:
+            await kube.create(PODS, pod, namespace, dry_run=True)
+        except ApiError as exc:
+            return exc
+        return None
+
+    with anyio.fail_after(30):
+        while isinstance(answer := await dry_run(), AlreadyExists):  # noqa: ASYNC110 (polls the server)
+            await anyio.sleep(0.1)
+    assert isinstance(answer, Forbidden), answer
+    assert "violates PodSecurity" in answer.message, answer.message
 
 
 # -- (a) names never block validation --------------------------------------------------------------

@@ -131,3 +131,20 @@ async def _validated(kube: Client, name: str, namespace: str) -> Any:
                 obj["metadata"]["generation"]:
             return obj
         await anyio.sleep(0.2)
+
+
+async def test_a_verdict_reached_under_other_settings_is_reached_again(control_plane: ControlPlane, kube: Client,
+                                                                       namespace: str) -> None:
+    """A template found Valid by an operator that allowed nodeName is refused once the operator runs
+    with the default settings again (an upgrade, a tightened flag), before any instance uses it."""
+    pinned = copy.deepcopy(TEMPLATE)
+    pinned["metadata"] = {"name": "pinned"}
+    pinned["spec"]["pods"][0]["spec"]["nodeName"] = "kwok-node-0"
+    async with running_operator(control_plane.kubeconfig, (namespace,), tenant=TenantPolicy(node_name=True)):
+        await kube.create(TEMPLATES, pinned, namespace)
+        await template_valid(kube, "pinned", namespace)
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        refused = await template_valid(kube, "pinned", namespace, status="False")
+        assert condition(refused, "Valid")["reason"] == "TenantPolicyViolation"
+        await kube.create(INSTANCES, instance("jupyter-pat", {"username": "pat"}, template="pinned"), namespace)
+        await instance_reason(kube, "jupyter-pat", namespace, "TemplateInvalid")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from jupyternetes_operator.machinery.store import freeze
-from jupyternetes_operator.reconcile.policy import Policy
+from jupyternetes_operator.reconcile.policy import Level, Policy
 from jupyternetes_operator.reconcile.render import render
 from jupyternetes_operator.reconcile.tenant import TenantPolicy, VariableReferences, is_reference
 
@@ -304,3 +304,17 @@ def test_a_user_settable_variable_may_not_name_a_retained_claim() -> None:
     not_retained = template(declare("who", userSettable=True), home_named_by("who"),
                             lambda spec: spec["pvcs"][0].update(retain=False))
     assert template_problems(not_retained) == []  # an owned claim conflicts instead of being adopted
+
+
+def test_the_policy_fingerprint_changes_with_every_setting_and_only_then() -> None:
+    """A template's verdict records it: under other settings the template is validated again."""
+    base = Policy()
+    assert base.fingerprint == Policy().fingerprint
+    assert base.fingerprint == Policy(tenant=TenantPolicy(service_accounts=frozenset({"default"}))).fingerprint
+    others = [Policy(level=Level.RESTRICTED), Policy(allowed_kinds=frozenset({("v1", "Pod")})),
+              Policy(tenant=TenantPolicy(node_name=True)),
+              Policy(tenant=TenantPolicy(service_accounts=frozenset({"default", "hub"}))),
+              Policy(tenant=TenantPolicy(variable_references=VariableReferences.ANY))]
+    prints = {p.fingerprint for p in others}
+    assert len(prints) == len(others)
+    assert base.fingerprint not in prints
