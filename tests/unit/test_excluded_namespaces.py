@@ -45,7 +45,8 @@ def test_the_default_follows_the_pods_namespace(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_flag_and_environment_replace_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert settings("--excluded-namespaces= kube-system, ops ,").excluded_namespaces == frozenset({"kube-system", "ops"})
+    listed = settings("--excluded-namespaces= kube-system, ops ,")
+    assert listed.excluded_namespaces == frozenset({"kube-system", "ops"})
     monkeypatch.setenv("JUPYTERNETES_EXCLUDED_NAMESPACES", "kube-system,vault")
     assert settings().excluded_namespaces == frozenset({"kube-system", "vault"})
     assert settings("--excluded-namespaces=ops").excluded_namespaces == frozenset({"ops"})  # the flag wins
