@@ -35,7 +35,7 @@ from ..api import (
     with_server,
 )
 from ..kube.client import JSON_PATCH, MERGE_PATCH
-from ..kube.errors import AlreadyExists, BadRequest, Invalid, NotFound
+from ..kube.errors import AlreadyExists, ApiError, BadRequest, Invalid, NotFound
 from ..kube.resources import SECRETS
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
 RELEASED = "Released"
 FIRST_STATUS_GRACE = 0.25
+PERMANENT = frozenset({400, 403, 404, 405, 413, 415})
+"""Answers to a child's create that a retry cannot change (quota, admission, the operator's own
+rights, a size limit): the instance fails with ``ChildRejected`` instead of retrying forever."""
 CLAIM_WAIT = 1.0
 """Seconds between looks at a retained claim whose holder instance is being deleted (nothing
 about the claim changes when its holder goes, so no event would wake the waiting instance)."""
@@ -201,6 +204,11 @@ class InstanceReconciler:
             except Invalid as exc:  # only the instance's values can make a vetted template's child invalid
                 causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
                 return _failed("ChildInvalid", f"{child.kind} {child.name}: {causes}", True)
+            except ApiError as exc:
+                if exc.status not in PERMANENT:
+                    raise  # throttling, server errors: retried with backoff
+                return _failed("ChildRejected", f"{child.kind} {child.name}: the API server refused it "
+                                                f"({exc.status}): {exc.message}"[:4096], True)
             except _ChildConflict as exc:
                 return _failed("ChildConflict", str(exc), True)
         return self._observe(rendered, the_plan.observed, created)
@@ -294,9 +302,10 @@ class InstanceReconciler:
             if conflicts:
                 raise _ChildConflict(conflicts[0].message) from None
             return None
-        except Invalid as exc:
-            self._ctx.recorder.emit(instance, WARNING, "CreateFailed", f"{child.kind} {child.name}: {exc.message}",
-                                "Create")
+        except ApiError as exc:
+            if isinstance(exc, Invalid) or exc.status in PERMANENT:
+                self._ctx.recorder.emit(instance, WARNING, "CreateFailed",
+                                        f"{child.kind} {child.name}: {exc.message}"[:1024], "Create")
             raise
         self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
         return obj

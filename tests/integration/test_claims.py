@@ -1,5 +1,6 @@
 """Retained claims (a user's home) on the real control plane: one live server per claim, labels
-that agree about their instance, and the record of servers that delete-forever reads."""
+that agree about their instance, and the record of servers that delete-forever reads; and a
+child's create refused for good."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 
 from jupyternetes_operator import api
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES
-from jupyternetes_operator.kube.client import MERGE_PATCH, Client
+from jupyternetes_operator.kube.client import MERGE_PATCH, Client, Resource
 from jupyternetes_operator.kube.resources import PODS, PVCS
 from jupyternetes_operator.testing import ControlPlane
 
@@ -21,6 +22,8 @@ from .operator_harness import (
     template_valid,
     wait_for,
 )
+
+QUOTAS = Resource("", "v1", "resourcequotas")
 
 
 def instance_labels(obj: dict[str, object]) -> dict[str, str]:
@@ -155,3 +158,20 @@ async def test_the_api_server_refuses_a_request_that_is_neither(control_plane: C
                                  "-p", '{"spec": {"release": false}}', check=False)
     assert flip.returncode != 0
     assert "spec.release is immutable" in flip.stderr
+
+
+async def test_a_create_the_api_server_refuses_for_good_fails_the_instance(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """A quota admits no more pods: the pod's create answers 403, which no retry changes, so the
+    instance fails ChildRejected with the API server's words instead of retrying forever."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(QUOTAS, {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "no-pods"},
+                                   "spec": {"hard": {"pods": "0"}}}, namespace)
+        await wait_for(kube, QUOTAS, "no-pods", namespace, lambda q: (q.get("status") or {}).get("hard"),
+                       what="the quota controller to count the namespace")
+        await kube.create(INSTANCES, instance("jupyter-quinn", {"username": "quinn"}), namespace)
+        failed = await instance_reason(kube, "jupyter-quinn", namespace, "ChildRejected")
+        assert failed["status"]["phase"] == "Failed"
+        assert "exceeded quota" in condition(failed, "Ready")["message"]
