@@ -101,6 +101,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
          choices=["true", "false"])
     flag("allowed-pvc-data-sources", ",".join(sorted(DEFAULT_PVC_DATA_SOURCES)),
          "comma-separated group/Kind (Kind for the core group) a PVC's dataSource or dataSourceRef may name")
+    flag("adopt-unsigned-claims", "false",
+         "adopt retained claims that carry no operator signature (claims made before signatures, upgrades); "
+         "a wrong signature is never trusted", choices=["true", "false"])
     flag("leader-elect", "true", "use a Lease so that only one replica acts", choices=["true", "false"])
     flag("lease-name", "jupyternetes-operator", "the leader election Lease")
     flag("lease-namespace", os.environ.get("POD_NAMESPACE", "jupyternetes"), "the Lease's namespace")
@@ -153,7 +156,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         instance_workers=args.workers,
         template_workers=args.template_workers, qps=args.qps, burst=args.burst,
         pod_security_level=Level(args.pod_security_level), allowed_kinds=_kinds(args.allowed_kinds),
-        tenant=_tenant(args),
+        tenant=_tenant(args), adopt_unsigned_claims=args.adopt_unsigned_claims == "true",
         leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,
         kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout,
         watch_inactivity_timeout=args.watch_inactivity_timeout)

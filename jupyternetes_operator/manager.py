@@ -41,6 +41,7 @@ from .machinery.ratelimit import BucketThrottle
 from .machinery.store import DeletedFinalStateUnknown, FrozenObject, ObjectKey, key_of
 from .machinery.workqueue import WorkQueue
 from .metrics import Metrics
+from .reconcile.claimtrust import ClaimSigner, ensure_key
 from .reconcile.context import ChildKind, Context
 from .reconcile.instances import InstanceReconciler
 from .reconcile.policy import Policy
@@ -218,8 +219,9 @@ class Operator:
             informer.add_handler(_EnqueueInstancesOfTemplate(instance_queue, instances))
 
         self.recorder = EventRecorder(self.client, instance=s.leader_election.identity)
+        self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
         context = Context(self.client, templates, instances, children, self.recorder,
-                          Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace)
+                          Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer)
         instance_reconciler = InstanceReconciler(context, metrics=m, clock=self.clock)
         template_reconciler = TemplateReconciler(context)
         everything = [*templates_i, *instances_i, *child_informers]
@@ -260,6 +262,9 @@ class Operator:
     async def _lead(self) -> None:
         """The leader-guarded work: both controllers, until a graceful stop (or cancellation)."""
         self._has_led = True
+        # The claim signing key, before any reconcile could sign or check a retained claim (the first
+        # leader creates it; followers never write).
+        self.signer.load(await ensure_key(self.client, self.settings.leader_election.lease_namespace))
         log.info("leading: starting controllers")
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._drain_on_stop, outer.cancel_scope)

@@ -64,6 +64,10 @@ class Settings:
     """The tenant rules beside Pod Security (service accounts, token audiences, nodeName, priority and
     runtime classes, Service types, PVC binding and sources, variables in reference fields); strict by
     default, each field loosened by its own flag (see :class:`.reconcile.tenant.TenantPolicy`)."""
+    adopt_unsigned_claims: bool = False
+    """Adopt retained claims that carry no operator signature (made before signatures existed, or by
+    hand). Off: only claims this operator created or adopted are mounted (reconcile/claimtrust.py); turn
+    it on for an upgrade until each user's home has been adopted once, then off again."""
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
     bind_address: str = "0.0.0.0:8080"
     """Where /metrics, /healthz and /readyz are served."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from .claimtrust import ClaimSigner
 
 if TYPE_CHECKING:
     from ..kube.client import Client, Resource
@@ -32,3 +34,5 @@ class Context:
     policy: Policy
     template_namespace: str | None = None
     """The operator's shared template namespace, if any."""
+    signer: ClaimSigner = field(default_factory=ClaimSigner)
+    """Signs and checks retained claims; its key is loaded when the operator starts leading."""

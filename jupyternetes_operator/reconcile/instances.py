@@ -41,6 +41,7 @@ from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
+from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
 from .plan import Holder, plan
 from .release import plan_release, summary
@@ -174,19 +175,25 @@ class InstanceReconciler:
             return _failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
 
         rendered = pin_to_recorded(rendered, previous)
-        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup, self._holder(meta["namespace"]))
+        holder, trusted = self._holder(meta["namespace"]), self._ctx.signer.trusted
+        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup, holder, trusted)
         existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
                    if c.get("state") != st.MISSING}
-        if recorded := [c for c in the_plan.create if (c.kind, c.name) in existed]:
-            # Recorded as created but not in the cache: deleted from under us, or a cache still behind
-            # our own writes (a busy API server). Only a live read may fail a server for it.
-            live = {c.name: await self._read(c) for c in recorded}
+        recorded = [c for c in the_plan.create if (c.kind, c.name) in existed]
+        if recorded or the_plan.untrusted:
+            # Recorded as created but not in the cache (deleted from under us, or a cache still behind
+            # our own writes), or a retained claim the cache shows unsigned (planted, or our signature not
+            # seen yet): only a live read may fail a server for it.
+            doubtful = [*recorded, *(u.child for u in the_plan.untrusted)]
+            live = {c.name: await self._read(c) for c in doubtful}
             if vanished := [c for c in recorded if live[c.name] is None]:
                 # A server is never silently re-created (its state is gone).
                 missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
                 return _failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
-            the_plan = plan(rendered, meta["name"], meta["uid"], lambda c: self._lookup(c) or live.get(c.name),
-                            self._holder(meta["namespace"]))
+            the_plan = plan(rendered, meta["name"], meta["uid"], lambda c: live.get(c.name) or self._lookup(c),
+                            holder, trusted)
+        if the_plan.untrusted:
+            return _failed("ClaimUntrusted", "; ".join(u.message for u in the_plan.untrusted), True)
         if the_plan.conflicts:
             return _failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
         if the_plan.in_use:
@@ -307,6 +314,11 @@ class InstanceReconciler:
                 self._ctx.recorder.emit(instance, WARNING, "CreateFailed",
                                         f"{child.kind} {child.name}: {exc.message}"[:1024], "Create")
             raise
+        if child.retain:  # signed at once: from now on only a claim carrying this signature is mounted
+            obj = await self._ctx.client.patch(kind.resource, child.name, {"metadata": {
+                "uid": obj["metadata"].get("uid"),  # only the object just created (the volume binder may
+                "annotations": {ANNOTATION_SIGNATURE: self._ctx.signer.signature(obj)}}},  # change it meanwhile)
+                namespace, content_type=MERGE_PATCH)
         self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
         return obj
 
@@ -320,7 +332,8 @@ class InstanceReconciler:
         labels = {key: rendered_labels[key] for key in (LABEL_INSTANCE, LABEL_APP_INSTANCE, LABEL_TEMPLATE)
                   if key in rendered_labels}
         metadata = {"resourceVersion": current["metadata"].get("resourceVersion"), "labels": labels,
-                    "annotations": {ANNOTATION_SERVERS: with_server(claim_servers(current), name)}}
+                    "annotations": {ANNOTATION_SERVERS: with_server(claim_servers(current), name),
+                                    ANNOTATION_SIGNATURE: self._ctx.signer.signature(current)}}
         try:
             await self._ctx.client.patch(kind.resource, child.name, {"metadata": metadata},
                                          child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)

@@ -5,6 +5,8 @@ be disturbed by a template edit, and an object we did not create is never touche
 
 - missing → create;
 - present and controlled by this instance → keep;
+- a retained PVC the operator did not sign (:mod:`.claimtrust`: it neither created nor adopted
+  it, whatever its labels say) → untrusted: never kept, adopted or mounted;
 - a retained PVC (no controller, marked retained) held by this instance → keep;
 - a retained PVC whose holder (its ``jupyternetes.io/instance`` label) is another instance
   that still exists → in use: never adopted, so one home is never mounted by two servers
@@ -61,12 +63,25 @@ class InUse:
 
 
 @dataclass(frozen=True)
+class Untrusted:
+    """A retained claim under a rendered name that the operator did not sign."""
+
+    child: Child
+
+    @property
+    def message(self) -> str:
+        return (f"{self.child.kind} {self.child.name} is marked retained but was not created or adopted by this "
+                "operator (no valid signature); it will not be mounted")
+
+
+@dataclass(frozen=True)
 class Plan:
     create: tuple[Child, ...]
     adopt: tuple[tuple[Child, Mapping[str, Any]], ...]
     """Retained claims to relabel for this instance, each with the object as observed."""
     conflicts: tuple[Conflict, ...]
     in_use: tuple[InUse, ...]
+    untrusted: tuple[Untrusted, ...]
     observed: tuple[tuple[Child, Mapping[str, Any] | None], ...]
     """Every rendered child with what the cache holds for it (None: missing)."""
 
@@ -79,11 +94,13 @@ def controller_uid(obj: Mapping[str, Any]) -> str | None:
 
 
 def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Lookup,
-         holder: HolderLookup = lambda _: Holder.ABSENT) -> Plan:
+         holder: HolderLookup = lambda _: Holder.ABSENT,
+         trusted: Callable[[Mapping[str, Any]], bool] = lambda _: True) -> Plan:
     create: list[Child] = []
     adopt: list[tuple[Child, Mapping[str, Any]]] = []
     conflicts: list[Conflict] = []
     in_use: list[InUse] = []
+    untrusted: list[Untrusted] = []
     observed: list[tuple[Child, Mapping[str, Any] | None]] = []
     for child in rendered.children:
         current = lookup(child)
@@ -96,6 +113,9 @@ def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Look
         if controller == instance_uid:
             continue
         if child.retain and controller is None and labels.get(LABEL_RETAINED) == "true":
+            if not trusted(current):
+                untrusted.append(Untrusted(child))
+                continue
             held_by = labels.get(LABEL_INSTANCE)
             if held_by == instance_name:
                 continue
@@ -108,4 +128,4 @@ def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Look
         owner = "another controller" if controller else "no controller and is not a retained claim"
         conflicts.append(Conflict(child, f"{child.kind} {child.name!r} already exists and has {owner}; "
                                          "it will not be overwritten"))
-    return Plan(tuple(create), tuple(adopt), tuple(conflicts), tuple(in_use), tuple(observed))
+    return Plan(tuple(create), tuple(adopt), tuple(conflicts), tuple(in_use), tuple(untrusted), tuple(observed))

@@ -135,13 +135,13 @@ def free_port() -> int:
 
 class OperatorProcess:
     """``python -m jupyternetes_operator run`` watching ``namespaces``; each ``start()`` is a new process
-    on a new metrics port, appending to ``log``. With ``leader_election`` the Lease lives in the first
-    namespace on :data:`SHORT_LEASE` timings."""
+    on a new metrics port, appending to ``log``. The first namespace stands for the operator's own (its
+    Lease, with ``leader_election`` on :data:`SHORT_LEASE` timings, and its claim signing key)."""
 
     def __init__(self, kubeconfig: Path, namespaces: tuple[str, ...], log: Path, *args: str,
                  leader_election: bool = True) -> None:
-        election = ([f"--lease-namespace={namespaces[0]}", *SHORT_LEASE] if leader_election
-                    else ["--leader-elect=false"])
+        election = [f"--lease-namespace={namespaces[0]}",
+                    *(SHORT_LEASE if leader_election else ["--leader-elect=false"])]
         self.argv = [sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={kubeconfig}",
                      f"--namespaces={','.join(namespaces)}", *election, *args]
         self.log = log

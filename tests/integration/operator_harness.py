@@ -33,7 +33,8 @@ __all__ = ["INSTANCE", "TEMPLATE", "OperatorProcess", "condition", "instance", "
 @asynccontextmanager
 async def running_operator(kubeconfig: Path, namespaces: tuple[str, ...], **settings: Any) -> AsyncIterator[Operator]:
     """The operator on its own client, watching ``namespaces``, leader election off unless asked."""
-    settings.setdefault("leader_election", LeaderElectionSettings(enabled=False))
+    settings.setdefault("leader_election", LeaderElectionSettings(  # its own namespace: the claim key's
+        enabled=False, lease_namespace=namespaces[0] if namespaces else "default"))
     metrics = Metrics()
     async with await Client.from_kubeconfig(str(kubeconfig), metrics=metrics) as client:
         operator = Operator(Settings(namespaces=namespaces, **settings), client, metrics)

@@ -175,3 +175,62 @@ async def test_a_create_the_api_server_refuses_for_good_fails_the_instance(
         failed = await instance_reason(kube, "jupyter-quinn", namespace, "ChildRejected")
         assert failed["status"]["phase"] == "Failed"
         assert "exceeded quota" in condition(failed, "Ready")["message"]
+
+
+def planted_claim(name: str, holder: str, annotations: dict[str, str] | None = None) -> dict[str, object]:
+    """A claim someone made under a user's home name, with the operator's labels."""
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "labels": {api.LABEL_RETAINED: "true", LABEL_INSTANCE: holder,
+                                                  api.LABEL_MANAGED_BY: api.MANAGED_BY},
+                         "annotations": annotations or {}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+
+
+async def test_a_planted_home_is_never_mounted(control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """A claim created beforehand under a user's home name, labelled as retained for that very user's
+    instance: it was not made by the operator, so the instance fails ClaimUntrusted and no pod mounts
+    it. A valid signature copied from a real home onto a re-created claim does not help either."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(PVCS, planted_claim("home-mallory", "jupyter-mallory"), namespace)
+        await kube.create(INSTANCES, instance("jupyter-mallory", {"username": "mallory"}), namespace)
+        failed = await instance_reason(kube, "jupyter-mallory", namespace, "ClaimUntrusted")
+        assert "home-mallory is marked retained but was not created or adopted" in condition(failed, "Ready")["message"]
+        assert await kube.get_or_none(PODS, "jupyter-mallory-notebook", namespace) is None
+
+        # A real home, signed; then deleted and re-created by someone with the signature copied over.
+        await kube.create(INSTANCES, instance("jupyter-olga", {"username": "olga"}), namespace)
+        await ready_instance(kube, "jupyter-olga", namespace)
+        real = await kube.get(PVCS, "home-olga", namespace)
+        copied = {k: v for k, v in real["metadata"]["annotations"].items() if k.startswith("jupyternetes.io/")}
+        assert "jupyternetes.io/claim-signature" in copied
+        await kube.delete(INSTANCES, "jupyter-olga", namespace)
+        await wait_for(kube, INSTANCES, "jupyter-olga", namespace, lambda o: o is None, what="jupyter-olga gone")
+        await kube.delete(PVCS, "home-olga", namespace)
+        await wait_for(kube, PVCS, "home-olga", namespace, lambda o: o is None, what="home-olga gone")
+        await kube.create(PVCS, planted_claim("home-olga", "jupyter-olga", copied), namespace)
+        await kube.create(INSTANCES, instance("jupyter-olga", {"username": "olga"}), namespace)
+        await instance_reason(kube, "jupyter-olga", namespace, "ClaimUntrusted")
+        assert await kube.get_or_none(PODS, "jupyter-olga-notebook", namespace) is None
+
+
+async def test_an_upgrade_adopts_unsigned_homes_when_told_to(control_plane: ControlPlane, kube: Client,
+                                                              namespace: str) -> None:
+    """Homes made before signatures carry none: with adopt_unsigned_claims the operator adopts them
+    (and signs them), so the setting can be turned off again afterwards; a wrong signature never passes."""
+    async with running_operator(control_plane.kubeconfig, (namespace,), adopt_unsigned_claims=True):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(PVCS, planted_claim("home-legacy", "jupyter-legacy-old"), namespace)
+        await kube.create(PVCS, planted_claim("home-forged", "jupyter-forged-old",
+                                              {"jupyternetes.io/claim-signature": "0" * 64}), namespace)
+        await kube.create(INSTANCES, instance("jupyter-legacy", {"username": "legacy"}), namespace)
+        await ready_instance(kube, "jupyter-legacy", namespace)
+        await kube.create(INSTANCES, instance("jupyter-forged", {"username": "forged"}), namespace)
+        await instance_reason(kube, "jupyter-forged", namespace, "ClaimUntrusted")
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.delete(INSTANCES, "jupyter-legacy", namespace)
+        await wait_for(kube, INSTANCES, "jupyter-legacy", namespace, lambda o: o is None, what="gone")
+        await kube.create(INSTANCES, instance("jupyter-legacy-2", {"username": "legacy"}), namespace)
+        await ready_instance(kube, "jupyter-legacy-2", namespace)  # signed at the adoption: trusted now

@@ -78,7 +78,8 @@ BAD_TEMPLATES: list[tuple[str, Callable[[Object], Any], str]] = [
 BAD_INSTANCES: list[tuple[str, Callable[[Object], Any], str]] = [
     ("name not a DNS label", _set("metadata.name", "jupyter.alice"), "metadata.name must be a DNS label"),
     ("name too long", _set("metadata.name", "j" * 64), "metadata.name must be a DNS label"),
-    ("missing template", lambda i: i["spec"].pop("template"), "spec.template: Required value"),
+    ("missing template", lambda i: i["spec"].pop("template"),
+     "spec.template is required (unless spec.release is true)"),
     ("unsafe variable key", _set("spec.variables", {"bad-key": "x"}), "variable names must match"),
     ("oversized value", _set("spec.variables", {"username": "a" * 4097}), "Too long"),
     ("too many variables", _set("spec.variables", {f"v{i}": "x" for i in range(65)}),

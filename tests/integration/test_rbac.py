@@ -227,6 +227,7 @@ FORBIDDEN = [
     ("read Secrets", ["get", "secrets", "-n", WATCHED_NS]),
     ("read a Secret by name", ["get", "secret", "anything", "-n", WATCHED_NS]),
     ("read Secrets in its own namespace", ["get", "secrets", "-n", OPERATOR_NS]),
+    ("read another Secret in its own namespace", ["get", "secret", "something-else", "-n", OPERATOR_NS]),
     ("create a Secret", ["create", "secret", "generic", "x", "--from-literal=a=b", "-n", WATCHED_NS]),
     ("list pods in another namespace", ["get", "pods", "-n", "elsewhere"]),
     ("list pods cluster-wide", ["get", "pods", "-A"]),

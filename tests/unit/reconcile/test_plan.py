@@ -215,3 +215,13 @@ def test_every_child_is_planned_and_observed_once_in_render_order() -> None:
 def test_empty_render_plans_nothing() -> None:
     the_plan = plan(rendered(), "inst", UID, lambda _: pytest.fail("nothing to look up"))
     assert (the_plan.create, the_plan.adopt, the_plan.conflicts, the_plan.observed) == ((), (), (), ())
+
+
+def test_a_retained_claim_the_operator_did_not_sign_is_never_kept_adopted_or_mounted() -> None:
+    """Planted under the home's name with the operator's labels, even labelled for this very instance."""
+    for holder in (None, "jupyter-alice", "jupyter-old"):
+        the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(retained("home-alice", holder)),
+                        trusted=lambda _: False)
+        assert [u.child.name for u in the_plan.untrusted] == ["home-alice"], holder
+        assert the_plan.adopt == ()
+        assert "not created or adopted by this operator" in the_plan.untrusted[0].message

@@ -1,0 +1,83 @@
+"""Which retained claims the operator may mount: those it created or adopted itself.
+
+A retained claim outlives its instance and is mounted again by the next instance that renders
+its name, so its labels alone prove nothing: anyone who can create PVCs in the namespace can
+create one under a user's home name with the operator's labels (bound to a volume they control,
+or filled with startup files). The operator therefore signs every retained claim it creates or
+adopts: an HMAC-SHA256, under a key only it holds, over the claim's namespace, name and **uid**
+(assigned by the API server, so a signature copied onto another object never matches).
+
+Guaranteed: :meth:`ClaimSigner.trusted` is True only for a claim carrying the signature of its own
+uid under this key, or, with ``adopt_unsigned`` (a deliberate upgrade setting), for a claim
+carrying no signature at all; a wrong signature is never trusted.
+
+The key lives in a Secret in the operator's own namespace (:func:`ensure_key`), created by the
+first leader with 32 random bytes, read by the next; the operator's Role allows ``get`` of that one
+Secret by name and ``create`` in its own namespace only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from ..kube.client import Client
+from ..kube.errors import AlreadyExists, NotFound
+from ..kube.resources import SECRETS
+
+ANNOTATION_SIGNATURE = "jupyternetes.io/claim-signature"
+KEY_SECRET = "jupyternetes-operator-claim-key"
+"""The Secret (in the operator's namespace) that holds the signing key under ``data.key``."""
+
+
+class ClaimSigner:
+    """Signs and checks retained claims; the key is loaded once the operator leads (:meth:`load`)."""
+
+    def __init__(self, key: bytes | None = None, *, adopt_unsigned: bool = False) -> None:
+        self._key = key
+        self.adopt_unsigned = adopt_unsigned
+
+    def load(self, key: bytes) -> None:
+        self._key = key
+
+    def signature(self, claim: Mapping[str, Any]) -> str:
+        """The signature ``claim`` (as the API server returned it: with its uid) should carry."""
+        if self._key is None:
+            raise RuntimeError("the claim signing key is not loaded")
+        meta = claim.get("metadata") or {}
+        message = f"{meta.get('namespace')}/{meta.get('name')}/{meta.get('uid')}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def trusted(self, claim: Mapping[str, Any]) -> bool:
+        carried = ((claim.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SIGNATURE)
+        if carried is None:
+            return self.adopt_unsigned
+        return isinstance(carried, str) and hmac.compare_digest(carried, self.signature(claim))
+
+
+async def ensure_key(client: Client, namespace: str, name: str = KEY_SECRET) -> bytes:
+    """The signing key from Secret ``namespace/name``, created with 32 random bytes if it is missing."""
+    for _ in range(3):
+        try:
+            secret = await client.get(SECRETS, name, namespace)
+            return base64.b64decode(secret["data"]["key"])
+        except NotFound:
+            pass
+        key = secrets.token_bytes(32)
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": namespace,
+                             "labels": {"app.kubernetes.io/name": "jupyternetes"}},
+                "data": {"key": base64.b64encode(key).decode()}}
+        try:
+            await client.create(SECRETS, body, namespace)
+        except AlreadyExists:
+            continue  # another replica made it first: read that one
+        except NotFound:
+            raise RuntimeError(f"cannot keep the claim signing key: namespace {namespace!r} (the operator's own, "
+                               "--lease-namespace) does not exist") from None
+        return key
+    raise RuntimeError(f"could neither read nor create the claim signing key Secret {namespace}/{name}")

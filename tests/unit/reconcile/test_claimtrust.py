@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE, ClaimSigner
+
+KEY = b"k" * 32
+
+
+def claim(uid: str = "uid-1", name: str = "home-alice", signature: str | None = None) -> dict[str, Any]:
+    annotations = {ANNOTATION_SIGNATURE: signature} if signature is not None else {}
+    return {"metadata": {"namespace": "hub", "name": name, "uid": uid, "annotations": annotations}}
+
+
+def signed(signer: ClaimSigner, **fields: Any) -> dict[str, Any]:
+    obj = claim(**fields)
+    obj["metadata"]["annotations"][ANNOTATION_SIGNATURE] = signer.signature(obj)
+    return obj
+
+
+def test_a_claim_signed_for_its_own_uid_is_trusted() -> None:
+    signer = ClaimSigner(KEY)
+    assert signer.trusted(signed(signer))
+
+
+def test_a_signature_copied_onto_another_object_is_not() -> None:
+    """A planted claim re-created under the same name has another uid: the copied signature fails."""
+    signer = ClaimSigner(KEY)
+    original = signed(signer)
+    replay = claim(uid="uid-2", signature=original["metadata"]["annotations"][ANNOTATION_SIGNATURE])
+    assert not signer.trusted(replay)
+    renamed = copy.deepcopy(original)
+    renamed["metadata"]["name"] = "home-bob"
+    assert not signer.trusted(renamed)
+
+
+def test_another_key_or_no_signature_is_not_trusted() -> None:
+    assert not ClaimSigner(b"x" * 32).trusted(signed(ClaimSigner(KEY)))
+    assert not ClaimSigner(KEY).trusted(claim())
+    assert not ClaimSigner(KEY).trusted(claim(signature=""))
+
+
+def test_adopt_unsigned_trusts_only_claims_without_a_signature() -> None:
+    signer = ClaimSigner(KEY, adopt_unsigned=True)
+    assert signer.trusted(claim())
+    assert not signer.trusted(claim(signature="forged"))
+
+
+def test_no_key_no_signature() -> None:
+    with pytest.raises(RuntimeError, match="not loaded"):
+        ClaimSigner().signature(claim())
