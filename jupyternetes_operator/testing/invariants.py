@@ -34,7 +34,7 @@ EXPECTED_FAILURES = frozenset({
     "TemplateNotFound", "TemplateNotAllowed", "TemplateInvalid", "UndeclaredVariable", "MissingVariable",
     "InvalidVariable", "InvalidName", "PolicyViolation", "ChildConflict", "ChildDeleted", "ChildInvalid",
     "ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "PodDeleted", "RenderTooLarge", "ClaimInUse",
-    "EnvSecretMissing", "EnvSecretMismatch",
+    "EnvSecretMissing", "EnvSecretMismatch", "ClaimUntrusted", "ChildRejected",
 })
 
 
