@@ -32,13 +32,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
 from .render import GROUPS, PLACEHOLDER, _templated_strings
 from .tenant import TenantPolicy, check_child, check_variables
+from .tenant import as_list as _list
+from .tenant import as_map as _map
 
 __all__ = ["DEFAULT_ALLOWED_KINDS", "Level", "Policy", "TenantPolicy", "Violation", "check_kind", "check_pod"]
 
@@ -123,16 +125,6 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> Sequence[Any]:
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return value
-    return ()
 
 
 def _containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:

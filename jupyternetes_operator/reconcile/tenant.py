@@ -125,11 +125,13 @@ class Child(Protocol):
 # ---------------------------------------------------------------- helpers
 
 
-def _map(value: Any) -> Mapping[str, Any]:
+def as_map(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is an object, else an empty one (templates are checked as written, malformed too)."""
     return value if isinstance(value, Mapping) else {}
 
 
-def _list(value: Any) -> Sequence[Any]:
+def as_list(value: Any) -> Sequence[Any]:
+    """``value`` if it is a list (not a string), else an empty one."""
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return value
     return ()
@@ -197,11 +199,11 @@ class _Declared:
 
 def _declarations(spec: Mapping[str, Any]) -> dict[str, _Declared]:
     found: dict[str, _Declared] = {}
-    for index, raw in enumerate(_list(spec.get("variables"))):
-        item = _map(raw)
+    for index, raw in enumerate(as_list(spec.get("variables"))):
+        item = as_map(raw)
         name = item.get("name")
         if isinstance(name, str) and name not in found:
-            found[name] = _Declared(index, item.get("allowReferences") is True, bool(_list(item.get("enum"))),
+            found[name] = _Declared(index, item.get("allowReferences") is True, bool(as_list(item.get("enum"))),
                                     item.get("userSettable") is True)
     return found
 
@@ -220,13 +222,13 @@ def check_variables(
     """
     if mode == VariableReferences.ANY:
         return
-    declared = _declarations(_map(template.get("spec")))
+    declared = _declarations(as_map(template.get("spec")))
     for name, declaration in declared.items():
         if declaration.allow and not declaration.enum:
             field = f"spec.variables[{declaration.index}].allowReferences"
             yield field, (f"variable {name!r} allows references but lists no enum: only values the template "
                           "lists may fill a reference field")
-    yield from _retained_claim_names(_map(template.get("spec")), declared, placeholders, mode)
+    yield from _retained_claim_names(as_map(template.get("spec")), declared, placeholders, mode)
     for entry_path, body_path, text in templated:
         if not is_reference(body_path):
             continue
@@ -247,9 +249,9 @@ def _retained_claim_names(spec: Mapping[str, Any], declared: Mapping[str, _Decla
                          mode: VariableReferences) -> Iterator[tuple[str, str]]:
     """A retained claim outlives its server and is adopted by the next instance that renders its name:
     a name a user can choose (a ``userSettable`` variable) could name another user's home."""
-    for index, raw in enumerate(_list(spec.get("pvcs"))):
-        entry = _map(raw)
-        name = _map(entry.get("metadata")).get("name")
+    for index, raw in enumerate(as_list(spec.get("pvcs"))):
+        entry = as_map(raw)
+        name = as_map(entry.get("metadata")).get("name")
         if entry.get("retain") is not True or not isinstance(name, str):
             continue
         for match in placeholders.finditer(name):
@@ -275,11 +277,11 @@ def check_child(child: Child, policy: TenantPolicy) -> Iterator[tuple[str, str]]
             yield f"{prefix}.kind", ("a Pod may only be rendered from spec.pods, where it is checked and "
                                      "watched as part of the server; move it there (no setting allows it)")
             return
-        yield from ((f"{prefix}.{field}", message) for field, message in _pod(_map(manifest.get("spec")), policy))
+        yield from ((f"{prefix}.{field}", message) for field, message in _pod(as_map(manifest.get("spec")), policy))
     elif child.kind == "Service" and manifest.get("apiVersion") == "v1":
-        yield from ((f"{prefix}.{field}", message) for field, message in _service(_map(manifest.get("spec")), policy))
+        yield from ((f"{prefix}.{field}", message) for field, message in _service(as_map(manifest.get("spec")), policy))
     elif child.kind == "PersistentVolumeClaim" and manifest.get("apiVersion") == "v1":
-        yield from ((f"{prefix}.{field}", message) for field, message in _claim(_map(manifest.get("spec")), policy))
+        yield from ((f"{prefix}.{field}", message) for field, message in _claim(as_map(manifest.get("spec")), policy))
 
 
 def _pod(spec: Mapping[str, Any], policy: TenantPolicy) -> Iterator[tuple[str, str]]:
@@ -296,13 +298,13 @@ def _pod(spec: Mapping[str, Any], policy: TenantPolicy) -> Iterator[tuple[str, s
         value = spec.get(key)
         if value is not None and value not in allowed:
             yield f"spec.{key}", f"{key} {value!r} is not allowed (allowed: {_listed(allowed)}; {flag})"
-    for index, volume in enumerate(_list(spec.get("volumes"))):
-        sources = _list(_map(_map(volume).get("projected")).get("sources"))
+    for index, volume in enumerate(as_list(spec.get("volumes"))):
+        sources = as_list(as_map(as_map(volume).get("projected")).get("sources"))
         for at, source in enumerate(sources):
-            token = _map(source).get("serviceAccountToken")
+            token = as_map(source).get("serviceAccountToken")
             if token is None:
                 continue
-            audience = _map(token).get("audience")
+            audience = as_map(token).get("audience")
             if audience not in policy.token_audiences:
                 what = f"audience {audience!r}" if audience else "no audience (the API server's own)"
                 yield (f"spec.volumes[{index}].projected.sources[{at}].serviceAccountToken.audience",
@@ -315,7 +317,7 @@ def _service(spec: Mapping[str, Any], policy: TenantPolicy) -> Iterator[tuple[st
     if kind not in policy.service_types:
         yield "spec.type", (f"Service type {kind!r} is not allowed (allowed: {_listed(policy.service_types)}; "
                             "--allowed-service-types)")
-    if _list(spec.get("externalIPs")) and not policy.external_ips:
+    if as_list(spec.get("externalIPs")) and not policy.external_ips:
         yield "spec.externalIPs", "a Service with externalIPs captures traffic to them (--allow-external-ips)"
 
 
@@ -329,7 +331,7 @@ def _claim(spec: Mapping[str, Any], policy: TenantPolicy) -> Iterator[tuple[str,
         source = spec.get(key)
         if source is None:
             continue
-        group, kind = _map(source).get("apiGroup") or "", _map(source).get("kind")
+        group, kind = as_map(source).get("apiGroup") or "", as_map(source).get("kind")
         named = f"{group}/{kind}" if group else str(kind)
         if named not in policy.pvc_data_sources:
             yield f"spec.{key}", (f"a claim populated from {named} is not allowed (allowed: "
