@@ -43,7 +43,7 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
-from .plan import Holder, plan
+from .plan import Holder, controller_uid, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
@@ -121,8 +121,7 @@ class InstanceReconciler:
         elif (instance.get("spec") or {}).get("release"):
             outcome = await self._release(instance, previous)
         else:
-            outcome = await self._own_env_secret(instance, previous) or dataclasses.replace(
-                await self._converge(instance, previous), env_secret=env_secret_of(instance))
+            outcome = await self._converge(instance, previous)
         if outcome.phase == PROVISIONING and not previous and \
                 (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:
             return Result(requeue_after=wait)  # children events may make it Running before then
@@ -202,6 +201,9 @@ class InstanceReconciler:
                 return Outcome(PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
                                (False, "ClaimInUse", message), retry_after=CLAIM_WAIT)
             return _failed("ClaimInUse", message, True)
+        if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
+                (failure := await self._own_env_secret(instance, previous)):
+            return failure  # nothing is created for a server before it owns its environment Secret
         for child, current in the_plan.adopt:
             await self._adopt(instance, child, current)
         created: dict[str, Mapping[str, Any] | None] = {}
@@ -218,13 +220,14 @@ class InstanceReconciler:
                                                 f"({exc.status}): {exc.message}"[:4096], True)
             except _ChildConflict as exc:
                 return _failed("ChildConflict", str(exc), True)
-        return self._observe(rendered, the_plan.observed, created)
+        return dataclasses.replace(self._observe(rendered, the_plan.observed, created),
+                                   env_secret=env_secret_of(instance))
 
     async def _own_env_secret(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome | None:
         """Make the instance the owner of its environment Secret (so it goes with the instance), first
-        checking, in the same request, that the Secret was made for this instance. Done once, before
-        anything else: a server never starts without its token, or with a Secret planted for it.
-        A failure outcome, or None to go on."""
+        checking, in the same request, that the Secret was made for this instance. Done before any child
+        is created (a later pass sees children and skips it): a server never starts without its token,
+        or with a Secret planted for it. A failure outcome, or None to go on."""
         secret = env_secret_of(instance)
         if secret is None or previous.get("envSecret") == secret:
             return None
