@@ -7,9 +7,16 @@ or filled with startup files). The operator therefore signs every retained claim
 adopts: an HMAC-SHA256, under a key only it holds, over the claim's namespace, name and **uid**
 (assigned by the API server, so a signature copied onto another object never matches).
 
+The uid is known only once the claim exists, so a claim is created carrying a *creation mark*, an
+HMAC over its namespace, name and the uid of the instance creating it, and signed right after. If
+that second write is lost (a connection reset, a 500), the creating instance alone still trusts
+the claim by its mark, and signs it at its next pass; any other instance, including one re-created
+under the same name, has another uid and does not.
+
 Guaranteed: :meth:`ClaimSigner.trusted` is True only for a claim carrying the signature of its own
-uid under this key, or, with ``adopt_unsigned`` (a deliberate upgrade setting), for a claim
-carrying no signature at all; a wrong signature is never trusted.
+uid under this key, or the creation mark of the asking instance, or, with ``adopt_unsigned`` (a
+deliberate upgrade setting), for a claim carrying no signature at all; a wrong signature is never
+trusted.
 
 The key lives in a Secret in the operator's own namespace (:func:`ensure_key`), created by the
 first leader with 32 random bytes, read by the next; the operator's Role allows ``get`` of that one
@@ -30,6 +37,7 @@ from ..kube.errors import AlreadyExists, NotFound
 from ..kube.resources import SECRETS
 
 ANNOTATION_SIGNATURE = "jupyternetes.io/claim-signature"
+ANNOTATION_CREATED_FOR = "jupyternetes.io/claim-created-for"
 KEY_SECRET = "jupyternetes-operator-claim-key"
 """The Secret (in the operator's namespace) that holds the signing key under ``data.key``."""
 
@@ -44,19 +52,39 @@ class ClaimSigner:
     def load(self, key: bytes) -> None:
         self._key = key
 
-    def signature(self, claim: Mapping[str, Any]) -> str:
-        """The signature ``claim`` (as the API server returned it: with its uid) should carry."""
+    def _mac(self, *parts: object) -> str:
         if self._key is None:
             raise RuntimeError("the claim signing key is not loaded")
-        meta = claim.get("metadata") or {}
-        message = f"{meta.get('namespace')}/{meta.get('name')}/{meta.get('uid')}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.new(self._key, "/".join(str(p) for p in parts).encode(), hashlib.sha256).hexdigest()
 
-    def trusted(self, claim: Mapping[str, Any]) -> bool:
+    def signature(self, claim: Mapping[str, Any]) -> str:
+        """The signature ``claim`` (as the API server returned it: with its uid) should carry."""
+        meta = claim.get("metadata") or {}
+        return self._mac(meta.get("namespace"), meta.get("name"), meta.get("uid"))
+
+    def creation_mark(self, namespace: str, name: str, instance_uid: str) -> str:
+        """What a claim carries from its create on (:data:`ANNOTATION_CREATED_FOR`), before its own uid is
+        known: it binds the claim to the instance that creates it, and to no other (uids are never reused)."""
+        return self._mac("created-for", namespace, name, instance_uid)
+
+    def signed(self, claim: Mapping[str, Any]) -> bool:
+        """Whether ``claim`` carries the signature of its own uid."""
         carried = ((claim.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SIGNATURE)
-        if carried is None:
-            return self.adopt_unsigned
         return isinstance(carried, str) and hmac.compare_digest(carried, self.signature(claim))
+
+    def trusted(self, claim: Mapping[str, Any], instance_uid: str) -> bool:
+        """Whether the instance with ``instance_uid`` may keep, adopt or mount ``claim``: it is signed, or it
+        carries the creation mark of this very instance (created by this instance's earlier pass, whose
+        signature did not land), or it is unsigned and ``adopt_unsigned`` is set."""
+        if self.signed(claim):
+            return True
+        meta = claim.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        mark = annotations.get(ANNOTATION_CREATED_FOR)
+        if isinstance(mark, str) and hmac.compare_digest(
+                mark, self.creation_mark(str(meta.get("namespace")), str(meta.get("name")), instance_uid)):
+            return True
+        return self.adopt_unsigned and ANNOTATION_SIGNATURE not in annotations
 
 
 async def ensure_key(client: Client, namespace: str, name: str = KEY_SECRET) -> bytes:

@@ -34,14 +34,14 @@ from ..api import (
     env_secret_of,
     with_server,
 )
-from ..kube.client import JSON_PATCH, MERGE_PATCH
+from ..kube.client import JSON_PATCH, MERGE_PATCH, Resource
 from ..kube.errors import AlreadyExists, ApiError, BadRequest, Invalid, NotFound
 from ..kube.resources import SECRETS
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
-from .claimtrust import ANNOTATION_SIGNATURE
+from .claimtrust import ANNOTATION_CREATED_FOR, ANNOTATION_SIGNATURE
 from .context import Context
 from .plan import Holder, controller_uid, plan
 from .release import plan_release, summary
@@ -85,7 +85,11 @@ class Outcome:
 
 
 class _ChildConflict(Exception):
-    """A child's name is taken by an object this instance does not control."""
+    """A child's name is taken by an object this instance does not control (or may not trust)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _released(message: str) -> Outcome:
@@ -174,7 +178,11 @@ class InstanceReconciler:
             return _failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
 
         rendered = pin_to_recorded(rendered, previous)
-        holder, trusted = self._holder(meta["namespace"]), self._ctx.signer.trusted
+        holder = self._holder(meta["namespace"])
+
+        def trusted(claim: Mapping[str, Any]) -> bool:
+            return self._ctx.signer.trusted(claim, meta["uid"])
+
         the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup, holder, trusted)
         existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
                    if c.get("state") != st.MISSING}
@@ -204,6 +212,10 @@ class InstanceReconciler:
         if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
                 (failure := await self._own_env_secret(instance, previous)):
             return failure  # nothing is created for a server before it owns its environment Secret
+        for child, current in the_plan.observed:  # ours by its creation mark: the signature did not land
+            if child.retain and current is not None and not self._ctx.signer.signed(current) and \
+                    (current["metadata"].get("labels") or {}).get(LABEL_INSTANCE) == meta["name"]:
+                await self._sign(self._ctx.children[(child.api_version, child.kind)].resource, current)
         for child, current in the_plan.adopt:
             await self._adopt(instance, child, current)
         created: dict[str, Mapping[str, Any] | None] = {}
@@ -219,7 +231,7 @@ class InstanceReconciler:
                 return _failed("ChildRejected", f"{child.kind} {child.name}: the API server refused it "
                                                 f"({exc.status}): {exc.message}"[:4096], True)
             except _ChildConflict as exc:
-                return _failed("ChildConflict", str(exc), True)
+                return _failed(exc.reason, str(exc), True)
         return dataclasses.replace(self._observe(rendered, the_plan.observed, created),
                                    env_secret=env_secret_of(instance))
 
@@ -296,9 +308,11 @@ class InstanceReconciler:
         kind = self._ctx.children[(child.api_version, child.kind)]
         namespace = child.manifest["metadata"]["namespace"]
         manifest = child.manifest
-        if child.retain:  # the record delete-forever reads: who has used this claim
+        if child.retain:  # who has used it (delete-forever reads it); that this instance made it (claimtrust)
             meta = manifest["metadata"]
-            annotations = {**meta.get("annotations", {}), ANNOTATION_SERVERS: instance["metadata"]["name"]}
+            mark = self._ctx.signer.creation_mark(namespace, child.name, instance["metadata"]["uid"])
+            annotations = {**meta.get("annotations", {}), ANNOTATION_SERVERS: instance["metadata"]["name"],
+                           ANNOTATION_CREATED_FOR: mark}
             manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
         try:
             obj = await self._ctx.client.create(kind.resource, manifest, namespace)
@@ -307,23 +321,29 @@ class InstanceReconciler:
             # label-selected cache that squats on the name: look, and never overwrite the latter.
             existing = await self._ctx.client.get(kind.resource, child.name, namespace)
             single = Rendered((child,), {}, Endpoint("", None, 0), 0)
-            conflicts = plan(single, instance["metadata"]["name"], instance["metadata"]["uid"],
-                             lambda _: existing).conflicts
-            if conflicts:
-                raise _ChildConflict(conflicts[0].message) from None
+            seen = plan(single, instance["metadata"]["name"], instance["metadata"]["uid"], lambda _: existing,
+                        trusted=lambda c: self._ctx.signer.trusted(c, instance["metadata"]["uid"]))
+            if seen.conflicts:
+                raise _ChildConflict("ChildConflict", seen.conflicts[0].message) from None
+            if seen.untrusted:
+                raise _ChildConflict("ClaimUntrusted", seen.untrusted[0].message) from None
             return None
         except ApiError as exc:
             if isinstance(exc, Invalid) or exc.status in PERMANENT:
                 self._ctx.recorder.emit(instance, WARNING, "CreateFailed",
                                         f"{child.kind} {child.name}: {exc.message}"[:1024], "Create")
             raise
-        if child.retain:  # signed at once: from now on only a claim carrying this signature is mounted
-            obj = await self._ctx.client.patch(kind.resource, child.name, {"metadata": {
-                "uid": obj["metadata"].get("uid"),  # only the object just created (the volume binder may
-                "annotations": {ANNOTATION_SIGNATURE: self._ctx.signer.signature(obj)}}},  # change it meanwhile)
-                namespace, content_type=MERGE_PATCH)
+        if child.retain:  # signed at once (if this write is lost, the next pass signs it: _sign)
+            obj = await self._sign(kind.resource, obj)
         self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
         return obj
+
+    async def _sign(self, resource: Resource, claim: Mapping[str, Any]) -> dict[str, Any]:
+        """Sign a retained claim for its own uid (the patch names the uid: only that very object)."""
+        meta = claim["metadata"]
+        return await self._ctx.client.patch(resource, meta["name"], {"metadata": {
+            "uid": meta.get("uid"), "annotations": {ANNOTATION_SIGNATURE: self._ctx.signer.signature(claim)}}},
+            meta["namespace"], content_type=MERGE_PATCH)
 
     async def _adopt(self, instance: Mapping[str, Any], child: Child, current: Mapping[str, Any]) -> None:
         """Relabel a retained claim for this instance: every label that names an instance says this one,

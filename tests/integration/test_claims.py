@@ -10,6 +10,7 @@ from jupyternetes_operator import api
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES
 from jupyternetes_operator.kube.client import MERGE_PATCH, Client, Resource
 from jupyternetes_operator.kube.resources import PODS, PVCS
+from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE
 from jupyternetes_operator.testing import ControlPlane
 
 from .operator_harness import (
@@ -234,3 +235,23 @@ async def test_an_upgrade_adopts_unsigned_homes_when_told_to(control_plane: Cont
         await wait_for(kube, INSTANCES, "jupyter-legacy", namespace, lambda o: o is None, what="gone")
         await kube.create(INSTANCES, instance("jupyter-legacy-2", {"username": "legacy"}), namespace)
         await ready_instance(kube, "jupyter-legacy-2", namespace)  # signed at the adoption: trusted now
+
+
+async def test_a_signature_that_did_not_land_is_completed_by_the_creator(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """The write that signs a new claim is lost (a reset, a 500): the claim still carries the mark of the
+    instance that created it, which alone trusts it and signs it at its next pass."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(INSTANCES, instance("jupyter-lost", {"username": "lost"}), namespace)
+        await ready_instance(kube, "jupyter-lost", namespace)
+        signature = (await kube.get(PVCS, "home-lost", namespace))["metadata"]["annotations"][ANNOTATION_SIGNATURE]
+        await kube.patch(PVCS, "home-lost", {"metadata": {"annotations": {ANNOTATION_SIGNATURE: None}}}, namespace,
+                         content_type=MERGE_PATCH)
+        await kube.patch(INSTANCES, "jupyter-lost", {"metadata": {"annotations": {"touched": "1"}}}, namespace,
+                         content_type=MERGE_PATCH)
+        await wait_for(kube, PVCS, "home-lost", namespace,
+                       lambda o: (o["metadata"].get("annotations") or {}).get(ANNOTATION_SIGNATURE) == signature,
+                       what="the claim signed again by its creator")
+        assert (await kube.get(INSTANCES, "jupyter-lost", namespace))["status"]["phase"] == "Running"

@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 
-from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE, ClaimSigner
+from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_CREATED_FOR, ANNOTATION_SIGNATURE, ClaimSigner
 
 KEY = b"k" * 32
+INSTANCE = "instance-uid-1"
 
 
 def claim(uid: str = "uid-1", name: str = "home-alice", signature: str | None = None) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def signed(signer: ClaimSigner, **fields: Any) -> dict[str, Any]:
 
 def test_a_claim_signed_for_its_own_uid_is_trusted() -> None:
     signer = ClaimSigner(KEY)
-    assert signer.trusted(signed(signer))
+    assert signer.trusted(signed(signer), INSTANCE)
 
 
 def test_a_signature_copied_onto_another_object_is_not() -> None:
@@ -31,24 +32,36 @@ def test_a_signature_copied_onto_another_object_is_not() -> None:
     signer = ClaimSigner(KEY)
     original = signed(signer)
     replay = claim(uid="uid-2", signature=original["metadata"]["annotations"][ANNOTATION_SIGNATURE])
-    assert not signer.trusted(replay)
+    assert not signer.trusted(replay, INSTANCE)
     renamed = copy.deepcopy(original)
     renamed["metadata"]["name"] = "home-bob"
-    assert not signer.trusted(renamed)
+    assert not signer.trusted(renamed, INSTANCE)
 
 
 def test_another_key_or_no_signature_is_not_trusted() -> None:
-    assert not ClaimSigner(b"x" * 32).trusted(signed(ClaimSigner(KEY)))
-    assert not ClaimSigner(KEY).trusted(claim())
-    assert not ClaimSigner(KEY).trusted(claim(signature=""))
+    assert not ClaimSigner(b"x" * 32).trusted(signed(ClaimSigner(KEY)), INSTANCE)
+    assert not ClaimSigner(KEY).trusted(claim(), INSTANCE)
+    assert not ClaimSigner(KEY).trusted(claim(signature=""), INSTANCE)
 
 
 def test_adopt_unsigned_trusts_only_claims_without_a_signature() -> None:
     signer = ClaimSigner(KEY, adopt_unsigned=True)
-    assert signer.trusted(claim())
-    assert not signer.trusted(claim(signature="forged"))
+    assert signer.trusted(claim(), INSTANCE)
+    assert not signer.trusted(claim(signature="forged"), INSTANCE)
 
 
 def test_no_key_no_signature() -> None:
     with pytest.raises(RuntimeError, match="not loaded"):
         ClaimSigner().signature(claim())
+
+
+def test_the_creation_mark_is_trusted_by_the_creating_instance_only() -> None:
+    """A claim whose signature did not land after its create: its creator (by uid) still trusts it,
+    nobody else does, and a copy of the mark onto a claim for another instance is worthless."""
+    signer = ClaimSigner(KEY)
+    made = claim(uid="claim-uid-9")
+    made["metadata"]["annotations"][ANNOTATION_CREATED_FOR] = signer.creation_mark("hub", "home-alice", INSTANCE)
+    assert signer.trusted(made, INSTANCE)
+    assert not signer.signed(made)
+    assert not signer.trusted(made, "instance-uid-2")  # the same name re-created later is another instance
+    assert not ClaimSigner(b"x" * 32).trusted(made, INSTANCE)
