@@ -7,10 +7,11 @@ import anyio.lowlevel
 import pytest
 from prometheus_client import CollectorRegistry
 
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.controller import Controller, Result, TerminalError
 from jupyternetes_operator.machinery.metrics import ControllerMetrics
 from jupyternetes_operator.machinery.workqueue import WorkQueue
+
+from .fakeclock import FakeClock
 
 
 def make(reconcile, workers: int = 2):  # type: ignore[no-untyped-def]

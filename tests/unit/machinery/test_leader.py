@@ -12,7 +12,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from jupyternetes_operator.kube.errors import AlreadyExists, Conflict, NotFound, ServerError
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.leader import (
     LeaderElectionConfig,
     LeaderElector,
@@ -24,6 +23,8 @@ from jupyternetes_operator.machinery.leader import (
     record_from_lease_spec,
 )
 from jupyternetes_operator.machinery.metrics import LeaderMetrics
+
+from .fakeclock import FakeClock
 
 START = 1000.0
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)  # a server renewTime far in the past: must not matter

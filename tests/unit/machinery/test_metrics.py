@@ -8,7 +8,6 @@ import prometheus_client
 import pytest
 from prometheus_client import CollectorRegistry
 
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.controller import Controller, TerminalError
 from jupyternetes_operator.machinery.leader import LeaderElectionConfig, LeaderElector
 from jupyternetes_operator.machinery.metrics import (
@@ -23,6 +22,7 @@ from jupyternetes_operator.machinery.metrics import (
 )
 from jupyternetes_operator.machinery.workqueue import WorkQueue
 
+from .fakeclock import FakeClock
 from .test_leader import FakeLock
 
 

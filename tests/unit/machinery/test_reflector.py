@@ -17,9 +17,10 @@ from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.errors import BadRequest, Gone, ServerError
 from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.kube.watch import WatchEvent, WatchStalled
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.metrics import InformerMetrics
 from jupyternetes_operator.machinery.reflector import Reflector, ReflectorOptions, ResourceListerWatcher
+
+from .fakeclock import FakeClock
 
 HANG = "hang"
 

@@ -8,12 +8,12 @@ import anyio.lowlevel
 import pytest
 
 from jupyternetes_operator.kube.errors import ServerError, TooManyRequests
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.controller import Controller
 from jupyternetes_operator.machinery.ratelimit import ItemExponentialFailureRateLimiter
 from jupyternetes_operator.machinery.reflector import Reflector
 from jupyternetes_operator.machinery.workqueue import WorkQueue
 
+from .fakeclock import FakeClock
 from .test_reflector import HANG, RecordingSink, ScriptedSource, ev, until
 
 

@@ -6,10 +6,11 @@ import anyio.lowlevel
 import pytest
 from prometheus_client import CollectorRegistry
 
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.metrics import WorkQueueMetrics
 from jupyternetes_operator.machinery.ratelimit import ItemExponentialFailureRateLimiter
 from jupyternetes_operator.machinery.workqueue import ShutDown, WorkQueue
+
+from .fakeclock import FakeClock
 
 START = 1000.0
 
