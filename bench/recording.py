@@ -22,8 +22,9 @@ from typing import Any
 
 import anyio
 
+from jupyternetes_operator.api import INSTANCES
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.resources import INSTANCES, PODS, PVCS
+from jupyternetes_operator.kube.resources import PODS, PVCS
 from jupyternetes_operator.kube.watch import DELETED, LineSplitter, decode
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
 from jupyternetes_operator.testing.namespaces import ensure_namespace

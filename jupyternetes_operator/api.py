@@ -12,12 +12,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .kube.resources import GROUP, INSTANCES, TEMPLATES
+from .kube.client import Resource
 
-__all__ = ["GROUP", "INSTANCES", "TEMPLATES"]
-
+GROUP = "jupyternetes.io"
 VERSION = "v1"
 API_VERSION = f"{GROUP}/{VERSION}"
+TEMPLATES = Resource(GROUP, VERSION, "jupyternotebooktemplates")
+INSTANCES = Resource(GROUP, VERSION, "jupyternotebookinstances")
 INSTANCE_KIND = "JupyterNotebookInstance"
 TEMPLATE_KIND = "JupyterNotebookTemplate"
 
@@ -28,6 +29,10 @@ LABEL_LOGICAL_NAME = "jupyternetes.io/logical-name"
 LABEL_RETAINED = "jupyternetes.io/retained"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "jupyternetes"
+FIELD_MANAGER = "jupyternetes-operator"
+"""Names the operator's writes in managedFields."""
+EVENT_REPORTER = f"{GROUP}/operator"
+"""``reportingController`` of the operator's Events."""
 
 LABEL_APP_INSTANCE = "app.kubernetes.io/instance"
 ANNOTATION_SERVERS = "jupyternetes.io/servers"

@@ -23,8 +23,9 @@ from typing import Any
 import aiohttp
 import anyio
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from . import api
 from .api import GROUP, INSTANCE_KIND, INSTANCES, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY, TEMPLATES
 from .kube.client import Client, Resource
 from .kube.discovery import resource_for
@@ -177,15 +178,15 @@ class Operator:
             scoped = dataclasses.replace(options, namespace=namespace, reflector=reflector, field_selector=fields)
             label = name if namespace is None else f"{name}/{namespace}"
             by_scope[namespace] = Informer.for_resource(self.client, resource, scoped, name=label,
-                                                        metrics=self.metrics, clock=self.clock)
+                                                        metrics=self.metrics.informer, clock=self.clock)
         self.informers += by_scope.values()
         return list(by_scope.values()), CompositeStore({ns: i.store for ns, i in by_scope.items()})
 
     async def build(self) -> None:
         """Create informers, queues, reconcilers and controllers (discovers child resources)."""
-        s, m = self.settings, self.metrics
-        instance_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebookinstance", clock=self.clock, metrics=m)
-        template_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebooktemplate", clock=self.clock, metrics=m)
+        s, m, c = self.settings, self.metrics, self.clock
+        instance_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebookinstance", clock=c, metrics=m.workqueue)
+        template_queue: WorkQueue[ObjectKey] = WorkQueue("jupyternotebooktemplate", clock=c, metrics=m.workqueue)
         scopes = self._scopes()
         if s.unwatched_namespaces:
             log.info("watching all namespaces except %s", ", ".join(sorted(s.unwatched_namespaces)))
@@ -218,18 +219,18 @@ class Operator:
             informer.add_handler(EnqueueObject(template_queue))
             informer.add_handler(_EnqueueInstancesOfTemplate(instance_queue, instances))
 
-        self.recorder = EventRecorder(self.client, instance=s.leader_election.identity)
+        self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity)
         self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
         context = Context(self.client, templates, instances, children, self.recorder,
                           Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer)
-        instance_reconciler = InstanceReconciler(context, metrics=m, clock=self.clock)
+        instance_reconciler = InstanceReconciler(context, metrics=m.jupyternetes, clock=self.clock)
         template_reconciler = TemplateReconciler(context)
         everything = [*templates_i, *instances_i, *child_informers]
         self.controllers = [
             Controller("jupyternotebooktemplate", template_reconciler.reconcile, template_queue,
-                       workers=s.template_workers, wait_for=everything, metrics=m, clock=self.clock),
+                       workers=s.template_workers, wait_for=everything, metrics=m.controller, clock=self.clock),
             Controller("jupyternotebookinstance", instance_reconciler.reconcile, instance_queue,
-                       workers=s.instance_workers, wait_for=everything, metrics=m, clock=self.clock),
+                       workers=s.instance_workers, wait_for=everything, metrics=m.controller, clock=self.clock),
         ]
         self._instances, self._templates = instances, templates
         le = s.leader_election
@@ -237,7 +238,7 @@ class Operator:
             elector = self.elector = LeaderElector.for_lease(
                 self.client, LeaderElectionConfig(le.lease_name, le.lease_namespace, le.identity, le.lease_duration,
                                                   le.renew_deadline, le.retry_period),
-                clock=self.clock, metrics=m)
+                clock=self.clock, metrics=m.leader)
             # Every write but the Lease's own is fenced on the leader's clock, so a replica that was
             # frozen past its renew deadline cannot write even once before its guarded work is cancelled.
             self.client.write_fence = lambda method, path: path.startswith(LEASES_PATH) or elector.may_act()
@@ -323,14 +324,14 @@ class Operator:
                     phase = (instance.get("status") or {}).get("phase") or "Pending"
                     counts[phase] = counts.get(phase, 0) + 1
                 for phase, count in counts.items():
-                    self.metrics.instances.labels(phase).set(count)
+                    self.metrics.jupyternetes.instances(phase, count)
                 valid = {"True": 0, "False": 0, "Unknown": 0}
                 for template in self._templates.list():
                     status = next((c.get("status") for c in (template.get("status") or {}).get("conditions") or ()
                                    if c.get("type") == "Valid"), "Unknown")
                     valid[str(status)] = valid.get(str(status), 0) + 1
                 for state, count in valid.items():
-                    self.metrics.templates.labels(state.lower()).set(count)
+                    self.metrics.jupyternetes.templates(state.lower(), count)
             await self.clock.sleep(5.0)
 
 
@@ -367,10 +368,10 @@ async def serve_http(operator: Operator, bind_address: str) -> None:
 
 async def run_operator(settings: Settings) -> None:
     """Entry point of ``jupyternetes-operator run``."""
-    metrics = Metrics()
+    metrics = Metrics(CollectorRegistry(auto_describe=True))  # served on /metrics
     clock = MonotonicClock()
     throttle = BucketThrottle(settings.qps, settings.burst, clock=clock) if settings.qps > 0 else None
-    options: dict[str, Any] = {"metrics": metrics, "throttle": throttle}
+    options: dict[str, Any] = {"metrics": metrics.client, "throttle": throttle, "field_manager": api.FIELD_MANAGER}
     if settings.in_cluster:
         client = Client.in_cluster(**options)
     else:

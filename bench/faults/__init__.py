@@ -1,4 +1,4 @@
-"""Fault runs at a large size: every scenario of :func:`jupyternetes_operator.testing.faultruns.all_scenarios`
+"""Fault runs at a large size: every scenario of :data:`faults.scenarios.SCENARIOS`
 (operator SIGKILL/SIGTERM, API server restarts, etcd compaction, a conflicting writer, the API-proxy
 faults, bad input) each in a fresh namespace, and the report of what they cost and lost.
 
@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jupyternetes_operator.testing.faultruns import FaultRun
+from faults.run import FaultRun
 
 COLUMNS = ("scenario", "instances", "faults injected", "converge s", "duplicates", "orphans",
            "lost retained PVCs", "ok")

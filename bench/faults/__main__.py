@@ -26,21 +26,13 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from faults.run import TRANSIENT, FaultEnv, FaultRun, Scenario, instances, phase
+from faults.scenarios import LOCAL_ONLY, SCENARIOS
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import NAMESPACES
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
 from jupyternetes_operator.testing.binaries import ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION
 from jupyternetes_operator.testing.controlplane import ADMIN
-from jupyternetes_operator.testing.faultruns import (
-    TRANSIENT,
-    FaultEnv,
-    FaultRun,
-    Scenario,
-    all_scenarios,
-    instances,
-    local_only,
-    phase,
-)
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 
 from .. import package_version
@@ -83,7 +75,7 @@ def _arguments(argv: Sequence[str] | None, known: Sequence[str]) -> argparse.Nam
         parser.error("no scenarios given")
     if unknown := sorted(set(args.scenarios) - set(known)):
         parser.error(f"unknown scenarios {unknown}; known: {', '.join(known)}")
-    if args.kubeconfig and (local := sorted(set(args.scenarios) & local_only())):
+    if args.kubeconfig and (local := sorted(set(args.scenarios) & LOCAL_ONLY)):
         parser.error(f"the local control plane is needed by {', '.join(local)}: drop --kubeconfig or those")
     if args.size < 1:
         parser.error("--size must be at least 1")
@@ -129,8 +121,7 @@ async def _run_all(args: argparse.Namespace, plane: ControlPlane, scenarios: dic
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    scenarios = all_scenarios()
-    args = _arguments(argv, list(scenarios))
+    args = _arguments(argv, list(SCENARIOS))
     args.out.mkdir(parents=True, exist_ok=True)
     console = Console()
     load = os.getloadavg()
@@ -145,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plane = ControlPlane(ControlPlaneConfig(nodes=max(2, -(-args.size // 1000)), users=()))
             plane.start(display.status)
         try:
-            rows = anyio.run(_run_all, args, plane, scenarios, display)
+            rows = anyio.run(_run_all, args, plane, SCENARIOS, display)
         finally:
             display.status("stopping the control plane")
             plane.stop()

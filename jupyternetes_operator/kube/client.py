@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import Any, Protocol, Self
 from urllib.parse import urlencode
 
 import aiohttp
@@ -27,9 +27,7 @@ from kubernetes_asyncio.client.rest import RESTClientObject
 
 from .errors import Gone, NotFound, error_from_response
 from .jsonwire import loads
-
-if TYPE_CHECKING:
-    from ..metrics import Metrics
+from .metrics import ClientMetrics
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -96,17 +94,19 @@ class Client:
     """An authenticated connection to one API server.
 
     ``throttle`` (off by default, like controller-runtime) delays each request;
-    ``metrics`` records ``rest_client_requests_total{code,method}`` and latency;
-    ``field_manager`` names this client in managedFields on every write.
+    ``metrics`` records requests and latency (:mod:`.metrics`; nothing by default);
+    ``field_manager`` names this client in managedFields on every write. Without one the
+    server names it after the User-Agent, as for any client that does not say, and
+    :meth:`apply` (which needs a name) refuses.
     """
 
-    def __init__(self, configuration: Configuration, *, metrics: Metrics | None = None,
-                 throttle: Throttle | None = None, field_manager: str = "jupyternetes-operator") -> None:
+    def __init__(self, configuration: Configuration, *, metrics: ClientMetrics | None = None,
+                 throttle: Throttle | None = None, field_manager: str | None = None) -> None:
         self._configuration = configuration
         self._rest = RESTClientObject(configuration)
         self._session: aiohttp.ClientSession = self._rest.pool_manager
         self._host = str(configuration.host).rstrip("/")
-        self._metrics = metrics
+        self._metrics = metrics if metrics is not None else ClientMetrics()
         self._throttle = throttle
         self.field_manager = field_manager
         self.write_fence: Callable[[str, str], bool] | None = None
@@ -154,14 +154,11 @@ class Client:
         if self._throttle is not None:
             waited = time.monotonic()
             await self._throttle.wait()
-            if self._metrics is not None:
-                self._metrics.rest_rate_limiter_duration.labels(verb).observe(time.monotonic() - waited)
+            self._metrics.throttled(verb, time.monotonic() - waited)
         return time.monotonic()
 
     def _after(self, verb: str, method: str, code: str, started: float) -> None:
-        if self._metrics is not None:
-            self._metrics.rest_requests.labels(code, method).inc()
-            self._metrics.rest_request_duration.labels(verb).observe(time.monotonic() - started)
+        self._metrics.request(verb, method, code, time.monotonic() - started)
 
     async def request(self, method: str, path: str, *,
                       params: Mapping[str, str | int | bool] | None = None,
@@ -270,7 +267,9 @@ class Client:
 
     def _write_params(self, dry_run: bool, extra: Mapping[str, str | int | bool] | None = None,
                       ) -> dict[str, str | int | bool]:
-        params: dict[str, str | int | bool] = {"fieldManager": self.field_manager}
+        params: dict[str, str | int | bool] = {}
+        if self.field_manager is not None:
+            params["fieldManager"] = self.field_manager
         if dry_run:
             params["dryRun"] = "All"
         if extra:
@@ -300,6 +299,8 @@ class Client:
     async def apply(self, resource: Resource, obj: Mapping[str, Any], namespace: str | None = None, *,
                     force: bool = False, subresource: str | None = None, dry_run: bool = False) -> Object:
         """Server-side apply of ``obj`` (JSON is YAML) as this client's field manager."""
+        if self.field_manager is None:
+            raise ValueError("server-side apply needs a field manager: build the Client with field_manager=")
         name = obj["metadata"]["name"]
         params = self._write_params(dry_run, {"force": True} if force else None)
         return load_object(await self.request("PATCH", resource.path(namespace, name, subresource), params=params,

@@ -1,4 +1,4 @@
-"""The resource types this project addresses, named once."""
+"""The built-in resource types the client layer addresses, named once (our own kinds live in ``api``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,3 @@ SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
 EVENTS = Resource("events.k8s.io", "v1", "events")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
-
-GROUP = "jupyternetes.io"
-TEMPLATES = Resource(GROUP, "v1", "jupyternotebooktemplates")
-INSTANCES = Resource(GROUP, "v1", "jupyternotebookinstances")

@@ -30,12 +30,11 @@ import anyio
 from ..kube.client import WriteFenced
 from ..kube.errors import ApiError
 from .clock import Clock, MonotonicClock
+from .metrics import ControllerMetrics, Outcome
 from .workqueue import ShutDown, WorkQueue
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
-
-    from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,8 @@ Reconcile = Callable[[K], Awaitable[Result | None]]
 
 class Controller(Generic[K]):
     def __init__(self, name: str, reconcile: Reconcile[K], queue: WorkQueue[K], *,
-                 workers: int = 4, wait_for: Sequence[Synced] = (), metrics: Metrics | None = None,
+                 workers: int = 4, wait_for: Sequence[Synced] = (),
+                 metrics: ControllerMetrics | None = None,
                  clock: Clock | None = None) -> None:
         if workers < 1:
             raise ValueError("a controller needs at least one worker")
@@ -70,7 +70,7 @@ class Controller(Generic[K]):
         self._reconcile = reconcile
         self._workers = workers
         self._wait_for = tuple(wait_for)
-        self._metrics = metrics if metrics is not None else queue.metrics
+        self._m = (metrics if metrics is not None else ControllerMetrics()).controller(name)
         self._clock = clock or MonotonicClock()
         self._active = 0
         self.started = anyio.Event()
@@ -83,9 +83,8 @@ class Controller(Generic[K]):
         cancelled at their next await (safe: reconciles are level-triggered and
         idempotent, and whatever was left is reconciled again later).
         """
-        m = self._metrics
-        m.max_concurrent_reconciles.labels(self.name).set(self._workers)
-        m.active_workers.labels(self.name).set(0)
+        self._m.workers(self._workers)
+        self._m.active(0)
         for dependency in self._wait_for:
             await dependency.wait_synced()
         async with anyio.create_task_group() as tg:
@@ -119,45 +118,44 @@ class Controller(Generic[K]):
 
     async def process(self, key: K) -> None:
         """Reconcile one key and act on the outcome (public for tests of the outcome rules)."""
-        m = self._metrics
+        m = self._m
         self._active += 1
-        m.active_workers.labels(self.name).set(self._active)
+        m.active(self._active)
         started = self._clock.now()
         try:
             result = await self._reconcile(key) or Result()
         except TerminalError as exc:
             self.queue.forget(key)
-            m.reconcile_terminal_errors.labels(self.name).inc()
-            m.reconcile_errors.labels(self.name).inc()
-            m.reconcile_total.labels(self.name, "error").inc()
+            m.failed(terminal=True, panic=False)
+            m.reconciled("error")
             log.warning("%s: %s: terminal error, not retrying: %s", self.name, key, exc)
         except Exception as exc:
             self.queue.add_rate_limited(key)
             if isinstance(exc, ApiError) and exc.retry_after:
                 # The server said when (429, or a 5xx with Retry-After): not sooner, even if an event adds the key.
                 self.queue.hold(key, exc.retry_after)
-            m.reconcile_errors.labels(self.name).inc()
-            m.reconcile_total.labels(self.name, "error").inc()
-            if not isinstance(exc, _EXPECTED):
-                m.reconcile_panics.labels(self.name).inc()
+            m.failed(terminal=False, panic=not isinstance(exc, _EXPECTED))
+            m.reconciled("error")
             log.warning("%s: %s: reconcile failed (retry %d): %s", self.name, key,
                         self.queue.num_requeues(key), exc, exc_info=not isinstance(exc, _EXPECTED))
         else:
-            if result.requeue_after is not None and result.requeue_after > 0:
-                self.queue.forget(key)
-                self.queue.add_after(key, result.requeue_after)
-                m.reconcile_total.labels(self.name, "requeue_after").inc()
-            elif result.requeue:
-                self.queue.add_rate_limited(key)
-                m.reconcile_total.labels(self.name, "requeue").inc()
-            else:
-                self.queue.forget(key)
-                m.reconcile_total.labels(self.name, "success").inc()
+            m.reconciled(self._follow(key, result))
         finally:
-            m.reconcile_time.labels(self.name).observe(self._clock.now() - started)
+            m.took(self._clock.now() - started)
             self._active -= 1
-            m.active_workers.labels(self.name).set(self._active)
+            m.active(self._active)
 
+    def _follow(self, key: K, result: Result) -> Outcome:
+        """Act on a reconcile's result: requeue later, requeue with backoff, or forget the key."""
+        if result.requeue_after is not None and result.requeue_after > 0:
+            self.queue.forget(key)
+            self.queue.add_after(key, result.requeue_after)
+            return "requeue_after"
+        if result.requeue:
+            self.queue.add_rate_limited(key)
+            return "requeue"
+        self.queue.forget(key)
+        return "success"
 
 _EXPECTED = (ApiError, OSError, TimeoutError, WriteFenced)
 """Errors from talking to the API server are expected; anything else is a bug (a "panic")."""

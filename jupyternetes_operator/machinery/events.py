@@ -4,6 +4,10 @@
 ``run()`` sends in the background. When the buffer is full (the API server is slow
 or down) new events are dropped and counted — events are a courtesy to humans, never
 worth stalling a reconcile for.
+
+Every event names its reporter: ``controller`` (``reportingController``, e.g.
+``example.com/operator``) and ``instance`` (``reportingInstance``, e.g. the replica's
+identity) are the caller's to give — the machinery has no name of its own.
 """
 
 from __future__ import annotations
@@ -57,8 +61,8 @@ class EventRecorder:
     """``senders`` requests in flight drain the buffer: one at a time fell behind a burst of spawns
     (a 300-instance bad-input run lost Warnings to a full buffer)."""
 
-    def __init__(self, client: Client, *, controller: str = "jupyternetes.io/operator",
-                 instance: str = "jupyternetes-operator", buffer: int = 4096, senders: int = 8) -> None:
+    def __init__(self, client: Client, *, controller: str, instance: str, buffer: int = 4096,
+                 senders: int = 8) -> None:
         self._client = client
         self._senders = senders
         self._controller = controller

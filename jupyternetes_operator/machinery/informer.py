@@ -10,13 +10,14 @@ LIST has reached the store and every handler.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from .clock import Clock, MonotonicClock
+from .metrics import InformerMetrics
 from .reflector import ListerWatcher, Reflector, ReflectorOptions, ResourceListerWatcher
 from .store import (
     ChangeKind,
@@ -31,7 +32,6 @@ from .store import (
 
 if TYPE_CHECKING:
     from ..kube.client import Client, Resource
-    from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +64,18 @@ class Informer:
                  indexers: Mapping[str, IndexFunc] | None = None,
                  transform: Transform | None = drop_managed_fields,
                  reflector_options: ReflectorOptions | None = None,
-                 metrics: Metrics | None = None, clock: Clock | None = None) -> None:
+                 metrics: InformerMetrics | None = None, clock: Clock | None = None) -> None:
         self.name = name
         self.store = Store(indexers, transform)
         self._handlers: list[EventHandler] = []
-        self._metrics = metrics
+        self._m = (metrics if metrics is not None else InformerMetrics()).informer(name)
         self._synced = anyio.Event()
         self.reflector = Reflector(name, lister_watcher, self, reflector_options or ReflectorOptions(),
-                                   clock or MonotonicClock(), metrics)
+                                   clock or MonotonicClock(), self._m)
 
     @classmethod
     def for_resource(cls, client: Client, resource: Resource, options: InformerOptions | None = None, *,
-                     name: str | None = None, metrics: Metrics | None = None,
+                     name: str | None = None, metrics: InformerMetrics | None = None,
                      clock: Clock | None = None) -> Informer:
         options = options or InformerOptions()
         lw = ResourceListerWatcher(client, resource, options.namespace, options.label_selector,
@@ -104,36 +104,44 @@ class Informer:
         for change in self.store.replace(objects, resource_version):
             if change.kind is ChangeKind.ADDED:
                 assert not isinstance(change.obj, DeletedFinalStateUnknown)
-                self._dispatch("add", change.obj)
+                self._added(change.obj)
             elif change.kind is ChangeKind.UPDATED:
                 assert change.old is not None
                 assert not isinstance(change.obj, DeletedFinalStateUnknown)
-                self._dispatch("update", change.old, change.obj)
+                self._updated(change.old, change.obj)
             else:
-                self._dispatch("delete", change.obj)
+                self._deleted(change.obj)
         self._gauge()
         self._synced.set()
 
     def upsert(self, obj: dict[str, Any]) -> None:
         stored, old = self.store.update(obj)
         if old is None:
-            self._dispatch("add", stored)
+            self._added(stored)
         else:
-            self._dispatch("update", old, stored)
+            self._updated(old, stored)
         self._gauge()
 
     def remove(self, obj: dict[str, Any]) -> None:
         removed = self.store.delete(obj)
-        self._dispatch("delete", removed if removed is not None else freeze(obj))
+        self._deleted(removed if removed is not None else freeze(obj))
         self._gauge()
 
-    def _gauge(self) -> None:
-        if self._metrics is not None:
-            self._metrics.informer_objects.labels(self.name).set(len(self.store))
+    def _added(self, obj: FrozenObject) -> None:
+        self._dispatch("add", lambda handler: handler.on_add(obj))
 
-    def _dispatch(self, event: str, *args: Any) -> None:
+    def _updated(self, old: FrozenObject, new: FrozenObject) -> None:
+        self._dispatch("update", lambda handler: handler.on_update(old, new))
+
+    def _deleted(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
+        self._dispatch("delete", lambda handler: handler.on_delete(obj))
+
+    def _gauge(self) -> None:
+        self._m.objects(len(self.store))
+
+    def _dispatch(self, event: str, call: Callable[[EventHandler], None]) -> None:
         for handler in self._handlers:
             try:
-                getattr(handler, f"on_{event}")(*args)
+                call(handler)
             except Exception:
                 log.exception("%s: %s handler %r failed", self.name, event, handler)

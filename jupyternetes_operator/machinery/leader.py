@@ -42,8 +42,8 @@ import anyio
 from ..kube.client import Client, Object
 from ..kube.errors import AlreadyExists, Conflict
 from ..kube.resources import LEASES
-from ..metrics import Metrics
 from .clock import Clock, MonotonicClock
+from .metrics import LeaderMetrics
 
 log = logging.getLogger(__name__)
 
@@ -226,14 +226,14 @@ class LeaderElector:
     """Campaigns for one lock and runs guarded work while, and only while, it leads."""
 
     def __init__(self, config: LeaderElectionConfig, lock: Lock, *, clock: Clock | None = None,
-                 metrics: Metrics | None = None, jitter: Callable[[], float] = random.random,
+                 metrics: LeaderMetrics | None = None, jitter: Callable[[], float] = random.random,
                  wall_clock: Callable[[], datetime] = _utcnow) -> None:
         """``jitter`` returns a number in [0, 1); ``wall_clock`` only fills the record's
         informational ``acquireTime``/``renewTime`` and never takes part in a decision."""
         self.config = config
         self._lock = lock
         self._clock: Clock = clock if clock is not None else MonotonicClock()
-        self._metrics = metrics
+        self._m = (metrics if metrics is not None else LeaderMetrics()).lease(config.name)
         self._jitter = jitter
         self._wall_clock = wall_clock
         self._observed: LeaderRecord | None = None
@@ -468,8 +468,7 @@ class LeaderElector:
         return result
 
     def _set_leading(self, leading: bool) -> None:
-        if self._metrics is not None:
-            self._metrics.leader_status.labels(name=self.config.name).set(1 if leading else 0)
+        self._m.leading(leading)
         if leading == self._leading:
             return
         self._leading = leading

@@ -15,7 +15,7 @@ import math
 from collections.abc import Hashable
 from typing import Protocol
 
-from jupyternetes_operator.machinery.clock import Clock
+from .clock import Clock
 
 
 class RateLimiter(Protocol):

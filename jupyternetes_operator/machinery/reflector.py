@@ -39,10 +39,10 @@ from ..kube.errors import ApiError, BadRequest, Forbidden, Gone, Invalid, Server
 from ..kube.watch import ADDED, BOOKMARK, DELETED, INITIAL_EVENTS_END, MODIFIED, WatchEvent, WatchStalled, watch
 from .backoff import Backoff
 from .clock import Clock, MonotonicClock
+from .metrics import InformerSeries
 
 if TYPE_CHECKING:
     from ..kube.client import Client, Resource
-    from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class Reflector:
     sink: Sink
     options: ReflectorOptions = field(default_factory=ReflectorOptions)
     clock: Clock = field(default_factory=MonotonicClock)
-    metrics: Metrics | None = None
+    metrics: InformerSeries = field(default_factory=InformerSeries)
     rng: random.Random = field(default_factory=random.Random)
     backoff: Backoff | None = None
     last_sync_resource_version: str = ""
@@ -145,10 +145,6 @@ class Reflector:
             return ""
         return self.last_sync_resource_version or "0"
 
-    def _count(self, counter: str, reason: str) -> None:
-        if self.metrics is not None:
-            getattr(self.metrics, counter).labels(self.name, reason).inc()
-
     async def run(self) -> None:
         """LIST/WATCH forever (until cancelled). Run again after a cancel, it resumes
         watching from the last version it saw (and relists only if that is gone)."""
@@ -165,7 +161,7 @@ class Reflector:
                         continue
                 await self._watch()
                 reason = "closed"
-                self._count("informer_watch_restarts", reason)
+                self.metrics.watch_restarted(reason)
             except _Relist as relist:
                 need_list, reason = True, str(relist.args[0])
                 if self.resource_version == self.last_sync_resource_version:
@@ -183,12 +179,12 @@ class Reflector:
                     delay = max(delay, exc.retry_after)  # the server said when (429 with Retry-After)
                 log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay,
                             extra={"resource": self.name, "error": type(exc).__name__})
-                self._count("informer_watch_restarts", reason)
+                self.metrics.watch_restarted(reason)
                 await self.clock.sleep(delay)
 
     async def _sync(self, reason: str) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]] | None:
         """Bring the sink up to date; returns an open watch-list stream to keep consuming, if any."""
-        self._count("informer_relists", reason)
+        self.metrics.relisted(reason)
         if self._watch_list:
             return await self._sync_by_watch_list()
         objects, version = await self.lister_watcher.list(self.relist_resource_version())
@@ -199,8 +195,7 @@ class Reflector:
         self.sink.replace(objects, version)
         self.last_sync_resource_version = self.resource_version = version
         self._version_unavailable = False
-        if self.metrics is not None:
-            self.metrics.informer_last_sync.labels(self.name).set_to_current_time()
+        self.metrics.synced()
 
     async def _sync_by_watch_list(self) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]] | None:
         cm = self.lister_watcher.watch(self.last_sync_resource_version if not self._version_unavailable else "",
@@ -257,8 +252,7 @@ class Reflector:
         elif event.type != BOOKMARK:
             log.warning("%s: ignoring watch event of unknown type %r", self.name, event.type)
             return
-        if self.metrics is not None:
-            self.metrics.informer_events.labels(self.name, event.type).inc()
+        self.metrics.event(event.type)
         if version := event.resource_version:
             self.resource_version = version
 

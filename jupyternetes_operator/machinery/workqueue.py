@@ -34,9 +34,9 @@ from typing import Generic, Self, TypeVar
 import anyio
 import anyio.lowlevel
 
-from jupyternetes_operator.machinery.clock import Clock, MonotonicClock
-from jupyternetes_operator.machinery.ratelimit import RateLimiter, default_controller_rate_limiter
-from jupyternetes_operator.metrics import Metrics
+from .clock import Clock, MonotonicClock
+from .metrics import WorkQueueMetrics
+from .ratelimit import RateLimiter, default_controller_rate_limiter
 
 K = TypeVar("K", bound=Hashable)
 
@@ -62,9 +62,10 @@ class WorkQueue(Generic[K]):
       must keep calling ``get()``/``done()`` meanwhile; bound it with a timeout and
       call :meth:`shutdown` to give up on the rest.
 
-    Metrics (label ``name``): depth (keys waiting to be processed, including keys
-    re-added while in flight — client-go counts the same way), adds, queue duration (add → get), work duration
-    (get → done) and retries are updated as things happen; unfinished-work seconds
+    Metrics (:class:`~.metrics.WorkQueueMetrics`, none by default; label ``name``): depth (keys
+    waiting to be processed, including keys re-added while in flight — client-go counts the same
+    way), adds, queue duration (add → get), work duration (get → done) and retries are updated
+    as things happen; unfinished-work seconds
     and the longest running processor only when :meth:`update_unfinished_work` is
     called (the owner calls it periodically, as client-go does every 500 ms).
     """
@@ -75,15 +76,14 @@ class WorkQueue(Generic[K]):
         *,
         clock: Clock | None = None,
         rate_limiter: RateLimiter | None = None,
-        metrics: Metrics | None = None,
+        metrics: WorkQueueMetrics | None = None,
     ) -> None:
         self.name = name
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._limiter: RateLimiter = (
             rate_limiter if rate_limiter is not None else default_controller_rate_limiter(self._clock)
         )
-        metrics = metrics if metrics is not None else Metrics()
-        self.metrics = metrics
+        self._m = (metrics if metrics is not None else WorkQueueMetrics()).queue(name)
 
         self._queue: deque[K] = deque()  # FIFO of keys ready to hand out; each is also in _dirty
         self._dirty: set[K] = set()  # keys that need processing (queued, or re-added while processing)
@@ -103,14 +103,7 @@ class WorkQueue(Generic[K]):
         self._running = False
         self._exit_stack: contextlib.AsyncExitStack[bool | None] | None = None
 
-        self._m_depth = metrics.workqueue_depth.labels(name)
-        self._m_adds = metrics.workqueue_adds.labels(name)
-        self._m_queue_duration = metrics.workqueue_queue_duration.labels(name)
-        self._m_work_duration = metrics.workqueue_work_duration.labels(name)
-        self._m_unfinished = metrics.workqueue_unfinished_work.labels(name)
-        self._m_longest = metrics.workqueue_longest_running_processor.labels(name)
-        self._m_retries = metrics.workqueue_retries.labels(name)
-        self._m_depth.set(0)
+        self._m.depth(0)
 
     # -- the basic queue --
 
@@ -131,9 +124,9 @@ class WorkQueue(Generic[K]):
                 self._schedule(key, until)
                 return
             del self._held[key]
-        self._m_adds.inc()
+        self._m.added()
         self._dirty.add(key)
-        self._m_depth.set(len(self._dirty))
+        self._m.depth(len(self._dirty))
         self._added_at[key] = self._clock.now()
         if key in self._processing:
             return  # done() will queue it
@@ -158,7 +151,7 @@ class WorkQueue(Generic[K]):
             started = self._processing.pop(key)
         except KeyError:
             raise ValueError(f"done({key!r}) for a key that is not being processed") from None
-        self._m_work_duration.observe(self._clock.now() - started)
+        self._m.worked(self._clock.now() - started)
         if key in self._dirty:
             self._push(key)
         else:
@@ -189,7 +182,7 @@ class WorkQueue(Generic[K]):
         if key in self._dirty:
             self._dirty.discard(key)
             self._added_at.pop(key, None)
-            self._m_depth.set(len(self._dirty))
+            self._m.depth(len(self._dirty))
             with contextlib.suppress(ValueError):
                 self._queue.remove(key)
         current = self._waiting.get(key)
@@ -213,7 +206,7 @@ class WorkQueue(Generic[K]):
         """Add ``key`` after the rate limiter's delay for it (one more retry)."""
         if self._shutting_down:
             return
-        self._m_retries.inc()
+        self._m.retried()
         self.add_after(key, self._limiter.when(key))
 
     def forget(self, key: K) -> None:
@@ -275,7 +268,7 @@ class WorkQueue(Generic[K]):
         self._dirty.clear()
         self._held.clear()
         self._drop_waiting()
-        self._m_depth.set(0)
+        self._m.depth(0)
         self._notify()
 
     async def shutdown_with_drain(self) -> None:
@@ -294,8 +287,7 @@ class WorkQueue(Generic[K]):
         """Refresh the unfinished-work and longest-running-processor gauges from the in-flight keys."""
         now = self._clock.now()
         running = [now - started for started in self._processing.values()]
-        self._m_unfinished.set(sum(running))
-        self._m_longest.set(max(running, default=0.0))
+        self._m.in_flight(sum(running), max(running, default=0.0))
 
     # -- internals --
 
@@ -307,11 +299,11 @@ class WorkQueue(Generic[K]):
         key = self._queue.popleft()
         now = self._clock.now()
         self._dirty.discard(key)
-        self._m_depth.set(len(self._dirty))
+        self._m.depth(len(self._dirty))
         self._processing[key] = now
         added = self._added_at.pop(key, None)
         if added is not None:
-            self._m_queue_duration.observe(now - added)
+            self._m.waited(now - added)
         return key
 
     def _notify(self) -> None:

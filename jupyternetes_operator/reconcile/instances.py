@@ -50,7 +50,7 @@ from .resolve import TemplateRef, resolve_template
 
 if TYPE_CHECKING:
     from ..machinery.clock import Clock
-    from ..metrics import Metrics
+    from ..metrics import JupyternetesMetrics
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _failed(reason: str, message: str, resolved: bool | None = False) -> Outcome
 
 
 class InstanceReconciler:
-    def __init__(self, context: Context, *, metrics: Metrics, clock: Clock) -> None:
+    def __init__(self, context: Context, *, metrics: JupyternetesMetrics, clock: Clock) -> None:
         self._ctx = context
         self._metrics = metrics
         self._clock = clock
@@ -450,7 +450,7 @@ class InstanceReconciler:
         if outcome.phase == RUNNING:
             started = self._first_seen.pop(key, None)
             if started is not None:
-                self._metrics.spawn_duration.observe(self._clock.now() - started)
+                self._metrics.spawned(self._clock.now() - started)
             url = (outcome.endpoint or {}).get("url", "")
             self._ctx.recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == FAILED:

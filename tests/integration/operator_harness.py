@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 
+from jupyternetes_operator import api
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.manager import Operator
 from jupyternetes_operator.metrics import Metrics
@@ -36,7 +37,8 @@ async def running_operator(kubeconfig: Path, namespaces: tuple[str, ...], **sett
     settings.setdefault("leader_election", LeaderElectionSettings(  # its own namespace: the claim key's
         enabled=False, lease_namespace=namespaces[0] if namespaces else "default"))
     metrics = Metrics()
-    async with await Client.from_kubeconfig(str(kubeconfig), metrics=metrics) as client:
+    async with await Client.from_kubeconfig(str(kubeconfig), metrics=metrics.client,
+                                            field_manager=api.FIELD_MANAGER) as client:
         operator = Operator(Settings(namespaces=namespaces, **settings), client, metrics)
         await operator.build()
         async with anyio.create_task_group() as tg:

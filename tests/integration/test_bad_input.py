@@ -1,26 +1,18 @@
 """Bad templates and instances each end in a clear reason, with an Event, and never hurt a healthy
 instance created alongside them; the API server itself refuses what its schemas rule out.
-The corpus lives in :mod:`jupyternetes_operator.testing.badinput` (the large fault run uses it too)."""
+The corpus lives in :mod:`faults.badinput` (the large fault run uses it too)."""
 
 from __future__ import annotations
 
 import secrets
 
+from faults.badinput.cases import CASES, SAMPLE, SQUATTED
+from faults.badinput.corpus import apply_corpus, place, setup_corpus, verify_corpus
+from faults.badinput.rejected import REJECTED, refuse
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, claim_servers
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import NAMESPACES, PODS, PVCS
 from jupyternetes_operator.testing import ControlPlane
-from jupyternetes_operator.testing.badinput import (
-    CASES,
-    REJECTED,
-    SAMPLE,
-    SQUATTED,
-    apply_corpus,
-    place,
-    refuse,
-    setup_corpus,
-    verify_corpus,
-)
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 
 from .operator_harness import instance, ready_instance, running_operator, template_valid

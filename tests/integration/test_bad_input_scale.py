@@ -8,10 +8,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from faults.badinput.cases import CASES
+from faults.badinput.scale import bad_input_at_scale
+from faults.run import FaultEnv
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.testing import ControlPlane
-from jupyternetes_operator.testing.badinput import CASES, bad_input_at_scale
-from jupyternetes_operator.testing.faultruns import FaultEnv
 
 SIZE = 200
 

@@ -11,9 +11,10 @@ from typing import Any
 import anyio
 import pytest
 
+from jupyternetes_operator.api import INSTANCES
 from jupyternetes_operator.kube.client import JSON_PATCH, Client, Object
 from jupyternetes_operator.kube.errors import AlreadyExists, Conflict, Invalid, NotFound
-from jupyternetes_operator.kube.resources import CONFIG_MAPS, INSTANCES
+from jupyternetes_operator.kube.resources import CONFIG_MAPS
 from jupyternetes_operator.machinery.clock import MonotonicClock
 from jupyternetes_operator.machinery.ratelimit import BucketThrottle
 from jupyternetes_operator.metrics import Metrics
@@ -78,7 +79,7 @@ async def test_list_pages_through_everything_in_three_requests(
             tg.start_soon(kube.create, CONFIG_MAPS, config_map(name, labels={LABEL: "paged"}), namespace)
 
     metrics = Metrics()
-    async with await connect(control_plane, metrics=metrics) as client:
+    async with await connect(control_plane, metrics=metrics.client) as client:
         result = await client.list(CONFIG_MAPS, namespace, label_selector=f"{LABEL}=paged", limit=10)
 
     listed = [o["metadata"]["name"] for o in result["items"]]
@@ -322,7 +323,7 @@ async def test_invalid_carries_field_causes(kube: Client, namespace: str) -> Non
 
 async def test_request_metrics_count_exactly_what_was_done(namespace: str, control_plane: ControlPlane) -> None:
     metrics = Metrics()
-    async with await connect(control_plane, metrics=metrics) as client:
+    async with await connect(control_plane, metrics=metrics.client) as client:
         for i in range(3):
             await client.create(CONFIG_MAPS, config_map(f"m-{i}"), namespace)
         with pytest.raises(AlreadyExists):
@@ -350,7 +351,7 @@ async def test_throttle_spaces_requests(kube: Client, namespace: str, control_pl
     await kube.create(CONFIG_MAPS, config_map("t"), namespace)
     metrics = Metrics()
     throttle = BucketThrottle(qps=5, burst=1, clock=MonotonicClock())
-    async with await connect(control_plane, metrics=metrics, throttle=throttle) as client:
+    async with await connect(control_plane, metrics=metrics.client, throttle=throttle) as client:
         started = time.monotonic()
         for _ in range(6):
             await client.get(CONFIG_MAPS, "t", namespace)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client, Object
 from jupyternetes_operator.kube.errors import Invalid
-from jupyternetes_operator.kube.resources import INSTANCES, TEMPLATES
 from jupyternetes_operator.testing import ControlPlane
 
 from .operator_harness import INSTANCE, TEMPLATE

@@ -17,11 +17,11 @@ import anyio
 import pytest
 import yaml
 
+from faults.invariants import check
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import LEASES, NAMESPACES, Resource
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
-from jupyternetes_operator.testing.invariants import check
 
 from .operator_harness import TEMPLATE, OperatorProcess, instance, ready_instance, template_valid, wait_for
 

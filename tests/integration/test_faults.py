@@ -6,19 +6,17 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.testing import ControlPlane
-from jupyternetes_operator.testing.faultruns import (
-    GRACE_PERIOD,
-    FaultEnv,
-    FaultRun,
+from faults.apiserver_faults import (
     apiserver_restart_during_burst,
     apiserver_restart_during_leader_renewal,
     compaction_while_watches_are_down,
-    conflicting_writer,
-    sigkill_during_burst,
-    sigterm_during_burst,
 )
+from faults.process_faults import sigkill_during_burst, sigterm_during_burst
+from faults.replicas import GRACE_PERIOD
+from faults.run import FaultEnv, FaultRun
+from faults.writer_faults import conflicting_writer
+from jupyternetes_operator.kube.client import Client
+from jupyternetes_operator.testing import ControlPlane
 
 SEED = 20261125
 

@@ -91,7 +91,7 @@ async def bounded(n: int, fn: Any, concurrency: int = 48) -> None:
 def make_informer(kube: Client, namespace: str, metrics: Metrics, **reflector: Any) -> tuple[Informer, Mirror]:
     informer = Informer.for_resource(kube, CONFIG_MAPS, InformerOptions(
         namespace=namespace, label_selector=f"{SELECTED}=yes", reflector=ReflectorOptions(**reflector)),
-        name="configmaps", metrics=metrics)
+        name="configmaps", metrics=metrics.informer)
     mirror = Mirror()
     informer.add_handler(mirror)
     return informer, mirror

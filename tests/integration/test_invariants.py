@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 
+from faults.invariants import check, retained_claims
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import PODS, PVCS
 from jupyternetes_operator.testing import ControlPlane
-from jupyternetes_operator.testing.invariants import check, retained_claims
 
 from .operator_harness import TEMPLATE, instance, ready_instance, running_operator, wait_for
 

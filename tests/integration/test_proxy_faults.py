@@ -13,6 +13,10 @@ import aiohttp
 import anyio
 import pytest
 
+from faults.proxy import FaultProxy
+from faults.proxy_faults import RETRY_AFTER, api_errors, watch_drop, watch_stall
+from faults.proxy_rules import Action, Rule
+from faults.run import FaultEnv, FaultRun
 from jupyternetes_operator.cli import _parser, settings_from
 from jupyternetes_operator.kube.client import Client, TransportError
 from jupyternetes_operator.kube.errors import ServerError, TooManyRequests
@@ -20,9 +24,6 @@ from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, LEASES
 from jupyternetes_operator.machinery.events import EventRecorder
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.controlplane import ADMIN
-from jupyternetes_operator.testing.faultproxy import Action, FaultProxy, Rule
-from jupyternetes_operator.testing.faultruns import FaultEnv, FaultRun
-from jupyternetes_operator.testing.proxyfaults import RETRY_AFTER, api_errors, watch_drop, watch_stall
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import math
 from typing import Any
 
 from bench.faults import COLUMNS, crashed, markdown, row, summary
-from jupyternetes_operator.testing.faultruns import FaultRun
-from jupyternetes_operator.testing.invariants import Report
+from faults.invariants import Report
+from faults.run import FaultRun
 
 MACHINE = {"platform": "Linux", "machine": "x86_64", "cpus": 2, "loadavg_before": (1.25, 1.0, 0.5)}
 PARAMETERS = {"size": 300, "seed": 7, "scenarios": ["sigkill", "compaction"], "cluster": "local control plane"}

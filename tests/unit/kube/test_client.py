@@ -1,5 +1,6 @@
+from jupyternetes_operator.api import INSTANCES
 from jupyternetes_operator.kube.client import Resource
-from jupyternetes_operator.kube.resources import INSTANCES, NAMESPACES, PODS
+from jupyternetes_operator.kube.resources import NAMESPACES, PODS
 
 
 def test_core_and_group_paths() -> None:

@@ -5,22 +5,26 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 import pytest
+from prometheus_client import CollectorRegistry
 
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.controller import Controller, Result, TerminalError
+from jupyternetes_operator.machinery.metrics import ControllerMetrics
 from jupyternetes_operator.machinery.workqueue import WorkQueue
-from jupyternetes_operator.metrics import Metrics
+
+from .fakeclock import FakeClock
 
 
 def make(reconcile, workers: int = 2):  # type: ignore[no-untyped-def]
     clock = FakeClock()
-    metrics = Metrics()
-    queue: WorkQueue[str] = WorkQueue("things", clock=clock, metrics=metrics)
-    return Controller("things", reconcile, queue, workers=workers, metrics=metrics, clock=clock), clock, metrics
+    registry = CollectorRegistry()
+    queue: WorkQueue[str] = WorkQueue("things", clock=clock)
+    controller = Controller("things", reconcile, queue, workers=workers, metrics=ControllerMetrics(registry),
+                            clock=clock)
+    return controller, clock, registry
 
 
-def total(metrics: Metrics, result: str) -> float:
-    return metrics.registry.get_sample_value("controller_runtime_reconcile_total",
+def total(registry: CollectorRegistry, result: str) -> float:
+    return registry.get_sample_value("controller_runtime_reconcile_total",
                                              {"controller": "things", "result": result}) or 0.0
 
 
@@ -36,7 +40,7 @@ async def test_success_forgets_and_requeue_after_uses_the_clock() -> None:
         seen.append(key)
         return Result(requeue_after=30.0) if len(seen) == 1 else Result()
 
-    controller, clock, metrics = make(reconcile)
+    controller, clock, registry = make(reconcile)
     async with anyio.create_task_group() as tg:
         tg.start_soon(controller.run)
         await controller.started.wait()
@@ -49,8 +53,8 @@ async def test_success_forgets_and_requeue_after_uses_the_clock() -> None:
         clock.step(0.1)
         await settle()
         assert seen == ["a", "a"]
-        assert total(metrics, "requeue_after") == 1
-        assert total(metrics, "success") == 1
+        assert total(registry, "requeue_after") == 1
+        assert total(registry, "success") == 1
         tg.cancel_scope.cancel()
 
 
@@ -64,7 +68,7 @@ async def test_errors_retry_with_backoff_terminal_errors_do_not() -> None:
         if calls[key] < 3:
             raise RuntimeError("bug")  # not an API error: counted as a panic too
 
-    controller, clock, metrics = make(reconcile)
+    controller, clock, registry = make(reconcile)
     async with anyio.create_task_group() as tg:
         tg.start_soon(controller.run)
         await controller.started.wait()
@@ -85,11 +89,11 @@ async def test_errors_retry_with_backoff_terminal_errors_do_not() -> None:
         await settle()
         assert calls == {"flaky": 3, "bad": 1}  # success stops retries; terminal never retried
         assert controller.queue.num_requeues("flaky") == 0  # forgotten after success
-        value = metrics.registry.get_sample_value
+        value = registry.get_sample_value
         assert value("controller_runtime_reconcile_errors_total", {"controller": "things"}) == 3
         assert value("controller_runtime_terminal_reconcile_errors_total", {"controller": "things"}) == 1
         assert value("controller_runtime_reconcile_panics_total", {"controller": "things"}) == 2
-        assert total(metrics, "success") == 1
+        assert total(registry, "success") == 1
         tg.cancel_scope.cancel()
 
 
@@ -108,7 +112,7 @@ async def test_one_key_never_runs_twice_at_once_and_updates_are_not_lost() -> No
         await gate.wait()
         running.discard(key)
 
-    controller, _, metrics = make(reconcile, workers=4)
+    controller, _, registry = make(reconcile, workers=4)
     async with anyio.create_task_group() as tg:
         tg.start_soon(controller.run)
         await controller.started.wait()
@@ -122,7 +126,7 @@ async def test_one_key_never_runs_twice_at_once_and_updates_are_not_lost() -> No
         await settle()
         assert runs == 2  # exactly one more pass sees the latest state
         assert overlaps == 0
-        assert metrics.registry.get_sample_value("controller_runtime_active_workers", {"controller": "things"}) == 0
+        assert registry.get_sample_value("controller_runtime_active_workers", {"controller": "things"}) == 0
         tg.cancel_scope.cancel()
 
 

@@ -37,7 +37,7 @@ async def test_events_left_when_the_lease_is_given_up_are_dropped_not_raised() -
     configuration.host = "https://127.0.0.1:1"  # never contacted: the fence refuses first
     async with Client(configuration) as client:
         client.write_fence = lambda method, path: False
-        recorder = EventRecorder(client)
+        recorder = EventRecorder(client, controller="example.com/ctl", instance="me")
         for reason in ("Created", "Ready"):
             recorder.emit({"metadata": {"name": "a", "namespace": "ns"}}, NORMAL, reason, "note")
         async with anyio.create_task_group() as tg:

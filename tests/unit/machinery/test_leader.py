@@ -12,7 +12,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from jupyternetes_operator.kube.errors import AlreadyExists, Conflict, NotFound, ServerError
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.leader import (
     LeaderElectionConfig,
     LeaderElector,
@@ -23,7 +22,9 @@ from jupyternetes_operator.machinery.leader import (
     parse_micro_time,
     record_from_lease_spec,
 )
-from jupyternetes_operator.metrics import Metrics
+from jupyternetes_operator.machinery.metrics import LeaderMetrics
+
+from .fakeclock import FakeClock
 
 START = 1000.0
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)  # a server renewTime far in the past: must not matter
@@ -137,18 +138,23 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def metrics() -> Metrics:
-    return Metrics(CollectorRegistry())
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
 
 
-def make(clock: FakeClock, lock: FakeLock, metrics: Metrics | None = None, identity: str = "me",
+@pytest.fixture
+def metrics(registry: CollectorRegistry) -> LeaderMetrics:
+    return LeaderMetrics(registry)
+
+
+def make(clock: FakeClock, lock: FakeLock, metrics: LeaderMetrics | None = None, identity: str = "me",
          **kwargs: Any) -> LeaderElector:
     return LeaderElector(config(identity, **kwargs), lock, clock=clock, metrics=metrics, jitter=lambda: 0.0,
                          wall_clock=lambda: datetime.fromtimestamp(clock.now(), UTC))
 
 
-def gauge(metrics: Metrics) -> float | None:
-    return metrics.registry.get_sample_value("leader_election_master_status", {"name": "lease"})
+def gauge(registry: CollectorRegistry) -> float | None:
+    return registry.get_sample_value("leader_election_master_status", {"name": "lease"})
 
 
 class Outcome:
@@ -172,7 +178,8 @@ class Outcome:
 # -- acquisition -----------------------------------------------------------------------------------
 
 
-async def test_acquires_a_missing_lease_by_creating_it(clock: FakeClock, metrics: Metrics) -> None:
+async def test_acquires_a_missing_lease_by_creating_it(clock: FakeClock, metrics: LeaderMetrics,
+                                                       registry: CollectorRegistry) -> None:
     lock = FakeLock()
     elector = make(clock, lock, metrics)
     work = Work(clock)
@@ -184,12 +191,12 @@ async def test_acquires_a_missing_lease_by_creating_it(clock: FakeClock, metrics
         await settle()
         assert elector.is_leader
         assert work.started_at == START
-        assert gauge(metrics) == 1
+        assert gauge(registry) == 1
         assert lock.record == LeaderRecord("me", 15, datetime.fromtimestamp(START, UTC),
                                            datetime.fromtimestamp(START, UTC), 0)
         assert elector.leader_identity == "me"
         tg.cancel_scope.cancel()
-    assert gauge(metrics) == 0
+    assert gauge(registry) == 0
 
 
 async def test_acquires_a_released_lease_at_once(clock: FakeClock) -> None:
@@ -319,8 +326,8 @@ async def test_renews_every_retry_period(clock: FakeClock) -> None:
 
 
 @pytest.mark.parametrize("failure", ["error", "hang"])
-async def test_failed_renewal_cancels_the_work_at_renew_deadline(clock: FakeClock, metrics: Metrics,
-                                                                 failure: str) -> None:
+async def test_failed_renewal_cancels_the_work_at_renew_deadline(clock: FakeClock, metrics: LeaderMetrics,
+                                                                 failure: str, registry: CollectorRegistry) -> None:
     lock = FakeLock()
     elector = make(clock, lock, metrics)
     work = Work(clock)
@@ -335,12 +342,12 @@ async def test_failed_renewal_cancels_the_work_at_renew_deadline(clock: FakeCloc
         await advance_to(clock, START + 13.999)
         assert elector.is_leader
         assert work.running
-        assert gauge(metrics) == 1
+        assert gauge(registry) == 1
         await advance_to(clock, START + 14)  # the last renewal began at 1004; 1004 + 10
         assert work.cancelled_at == START + 14
         assert not work.running
         assert not elector.is_leader
-        assert gauge(metrics) == 0
+        assert gauge(registry) == 0
         assert isinstance(outcome.error, LeadershipLost)
         # Well before anyone else may take over (1004 + lease_duration); no release attempted.
         assert work.cancelled_at < START + 4 + 15
@@ -383,7 +390,8 @@ async def test_stale_version_on_renewal_rereads_and_steps_down_if_taken(clock: F
 # -- leaving ---------------------------------------------------------------------------------------
 
 
-async def test_cancel_stops_the_work_then_releases(clock: FakeClock, metrics: Metrics) -> None:
+async def test_cancel_stops_the_work_then_releases(clock: FakeClock, metrics: LeaderMetrics,
+                                                   registry: CollectorRegistry) -> None:
     lock = FakeLock()
     elector = make(clock, lock, metrics)
     work = Work(clock)
@@ -402,7 +410,7 @@ async def test_cancel_stops_the_work_then_releases(clock: FakeClock, metrics: Me
     assert lock.record == LeaderRecord("", 1, datetime.fromtimestamp(START + 3, UTC),
                                        datetime.fromtimestamp(START + 3, UTC), 0)
     assert not elector.is_leader
-    assert gauge(metrics) == 0
+    assert gauge(registry) == 0
 
 
 async def test_release_after_a_renewal_cut_off_in_flight(clock: FakeClock) -> None:

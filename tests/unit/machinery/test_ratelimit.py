@@ -1,12 +1,13 @@
 import pytest
 
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.ratelimit import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
     MaxOfRateLimiter,
     default_controller_rate_limiter,
 )
+
+from .fakeclock import FakeClock
 
 
 def test_exponential_doubles_per_item() -> None:

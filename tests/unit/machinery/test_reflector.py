@@ -11,14 +11,16 @@ from typing import Any
 import anyio
 import pytest
 from kubernetes_asyncio.client import Configuration
+from prometheus_client import CollectorRegistry
 
 from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.errors import BadRequest, Gone, ServerError
 from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.kube.watch import WatchEvent, WatchStalled
-from jupyternetes_operator.machinery.clock import FakeClock
+from jupyternetes_operator.machinery.metrics import InformerMetrics
 from jupyternetes_operator.machinery.reflector import Reflector, ReflectorOptions, ResourceListerWatcher
-from jupyternetes_operator.metrics import Metrics
+
+from .fakeclock import FakeClock
 
 HANG = "hang"
 
@@ -95,10 +97,11 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def run_reflector(source: ScriptedSource, check: Callable[[Reflector, FakeClock], Awaitable[None]],
-                        options: ReflectorOptions | None = None, metrics: Metrics | None = None) -> None:
+                        options: ReflectorOptions | None = None, metrics: InformerMetrics | None = None) -> None:
     clock = FakeClock()
     sink = RecordingSink()
-    reflector = Reflector("pods", source, sink, options or ReflectorOptions(), clock, metrics, random.Random(7))
+    series = (metrics or InformerMetrics()).informer("pods")
+    reflector = Reflector("pods", source, sink, options or ReflectorOptions(), clock, series, random.Random(7))
     reflector.sink = sink
     async with anyio.create_task_group() as tg:
         tg.start_soon(reflector.run)
@@ -150,15 +153,16 @@ async def test_gone_relists_at_the_last_seen_version() -> None:
     src.lists.append(([obj("a", "5")], "10"))
     src.lists.append(([obj("b", "30")], "31"))
     src.watches.append([ev("MODIFIED", "a", "15"), Gone(410, "Expired", "too old")])
-    m = Metrics()
+    registry = CollectorRegistry()
+    m = InformerMetrics(registry, namespace="test")
 
     async def check(r: Reflector, clock: FakeClock) -> None:
         await until(lambda: len(src.calls) >= 4)
         assert src.calls[2] == ("list", "10")  # the last *sync* version, as client-go does
         assert src.calls[3][:2] == ("watch", "31")
         assert sink_of(r).calls[-1] == ("replace", (["b"], "31"))
-        assert m.registry.get_sample_value("jupyternetes_informer_relists_total",
-                                           {"resource": "pods", "reason": "gone"}) == 1
+        assert registry.get_sample_value("test_informer_relists_total",
+                                         {"resource": "pods", "reason": "gone"}) == 1
         assert clock.now() == 1000.0  # no backoff for a relist
 
     await run_reflector(src, check, metrics=m)
@@ -231,7 +235,8 @@ async def test_errors_back_off_on_the_clock_and_rewatch_without_relisting() -> N
     src.watches.append(ServerError(500, "InternalError", "boom"))
     src.watches.append([WatchStalled("silence")])
     src.watches.append([ev("ADDED", "a", "12"), HANG])
-    m = Metrics()
+    registry = CollectorRegistry()
+    m = InformerMetrics(registry, namespace="test")
 
     async def check(r: Reflector, clock: FakeClock) -> None:
         await until(lambda: clock.sleepers == 1)
@@ -252,10 +257,10 @@ async def test_errors_back_off_on_the_clock_and_rewatch_without_relisting() -> N
         assert [c for c in src.calls if c[0] == "list"] == [("list", "0")]
         assert all(c[1] == "10" for c in src.calls if c[0] == "watch")
         labels = {"resource": "pods"}
-        assert m.registry.get_sample_value("jupyternetes_informer_watch_restarts_total",
-                                           {**labels, "reason": "error"}) == 1
-        assert m.registry.get_sample_value("jupyternetes_informer_watch_restarts_total",
-                                           {**labels, "reason": "stalled"}) == 1
+        assert registry.get_sample_value("test_informer_watch_restarts_total",
+                                         {**labels, "reason": "error"}) == 1
+        assert registry.get_sample_value("test_informer_watch_restarts_total",
+                                         {**labels, "reason": "stalled"}) == 1
 
     await run_reflector(src, check, metrics=m)
 

@@ -8,13 +8,12 @@ import anyio.lowlevel
 import pytest
 
 from jupyternetes_operator.kube.errors import ServerError, TooManyRequests
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.controller import Controller
 from jupyternetes_operator.machinery.ratelimit import ItemExponentialFailureRateLimiter
 from jupyternetes_operator.machinery.reflector import Reflector
 from jupyternetes_operator.machinery.workqueue import WorkQueue
-from jupyternetes_operator.metrics import Metrics
 
+from .fakeclock import FakeClock
 from .test_reflector import HANG, RecordingSink, ScriptedSource, ev, until
 
 
@@ -33,7 +32,7 @@ def throttled(seconds: float) -> TooManyRequests:
 
 async def test_a_held_key_waits_out_adds_and_is_added_when_the_hold_ends() -> None:
     clock = FakeClock()
-    q: WorkQueue[str] = WorkQueue("q", clock=clock, metrics=Metrics())
+    q: WorkQueue[str] = WorkQueue("q", clock=clock)
     async with q:
         q.add("a")
         assert await q.get() == "a"
@@ -61,7 +60,7 @@ async def test_a_held_key_waits_out_adds_and_is_added_when_the_hold_ends() -> No
 
 async def test_a_hold_keeps_a_later_pending_retry_and_takes_a_queued_copy_out() -> None:
     clock = FakeClock()
-    q: WorkQueue[str] = WorkQueue("q", clock=clock, metrics=Metrics())
+    q: WorkQueue[str] = WorkQueue("q", clock=clock)
     async with q:
         q.add_after("a", 10.0)
         q.hold("a", 2.0)  # the later retry stands: max(retry-after, backoff)
@@ -84,8 +83,7 @@ async def test_a_hold_keeps_a_later_pending_retry_and_takes_a_queued_copy_out() 
 
 async def test_a_throttled_reconcile_is_not_retried_before_retry_after_even_when_events_add_it() -> None:
     clock = FakeClock()
-    metrics = Metrics()
-    queue: WorkQueue[str] = WorkQueue("things", clock=clock, metrics=metrics)
+    queue: WorkQueue[str] = WorkQueue("things", clock=clock)
     runs: list[float] = []
 
     async def reconcile(key: str) -> None:
@@ -96,7 +94,7 @@ async def test_a_throttled_reconcile_is_not_retried_before_retry_after_even_when
         if len(runs) == 2:
             raise ServerError(500, "InternalError", "boom")  # no Retry-After: the usual backoff
 
-    controller = Controller("things", reconcile, queue, workers=2, metrics=metrics, clock=clock)
+    controller = Controller("things", reconcile, queue, workers=2, clock=clock)
     async with anyio.create_task_group() as tg:
         tg.start_soon(controller.run)
         await controller.started.wait()
@@ -119,8 +117,7 @@ async def test_a_throttled_reconcile_is_not_retried_before_retry_after_even_when
 
 async def test_retry_after_shorter_than_the_backoff_does_not_shorten_it() -> None:
     clock = FakeClock()
-    metrics = Metrics()
-    queue: WorkQueue[str] = WorkQueue("things", clock=clock, metrics=metrics,
+    queue: WorkQueue[str] = WorkQueue("things", clock=clock,
                                       rate_limiter=ItemExponentialFailureRateLimiter(8.0, 100.0))
     runs: list[float] = []
 
@@ -129,7 +126,7 @@ async def test_retry_after_shorter_than_the_backoff_does_not_shorten_it() -> Non
         if len(runs) == 1:
             raise throttled(1.0)
 
-    controller = Controller("things", reconcile, queue, workers=1, metrics=metrics, clock=clock)
+    controller = Controller("things", reconcile, queue, workers=1, clock=clock)
     async with anyio.create_task_group() as tg:
         tg.start_soon(controller.run)
         await controller.started.wait()

@@ -7,8 +7,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from jupyternetes_operator.machinery.clock import FakeClock
 from jupyternetes_operator.machinery.ratelimit import BucketThrottle
+
+from .fakeclock import FakeClock
 
 START = 1000.0
 

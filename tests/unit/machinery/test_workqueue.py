@@ -4,11 +4,13 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.lowlevel
 import pytest
+from prometheus_client import CollectorRegistry
 
-from jupyternetes_operator.machinery.clock import FakeClock
+from jupyternetes_operator.machinery.metrics import WorkQueueMetrics
 from jupyternetes_operator.machinery.ratelimit import ItemExponentialFailureRateLimiter
 from jupyternetes_operator.machinery.workqueue import ShutDown, WorkQueue
-from jupyternetes_operator.metrics import Metrics
+
+from .fakeclock import FakeClock
 
 START = 1000.0
 
@@ -19,12 +21,17 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def metrics() -> Metrics:
-    return Metrics()
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
 
 
 @pytest.fixture
-def q(clock: FakeClock, metrics: Metrics) -> WorkQueue[str]:
+def metrics(registry: CollectorRegistry) -> WorkQueueMetrics:
+    return WorkQueueMetrics(registry)
+
+
+@pytest.fixture
+def q(clock: FakeClock, metrics: WorkQueueMetrics) -> WorkQueue[str]:
     return WorkQueue("q", clock=clock, metrics=metrics)
 
 
@@ -34,8 +41,8 @@ async def settle() -> None:
         await anyio.lowlevel.checkpoint()
 
 
-def sample(metrics: Metrics, name: str, queue: str = "q") -> float:
-    value = metrics.registry.get_sample_value(name, {"name": queue})
+def sample(registry: CollectorRegistry, name: str, queue: str = "q") -> float:
+    value = registry.get_sample_value(name, {"name": queue})
     assert value is not None, name
     return value
 
@@ -53,13 +60,13 @@ async def drain_now(q: WorkQueue[str]) -> list[str]:
 # -- the basic queue --
 
 
-async def test_dedup_of_queued_keys(q: WorkQueue[str], metrics: Metrics) -> None:
+async def test_dedup_of_queued_keys(q: WorkQueue[str], registry: CollectorRegistry) -> None:
     q.add("a")
     q.add("a")
     q.add("b")
     q.add("a")
     assert len(q) == 2
-    assert sample(metrics, "workqueue_adds_total") == 2
+    assert sample(registry, "workqueue_adds_total") == 2
     assert await drain_now(q) == ["a", "b"]
 
 
@@ -285,12 +292,13 @@ async def test_context_manager_exit_shuts_down(q: WorkQueue[str]) -> None:
 # -- rate limiting --
 
 
-async def test_add_rate_limited_backs_off_and_counts(q: WorkQueue[str], clock: FakeClock, metrics: Metrics) -> None:
+async def test_add_rate_limited_backs_off_and_counts(q: WorkQueue[str], clock: FakeClock,
+                                                     registry: CollectorRegistry) -> None:
     async with q:
         q.add_rate_limited("a")  # default limiter: 5 ms
         q.add_rate_limited("a")  # 10 ms, but the earlier 5 ms wins
         assert q.num_requeues("a") == 2
-        assert sample(metrics, "workqueue_retries_total") == 2
+        assert sample(registry, "workqueue_retries_total") == 2
         await settle()
         clock.step(0.004)
         await settle()
@@ -302,7 +310,7 @@ async def test_add_rate_limited_backs_off_and_counts(q: WorkQueue[str], clock: F
         assert q.num_requeues("a") == 0
 
 
-async def test_injected_rate_limiter(clock: FakeClock, metrics: Metrics) -> None:
+async def test_injected_rate_limiter(clock: FakeClock, metrics: WorkQueueMetrics) -> None:
     q: WorkQueue[str] = WorkQueue("q", clock=clock, metrics=metrics,
                                   rate_limiter=ItemExponentialFailureRateLimiter(2.0, 60.0))
     async with q:
@@ -339,7 +347,7 @@ async def test_shutdown_wakes_blocked_getters(q: WorkQueue[str]) -> None:
     assert q.shutting_down
 
 
-async def test_adds_after_shutdown_are_ignored(q: WorkQueue[str], metrics: Metrics) -> None:
+async def test_adds_after_shutdown_are_ignored(q: WorkQueue[str], registry: CollectorRegistry) -> None:
     q.shutdown()
     q.add("a")
     q.add_after("b", 0)
@@ -347,20 +355,20 @@ async def test_adds_after_shutdown_are_ignored(q: WorkQueue[str], metrics: Metri
     q.add_rate_limited("d")
     assert len(q) == 0
     assert q.num_requeues("d") == 0
-    assert sample(metrics, "workqueue_adds_total") == 0
-    assert sample(metrics, "workqueue_retries_total") == 0
+    assert sample(registry, "workqueue_adds_total") == 0
+    assert sample(registry, "workqueue_retries_total") == 0
     with pytest.raises(ShutDown):
         await q.get()
 
 
-async def test_shutdown_drops_queued_keys_but_allows_done(q: WorkQueue[str], metrics: Metrics) -> None:
+async def test_shutdown_drops_queued_keys_but_allows_done(q: WorkQueue[str], registry: CollectorRegistry) -> None:
     q.add("a")
     q.add("b")
     assert await q.get() == "a"
     q.add("a")  # dirty while in flight
     q.shutdown()
     assert len(q) == 0
-    assert sample(metrics, "workqueue_depth") == 0
+    assert sample(registry, "workqueue_depth") == 0
     q.done("a")  # not re-queued
     assert len(q) == 0
     with pytest.raises(ShutDown):
@@ -441,55 +449,54 @@ async def test_shutdown_after_drain_gives_up_on_queued(q: WorkQueue[str]) -> Non
 # -- metrics --
 
 
-async def test_metrics(q: WorkQueue[str], clock: FakeClock, metrics: Metrics) -> None:
+async def test_metrics(q: WorkQueue[str], clock: FakeClock, registry: CollectorRegistry) -> None:
     q.add("a")
     clock.step(1.0)
     q.add("b")
-    assert sample(metrics, "workqueue_depth") == 2
-    assert sample(metrics, "workqueue_adds_total") == 2
+    assert sample(registry, "workqueue_depth") == 2
+    assert sample(registry, "workqueue_adds_total") == 2
 
     clock.step(2.0)
     assert await q.get() == "a"  # waited 3 s
-    assert sample(metrics, "workqueue_depth") == 1
+    assert sample(registry, "workqueue_depth") == 1
     clock.step(1.0)
     assert await q.get() == "b"  # waited 3 s
-    assert sample(metrics, "workqueue_depth") == 0
-    assert sample(metrics, "workqueue_queue_duration_seconds_count") == 2
-    assert sample(metrics, "workqueue_queue_duration_seconds_sum") == pytest.approx(6.0)
+    assert sample(registry, "workqueue_depth") == 0
+    assert sample(registry, "workqueue_queue_duration_seconds_count") == 2
+    assert sample(registry, "workqueue_queue_duration_seconds_sum") == pytest.approx(6.0)
 
     q.add("a")  # re-added while in flight: counted in depth, not in len()
-    assert sample(metrics, "workqueue_depth") == 1
+    assert sample(registry, "workqueue_depth") == 1
     assert len(q) == 0
 
     clock.step(4.0)
     q.update_unfinished_work()
-    assert sample(metrics, "workqueue_unfinished_work_seconds") == pytest.approx(5.0 + 4.0)
-    assert sample(metrics, "workqueue_longest_running_processor_seconds") == pytest.approx(5.0)
+    assert sample(registry, "workqueue_unfinished_work_seconds") == pytest.approx(5.0 + 4.0)
+    assert sample(registry, "workqueue_longest_running_processor_seconds") == pytest.approx(5.0)
 
     q.done("b")
     q.done("a")
-    assert sample(metrics, "workqueue_work_duration_seconds_count") == 2
-    assert sample(metrics, "workqueue_work_duration_seconds_sum") == pytest.approx(9.0)
+    assert sample(registry, "workqueue_work_duration_seconds_count") == 2
+    assert sample(registry, "workqueue_work_duration_seconds_sum") == pytest.approx(9.0)
     q.update_unfinished_work()
-    assert sample(metrics, "workqueue_unfinished_work_seconds") == 0
-    assert sample(metrics, "workqueue_longest_running_processor_seconds") == 0
+    assert sample(registry, "workqueue_unfinished_work_seconds") == 0
+    assert sample(registry, "workqueue_longest_running_processor_seconds") == 0
 
     clock.step(0.5)
     assert await q.get() == "a"  # queue time counts from the re-add, 4.5 s ago
-    assert sample(metrics, "workqueue_queue_duration_seconds_sum") == pytest.approx(10.5)
+    assert sample(registry, "workqueue_queue_duration_seconds_sum") == pytest.approx(10.5)
 
 
-async def test_metrics_are_labelled_by_name_and_private_by_default(clock: FakeClock, metrics: Metrics) -> None:
+async def test_metrics_are_labelled_by_name_and_off_by_default(clock: FakeClock, metrics: WorkQueueMetrics,
+                                                               registry: CollectorRegistry) -> None:
     one: WorkQueue[str] = WorkQueue("one", clock=clock, metrics=metrics)
     two: WorkQueue[str] = WorkQueue("two", clock=clock, metrics=metrics)
     one.add("a")
     one.add("b")
     two.add("a")
-    assert sample(metrics, "workqueue_adds_total", "one") == 2
-    assert sample(metrics, "workqueue_adds_total", "two") == 1
+    assert sample(registry, "workqueue_adds_total", "one") == 2
+    assert sample(registry, "workqueue_adds_total", "two") == 1
 
-    private: WorkQueue[str] = WorkQueue("one", clock=clock)
-    private.add("x")
-    assert private.metrics is not metrics
-    assert sample(private.metrics, "workqueue_adds_total", "one") == 1
-    assert sample(metrics, "workqueue_adds_total", "one") == 2
+    unmeasured: WorkQueue[str] = WorkQueue("one", clock=clock)  # the default records nothing
+    unmeasured.add("x")
+    assert sample(registry, "workqueue_adds_total", "one") == 2

@@ -9,8 +9,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
+from faults.badinput.fuzz import fuzzed_templates
 from jupyternetes_operator.reconcile.render import MAX_DEPTH, RenderError, render, validate_template
-from jupyternetes_operator.testing.badinput import fuzzed_templates
 
 INSTANCE = {"apiVersion": "jupyternetes.io/v1", "kind": "JupyterNotebookInstance",
             "metadata": {"name": "jupyter-fuzz", "namespace": "team", "uid": "u-1"},

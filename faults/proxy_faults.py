@@ -1,7 +1,7 @@
-"""Fault runs through the :mod:`.faultproxy`: the operator reaches the API server only through a
+"""Fault runs through the :mod:`faults.proxy`: the operator reaches the API server only through a
 proxy that stalls, resets or refuses its requests during a burst of instances.
 
-Each scenario has the :data:`~.faultruns.Scenario` signature and ends with :func:`~.faultruns.settle`.
+Each scenario has the :data:`~faults.run.Scenario` signature and ends with :func:`~faults.run.settle`.
 Besides the invariants, each proves from the proxy's request log that the operator reacted as it
 must — the inactivity watchdog cut every silent watch, every reset watch was reopened, no object
 was asked for again sooner than a 429's ``Retry-After`` — and adds a problem to the report when it
@@ -18,13 +18,22 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from ..api import INSTANCES, LABEL_INSTANCE
-from ..kube.errors import NotFound
-from ..kube.resources import PODS
-from .controlplane import ADMIN
-from .faultproxy import Action, FaultProxy, Rule, Seen
-from .faultruns import FaultEnv, FaultRun, Scenario, claims, create_instances, metrics_of, prepare, settle
-from .operator import TEMPLATE, OperatorProcess, metric_sum, ready_instance, template_valid, wait_for
+from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE
+from jupyternetes_operator.kube.errors import NotFound
+from jupyternetes_operator.kube.resources import PODS
+from jupyternetes_operator.testing.controlplane import ADMIN
+from jupyternetes_operator.testing.operator import (
+    TEMPLATE,
+    OperatorProcess,
+    metric_sum,
+    ready_instance,
+    template_valid,
+    wait_for,
+)
+
+from .proxy import FaultProxy
+from .proxy_rules import Action, Rule, Seen
+from .run import FaultEnv, FaultRun, claims, create_instances, metrics_of, prepare, settle
 
 INACTIVITY = 3.0
 """The operator's ``--watch-inactivity-timeout`` in these runs (150 s in production)."""
@@ -224,10 +233,3 @@ def _prove_retry_after(run: FaultRun, proxy: FaultProxy) -> None:
     if not gaps:
         run.report.problems.append("no 429 was followed by a retry: Retry-After was not exercised")
 
-
-PROXY_SCENARIOS: dict[str, Scenario] = {
-    "watch-stall": watch_stall,
-    "watch-drop": watch_drop,
-    "api-errors": api_errors,
-}
-"""The fault runs through the proxy, by short name, in report order."""

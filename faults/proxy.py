@@ -7,14 +7,15 @@ request bodies, always small, are read whole. An unreachable API server is answe
 
 Faults, each counted in :attr:`FaultProxy.injected`:
 
-- rules (:class:`Rule`), matched on new requests by method, path and whether they are watches, answer
-  429 with ``Retry-After`` (and the ``Status`` body the API server sends), answer 500, delay,
+- rules (:class:`~faults.proxy_rules.Rule`), matched on new requests by method, path and whether
+  they are watches, answer 429 with ``Retry-After`` (and the ``Status`` body the API server sends), answer 500, delay,
   *stall* (no response at all, the connection held open) or *drop* (the response started, then the
   TCP connection reset without ending it);
 - :meth:`FaultProxy.silence` makes every open watch stream go quiet for good (nothing more is
-  sent, the connection stays open: no FIN) and :meth:`FaultProxy.drop` resets every open exchange.
+  sent, the connection stays open: no FIN) and :meth:`FaultProxy.drop` resets open exchanges.
 
-The Lease in ``coordination.k8s.io`` is never touched unless a rule (or call) says ``leases=True``.
+The Lease in ``coordination.k8s.io`` is never touched unless a rule says ``leases=True``
+(``silence`` and ``drop`` always spare it).
 Every request is recorded in :attr:`FaultProxy.seen` with what was done to it and when it ended.
 Runs on the caller's asyncio loop and never blocks it. Not promised: HTTP/2, upgrades (exec,
 port-forward), exact timing under load.
@@ -25,100 +26,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import socket
 import ssl
 import struct
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 import aiohttp
 import orjson
 import yaml
 from aiohttp import web
 
-from .pki import issue_serving_cert
+from jupyternetes_operator.testing.pki import issue_serving_cert
+
+from .proxy_rules import LEASES, Action, Rule, Seen, status_body
 
 if TYPE_CHECKING:
-    from .controlplane import ControlPlane
+    from jupyternetes_operator.testing.controlplane import ControlPlane
 
-LEASES = "/apis/coordination.k8s.io/"
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "transfer-encoding", "upgrade", "host", "content-length"})
-
-
-class Action(StrEnum):
-    """What the proxy did to a request (its value is the key in :attr:`FaultProxy.injected`)."""
-
-    PASS = "pass"
-    THROTTLE = "429"
-    FAIL = "500"
-    DELAY = "delay"
-    STALL = "stall"
-    DROP = "drop"
-
-
-@dataclass
-class Rule:
-    """What to do to the requests that match; the first live rule that matches (and wins its
-    ``share`` draw) applies. ``times`` caps how often it fires; ``hits`` counts it."""
-
-    action: Action
-    methods: frozenset[str] = frozenset()
-    """Empty: any method."""
-    path: str = ""
-    """A regular expression searched in the URL path; empty: any path."""
-    watch: bool | None = None
-    """True: only watches; False: never watches; None: either."""
-    share: float = 1.0
-    """The chance that a matching request is hit."""
-    times: int | None = None
-    leases: bool = False
-    """Also match the Lease (``coordination.k8s.io``), which is spared by default."""
-    retry_after: int = 1
-    """Seconds in the ``Retry-After`` of a 429."""
-    delay: float = 0.0
-    """DELAY: seconds before the request is forwarded. DROP: seconds of response relayed before the
-    reset (0: half of the first chunk)."""
-    hits: int = 0
-
-    @property
-    def spent(self) -> bool:
-        return self.times is not None and self.hits >= self.times
-
-    def matches(self, method: str, path: str, watch: bool) -> bool:
-        return (not self.spent and (not self.methods or method in self.methods)
-                and (self.watch is None or self.watch == watch)
-                and (self.leases or not path.startswith(LEASES))
-                and (not self.path or re.search(self.path, path) is not None))
-
-
-@dataclass
-class Seen:
-    """One request as the proxy saw it (times are ``time.monotonic()``)."""
-
-    at: float
-    method: str
-    path: str
-    query: str
-    object: str
-    """The path of the object concerned: the URL path, plus ``/<name>`` for a POST's body."""
-    watch: bool
-    action: Action
-    status: int | None = None
-    """The status sent to the client, if any was."""
-    retry_after: int | None = None
-    ended: float | None = None
-    client_closed: bool = False
-    """The client closed the connection before the response ended."""
-    silenced: float | None = None
-    dropped: float | None = None
-    sent: int = 0
-    """Response body bytes relayed to the client."""
 
 
 @dataclass(eq=False)
@@ -137,15 +67,6 @@ def _object(method: str, path: str, body: bytes) -> str:
             return path
         return f"{path}/{name}"
     return path
-
-
-def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> bytes:
-    """A ``metav1.Status`` failure as the API server writes it."""
-    status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                              "message": message, "reason": reason, "code": code}
-    if details:
-        status["details"] = details
-    return orjson.dumps(status)
 
 
 def _reset(transport: asyncio.Transport | None) -> None:
@@ -245,18 +166,17 @@ class FaultProxy:
     def clear(self) -> None:
         self.rules.clear()
 
-    def open_exchanges(self, *, watches: bool | None = True, leases: bool = False) -> list[Seen]:
-        """Requests in flight now (by default: the open watch streams, not the Lease's)."""
-        return [e.seen for e in self._open if (watches is None or e.seen.watch == watches)
-                and (leases or not e.seen.path.startswith(LEASES))]
+    def open_exchanges(self) -> list[Seen]:
+        """The watch streams open now, but the Lease's."""
+        return [e.seen for e in self._open if e.seen.watch and not e.seen.path.startswith(LEASES)]
 
-    def silence(self, *, leases: bool = False) -> int:
+    def silence(self) -> int:
         """Every open watch stream goes quiet for good: nothing more is sent, no FIN. Returns how many."""
         now = time.monotonic()
         silenced = 0
         for exchange in list(self._open):
             seen = exchange.seen
-            if not seen.watch or seen.silenced is not None or (seen.path.startswith(LEASES) and not leases):
+            if not seen.watch or seen.silenced is not None or seen.path.startswith(LEASES):
                 continue
             seen.silenced = now
             if exchange.pump is not None:
@@ -272,12 +192,12 @@ class FaultProxy:
         self.silence()
         return self.add(Rule(Action.STALL, watch=True))
 
-    def drop(self, *, watches: bool | None = True, leases: bool = False) -> int:
-        """Reset every open exchange (by default the watch streams) now. Returns how many."""
+    def drop(self, *, watches: bool | None = True) -> int:
+        """Reset every open exchange but the Lease's (by default only the watch streams) now. Returns how many."""
         dropped = 0
         for exchange in list(self._open):
             seen = exchange.seen
-            if (watches is not None and seen.watch != watches) or (seen.path.startswith(LEASES) and not leases):
+            if (watches is not None and seen.watch != watches) or seen.path.startswith(LEASES):
                 continue
             self._drop(exchange)
             dropped += 1
@@ -315,8 +235,7 @@ class FaultProxy:
         watch = request.query.get("watch") in ("true", "1")
         rule = self._pick(request.method, request.path, watch)
         action = rule.action if rule is not None else Action.PASS
-        seen = Seen(arrived, request.method, request.path, request.query_string,
-                    _object(request.method, request.path, body), watch, action)
+        seen = Seen(arrived, request.method, request.path, _object(request.method, request.path, body), watch, action)
         self.seen.append(seen)
         if rule is not None:
             self.injected[str(action)] += 1
@@ -344,7 +263,6 @@ class FaultProxy:
     def _answer(self, seen: Seen, code: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
         seen.status = code
         seen.retry_after = int(headers["Retry-After"]) if headers and "Retry-After" in headers else None
-        seen.sent = len(body)
         return web.Response(status=code, body=body, content_type="application/json", headers=headers)
 
     async def _forward(self, exchange: _Exchange, body: bytes, drop: Rule | None) -> web.StreamResponse:
@@ -371,7 +289,6 @@ class FaultProxy:
                 # Half of the first chunk (headers go out with it), then the reset: mid-response.
                 chunk = await upstream.content.readany()
                 await response.write(chunk[:max(1, len(chunk) // 2)])
-                seen.sent += max(1, len(chunk) // 2) if chunk else 0
                 self._drop(exchange)
             elif seen.silenced is None:
                 exchange.pump = asyncio.create_task(self._pump(exchange, upstream, response))
@@ -399,7 +316,6 @@ class FaultProxy:
                 if exchange.seen.silenced is not None:
                     return
                 await response.write(chunk)
-                exchange.seen.sent += len(chunk)
             await response.write_eof()
         except (ConnectionError, aiohttp.ClientError, TimeoutError):
             pass

@@ -19,13 +19,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..api import INSTANCES, LABEL_INSTANCE, LABEL_LOGICAL_NAME, LABEL_MANAGED_BY, LABEL_RETAINED, MANAGED_BY, TEMPLATES
-from ..kube.client import Resource
-from ..kube.resources import CONFIG_MAPS, PODS, PVCS, SERVICES
+from jupyternetes_operator.api import (
+    INSTANCES,
+    LABEL_INSTANCE,
+    LABEL_LOGICAL_NAME,
+    LABEL_MANAGED_BY,
+    LABEL_RETAINED,
+    MANAGED_BY,
+    TEMPLATES,
+)
+from jupyternetes_operator.kube.client import Resource
+from jupyternetes_operator.kube.resources import CONFIG_MAPS, PODS, PVCS, SERVICES
+from jupyternetes_operator.testing.operator import condition
 
 if TYPE_CHECKING:
-    from ..kube.client import Client
-    from ..machinery.informer import Informer
+    from jupyternetes_operator.kube.client import Client
+    from jupyternetes_operator.machinery.informer import Informer
 
 CHILD_RESOURCES: tuple[tuple[Resource, str], ...] = (
     (PODS, "Pod"), (PVCS, "PersistentVolumeClaim"), (SERVICES, "Service"), (CONFIG_MAPS, "ConfigMap"))
@@ -84,13 +93,6 @@ def _versions(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str
             for o in objects}
 
 
-def _ready_reason(instance: Mapping[str, Any]) -> str:
-    for cond in (instance.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Ready":
-            return str(cond.get("reason", ""))
-    return ""
-
-
 async def check(client: Client, namespaces: Sequence[str], *, retained_before: Iterable[RetainedClaim] = (),
                 informers: Sequence[Informer] = ()) -> Report:
     report = Report()
@@ -129,8 +131,8 @@ async def check(client: Client, namespaces: Sequence[str], *, retained_before: I
                    if (meta["namespace"], n) in pods}
             if endpoint.get("address") not in ips:
                 report.add("not_ready", f"{where}: endpoint {endpoint.get('address')} is not its pod's IP {ips}")
-        elif _ready_reason(instance) not in EXPECTED_FAILURES:
-            report.add("not_ready", f"{where}: {status.get('phase')} ({_ready_reason(instance)}) at quiescence")
+        elif (reason := condition(instance, "Ready").get("reason", "")) not in EXPECTED_FAILURES:
+            report.add("not_ready", f"{where}: {status.get('phase')} ({reason}) at quiescence")
 
     live = [c for c in children if not c["metadata"].get("deletionTimestamp")]
     counts = Counter((c["metadata"]["namespace"], c["kind"], (c["metadata"].get("labels") or {}).get(LABEL_INSTANCE),
