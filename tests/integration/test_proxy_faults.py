@@ -159,7 +159,7 @@ async def test_an_answer_reset_mid_response_is_an_oserror_and_the_write_happened
 
 async def test_the_event_recorder_survives_a_reset_answer(proxy: FaultProxy, proxied: Client, kube: Client,
                                                           namespace: str) -> None:
-    recorder = EventRecorder(proxied)
+    recorder = EventRecorder(proxied, controller="example.com/test", instance="test")
     regarding = await kube.create(CONFIG_MAPS, config_map("subject"), namespace)
     proxy.add(Rule(Action.DROP, methods=frozenset({"POST"}), path="/events$", times=1))
     async with anyio.create_task_group() as tg:
