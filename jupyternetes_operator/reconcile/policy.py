@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
-from .render import GROUPS, PLACEHOLDER, _templated_strings
+from .templating import GROUPS, PLACEHOLDER, templated_strings
 from .tenant import TenantPolicy, check_child, check_variables
 from .tenant import as_list as _list
 from .tenant import as_map as _map
@@ -358,7 +358,7 @@ def _templated(template: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
             if not isinstance(entry, Mapping):
                 continue
             prefix = f"spec.{group}[{index}]"
-            for path, text in _templated_strings(group, index, entry):
+            for path, text in templated_strings(group, index, entry):
                 body = path[len(prefix):].lstrip(".")
                 if not body.startswith("metadata."):
                     yield prefix, body, text

@@ -42,8 +42,9 @@ from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .context import Context
-from .render import Child, TemplateError, validate
+from .render import Child, TemplateError
 from .resolve import TemplateRef, resolve_template
+from .validation import validate
 
 log = logging.getLogger(__name__)
 

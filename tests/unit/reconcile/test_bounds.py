@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jupyternetes_operator.machinery.store import freeze
-from jupyternetes_operator.reconcile import render as render_module
+from jupyternetes_operator.reconcile import measure as measure_module
 from jupyternetes_operator.reconcile.bounds import (
     CHILD_OVERHEAD,
     MAX_RENDER_BYTES,
@@ -23,14 +23,13 @@ from jupyternetes_operator.reconcile.bounds import (
     json_size,
     string_size,
 )
+from jupyternetes_operator.reconcile.measure import estimate_size
 from jupyternetes_operator.reconcile.render import (
     InstanceError,
     TemplateError,
-    estimate_size,
     render,
-    validate,
-    validate_template,
 )
+from jupyternetes_operator.reconcile.validation import validate, validate_template
 
 from .test_render import instance, pod, sample_instance, sample_template, template
 
@@ -185,14 +184,14 @@ def test_a_literal_near_the_stored_object_limit_still_renders() -> None:
 
 def test_profiles_are_cached_per_template_generation(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    original = render_module._entry_profiles
+    original = measure_module._entry_profiles
 
     def counting(groups: Any) -> Any:
         calls.append(1)
         return original(groups)
 
-    monkeypatch.setattr(render_module, "_entry_profiles", counting)
-    monkeypatch.setattr(render_module, "_PROFILES", ProfileCache(2))
+    monkeypatch.setattr(measure_module, "_entry_profiles", counting)
+    monkeypatch.setattr(measure_module, "_PROFILES", ProfileCache(2))
     tpl = echoing(10)
     tpl["metadata"].update(uid="u-1", generation=1)
     for name in ("a", "b", "c"):

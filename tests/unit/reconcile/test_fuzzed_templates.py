@@ -10,7 +10,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from faults.badinput.fuzz import fuzzed_templates
-from jupyternetes_operator.reconcile.render import MAX_DEPTH, RenderError, render, validate_template
+from jupyternetes_operator.reconcile.render import RenderError, render
+from jupyternetes_operator.reconcile.validation import MAX_DEPTH, validate_template
 
 INSTANCE = {"apiVersion": "jupyternetes.io/v1", "kind": "JupyterNotebookInstance",
             "metadata": {"name": "jupyter-fuzz", "namespace": "team", "uid": "u-1"},

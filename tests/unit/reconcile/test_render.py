@@ -18,12 +18,10 @@ from jupyternetes_operator.reconcile.render import (
     InstanceError,
     Rendered,
     TemplateError,
-    probe_instance,
-    references,
     render,
-    validate,
-    validate_template,
 )
+from jupyternetes_operator.reconcile.templating import references
+from jupyternetes_operator.reconcile.validation import probe_instance, validate, validate_template
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 UID = "6f1c1a52-0000-4000-8000-000000000001"
