@@ -142,6 +142,13 @@ def _name(container: Mapping[str, Any]) -> str:
 
 
 def _baseline(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> Iterator[Violation]:
+    yield from _baseline_pod(spec)
+    yield from _apparmor_annotations(metadata)
+    for path, container in _containers(spec):
+        yield from _baseline_container(path, container)
+
+
+def _baseline_pod(spec: Mapping[str, Any]) -> Iterator[Violation]:
     pod_sc = _map(spec.get("securityContext"))
 
     if _map(pod_sc.get("windowsOptions")).get("hostProcess") is True:
@@ -163,6 +170,8 @@ def _baseline(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> Iterator[
         if name not in SAFE_SYSCTLS:
             yield Violation(f"spec.securityContext.sysctls[{index}].name", f"sysctl {name!r} is not a safe sysctl")
 
+
+def _apparmor_annotations(metadata: Mapping[str, Any]) -> Iterator[Violation]:
     annotations = _map(metadata.get("annotations"))
     for key, value in annotations.items():
         if str(key).startswith(APPARMOR_ANNOTATION_PREFIX) and not (
@@ -171,28 +180,29 @@ def _baseline(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> Iterator[
             yield Violation(f"metadata.annotations[{key}]",
                             f"AppArmor profile {value!r} is forbidden (allowed: runtime/default, localhost/*)")
 
-    for path, container in _containers(spec):
-        sc = _map(container.get("securityContext"))
-        sc_path = f"{path}.securityContext"
-        who = f"container {_name(container)}"
-        if _map(sc.get("windowsOptions")).get("hostProcess") is True:
-            yield Violation(f"{sc_path}.windowsOptions.hostProcess", f"{who}: hostProcess containers are forbidden")
-        if sc.get("privileged") is True:
-            yield Violation(f"{sc_path}.privileged", f"{who}: privileged containers are forbidden")
-        for index, capability in enumerate(_list(_map(sc.get("capabilities")).get("add"))):
-            if capability not in BASELINE_CAPABILITIES:
-                yield Violation(f"{sc_path}.capabilities.add[{index}]",
-                                f"{who}: adding capability {capability!r} is forbidden")
-        for index, port in enumerate(_list(container.get("ports"))):
-            host_port = _map(port).get("hostPort")
-            if host_port not in (None, 0):
-                yield Violation(f"{path}.ports[{index}].hostPort", f"{who}: hostPort {host_port!r} is forbidden")
-        yield from _selinux(_map(sc.get("seLinuxOptions")), f"{sc_path}.seLinuxOptions", who)
-        proc_mount = sc.get("procMount")
-        if proc_mount is not None and proc_mount != "Default":
-            yield Violation(f"{sc_path}.procMount", f"{who}: procMount {proc_mount!r} is forbidden (only Default)")
-        yield from _profiles(sc, sc_path, who)
-        yield from _probe_hosts(container, path, who)
+
+def _baseline_container(path: str, container: Mapping[str, Any]) -> Iterator[Violation]:
+    sc = _map(container.get("securityContext"))
+    sc_path = f"{path}.securityContext"
+    who = f"container {_name(container)}"
+    if _map(sc.get("windowsOptions")).get("hostProcess") is True:
+        yield Violation(f"{sc_path}.windowsOptions.hostProcess", f"{who}: hostProcess containers are forbidden")
+    if sc.get("privileged") is True:
+        yield Violation(f"{sc_path}.privileged", f"{who}: privileged containers are forbidden")
+    for index, capability in enumerate(_list(_map(sc.get("capabilities")).get("add"))):
+        if capability not in BASELINE_CAPABILITIES:
+            yield Violation(f"{sc_path}.capabilities.add[{index}]",
+                            f"{who}: adding capability {capability!r} is forbidden")
+    for index, port in enumerate(_list(container.get("ports"))):
+        host_port = _map(port).get("hostPort")
+        if host_port not in (None, 0):
+            yield Violation(f"{path}.ports[{index}].hostPort", f"{who}: hostPort {host_port!r} is forbidden")
+    yield from _selinux(_map(sc.get("seLinuxOptions")), f"{sc_path}.seLinuxOptions", who)
+    proc_mount = sc.get("procMount")
+    if proc_mount is not None and proc_mount != "Default":
+        yield Violation(f"{sc_path}.procMount", f"{who}: procMount {proc_mount!r} is forbidden (only Default)")
+    yield from _profiles(sc, sc_path, who)
+    yield from _probe_hosts(container, path, who)
 
 
 def _selinux(options: Mapping[str, Any], path: str, who: str) -> Iterator[Violation]:
@@ -246,30 +256,34 @@ def _restricted(spec: Mapping[str, Any]) -> Iterator[Violation]:
     if pod_sc.get("runAsUser") == 0:
         yield Violation("spec.securityContext.runAsUser", "the pod must not run as user 0 (root)")
     pod_seccomp = _map(pod_sc.get("seccompProfile")).get("type") in SECCOMP_TYPES
-
     for path, container in _containers(spec):
-        sc = _map(container.get("securityContext"))
-        sc_path = f"{path}.securityContext"
-        who = f"container {_name(container)}"
-        if sc.get("allowPrivilegeEscalation") is not False:
-            yield Violation(f"{sc_path}.allowPrivilegeEscalation", f"{who} must set allowPrivilegeEscalation=false")
-        non_root = sc.get("runAsNonRoot")
-        if non_root is False:
-            yield Violation(f"{sc_path}.runAsNonRoot", f"{who} must not set runAsNonRoot=false")
-        elif non_root is None and pod_non_root is not True:
-            yield Violation(f"{sc_path}.runAsNonRoot", f"the pod or {who} must set runAsNonRoot=true")
-        if sc.get("runAsUser") == 0:
-            yield Violation(f"{sc_path}.runAsUser", f"{who} must not run as user 0 (root)")
-        if sc.get("seccompProfile") is None and not pod_seccomp:
-            yield Violation(f"{sc_path}.seccompProfile.type",
-                            f"the pod or {who} must set seccompProfile.type to RuntimeDefault or Localhost")
-        capabilities = _map(sc.get("capabilities"))
-        if "ALL" not in _list(capabilities.get("drop")):
-            yield Violation(f"{sc_path}.capabilities.drop", f'{who} must set capabilities.drop=["ALL"]')
-        for index, capability in enumerate(_list(capabilities.get("add"))):
-            if capability != "NET_BIND_SERVICE":
-                yield Violation(f"{sc_path}.capabilities.add[{index}]",
-                                f"{who} may add only NET_BIND_SERVICE, not {capability!r}")
+        yield from _restricted_container(path, container, pod_non_root=pod_non_root, pod_seccomp=pod_seccomp)
+
+
+def _restricted_container(path: str, container: Mapping[str, Any], *, pod_non_root: Any,
+                          pod_seccomp: bool) -> Iterator[Violation]:
+    sc = _map(container.get("securityContext"))
+    sc_path = f"{path}.securityContext"
+    who = f"container {_name(container)}"
+    if sc.get("allowPrivilegeEscalation") is not False:
+        yield Violation(f"{sc_path}.allowPrivilegeEscalation", f"{who} must set allowPrivilegeEscalation=false")
+    non_root = sc.get("runAsNonRoot")
+    if non_root is False:
+        yield Violation(f"{sc_path}.runAsNonRoot", f"{who} must not set runAsNonRoot=false")
+    elif non_root is None and pod_non_root is not True:
+        yield Violation(f"{sc_path}.runAsNonRoot", f"the pod or {who} must set runAsNonRoot=true")
+    if sc.get("runAsUser") == 0:
+        yield Violation(f"{sc_path}.runAsUser", f"{who} must not run as user 0 (root)")
+    if sc.get("seccompProfile") is None and not pod_seccomp:
+        yield Violation(f"{sc_path}.seccompProfile.type",
+                        f"the pod or {who} must set seccompProfile.type to RuntimeDefault or Localhost")
+    capabilities = _map(sc.get("capabilities"))
+    if "ALL" not in _list(capabilities.get("drop")):
+        yield Violation(f"{sc_path}.capabilities.drop", f'{who} must set capabilities.drop=["ALL"]')
+    for index, capability in enumerate(_list(capabilities.get("add"))):
+        if capability != "NET_BIND_SERVICE":
+            yield Violation(f"{sc_path}.capabilities.add[{index}]",
+                            f"{who} may add only NET_BIND_SERVICE, not {capability!r}")
 
 
 def check_pod(pod_manifest: Mapping[str, Any], level: Level) -> list[Violation]:

@@ -221,40 +221,42 @@ def resolve(
     resolved: dict[str, str] = {}
     for declaration in parsed:
         name = declaration.name
-        field = f"spec.variables.{name}"
         if name in values:
-            value = values[name]
-            if not isinstance(value, str):
-                raise InstanceError("InvalidVariable", f"{field} must be a string, not {type(value).__name__}", field)
-            if KUBELET_EXPANSION in value:
-                raise InstanceError(
-                    "InvalidVariable",
-                    f"{field}: the value {_excerpt(value)} contains '$(', which the kubelet would expand as a "
-                    "variable reference in a container's command, args or env; values containing '$(' are "
-                    "refused",
-                    field)
-            if check_values:
-                problem = declaration.problem(value)
-                if problem:
-                    raise InstanceError("InvalidVariable", f"{field}: the value {_excerpt(value)} {problem}", field)
+            resolved[name] = _given(declaration, values[name], check_values=check_values)
         elif declaration.default is not None:
             value = declaration.default
-            if check_values:
-                problem = declaration.problem(value)
-                if problem:
-                    raise TemplateError(
-                        "InvalidDefault",
-                        f"spec.variables[{declaration.index}].default of variable {name!r} {problem}",
-                        f"spec.variables[{declaration.index}].default",
-                    )
+            if check_values and (problem := declaration.problem(value)):
+                raise TemplateError(
+                    "InvalidDefault",
+                    f"spec.variables[{declaration.index}].default of variable {name!r} {problem}",
+                    f"spec.variables[{declaration.index}].default",
+                )
+            resolved[name] = value
         elif declaration.required:
             if check_values:
+                field = f"spec.variables.{name}"
                 raise InstanceError("MissingVariable", f"{field} is required by the template but not set", field)
-            value = declaration.enum[0] if declaration.enum else SAMPLE_VALUE
+            resolved[name] = declaration.enum[0] if declaration.enum else SAMPLE_VALUE
         else:
-            value = ""
-        resolved[name] = value
+            resolved[name] = ""
     return resolved
+
+
+def _given(declaration: _Declaration, value: Any, *, check_values: bool) -> str:
+    """An instance's value for ``declaration``, checked (its pattern and enum only with ``check_values``)."""
+    field = f"spec.variables.{declaration.name}"
+    if not isinstance(value, str):
+        raise InstanceError("InvalidVariable", f"{field} must be a string, not {type(value).__name__}", field)
+    if KUBELET_EXPANSION in value:
+        raise InstanceError(
+            "InvalidVariable",
+            f"{field}: the value {_excerpt(value)} contains '$(', which the kubelet would expand as a "
+            "variable reference in a container's command, args or env; values containing '$(' are "
+            "refused",
+            field)
+    if check_values and (problem := declaration.problem(value)):
+        raise InstanceError("InvalidVariable", f"{field}: the value {_excerpt(value)} {problem}", field)
+    return value
 
 
 def _excerpt(value: str, limit: int = 64) -> str:
