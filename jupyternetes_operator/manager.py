@@ -3,7 +3,8 @@
 Informers (templates, instances, and the children the operator owns, selected by
 label) run on every replica so a new leader starts with a warm cache; the two
 controllers run only while this replica leads. ``/metrics``, ``/healthz`` and
-``/readyz`` are served throughout.
+``/readyz`` are served throughout. What wakes which queue is declared once, in
+:meth:`Operator.build` (``machinery.wiring`` with the map functions of ``reconcile.wiring``).
 
 Shutdown: SIGTERM (or :meth:`Operator.stop`) stops the controllers taking work,
 lets in-flight reconciles finish within ``shutdown_timeout``, releases the Lease,
@@ -17,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -26,7 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from . import api
-from .api import GROUP, INSTANCE_KIND, INSTANCES, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY, TEMPLATES
+from .api import GROUP, INSTANCE_KIND, INSTANCES, LABEL_MANAGED_BY, MANAGED_BY, TEMPLATES
 from .kube.client import Client, Resource
 from .kube.discovery import resource_for
 from .kube.errors import ServerError, TooManyRequests
@@ -34,20 +36,23 @@ from .machinery.backoff import Backoff
 from .machinery.clock import Clock, MonotonicClock
 from .machinery.controller import Controller
 from .machinery.events import EventRecorder
-from .machinery.handlers import EnqueueController, EnqueueObject
+from .machinery.handlers import never
 from .machinery.informer import Informer, InformerOptions
 from .machinery.leader import LeaderElectionConfig, LeaderElector
 from .machinery.multistore import CompositeStore
 from .machinery.ratelimit import BucketThrottle
-from .machinery.store import DeletedFinalStateUnknown, FrozenObject, ObjectKey, key_of
+from .machinery.store import ObjectKey
+from .machinery.wiring import wake
 from .machinery.workqueue import WorkQueue
 from .metrics import Metrics
+from .reconcile import wiring
 from .reconcile.claimtrust import ClaimSigner, ensure_key
 from .reconcile.context import ChildKind, Context
 from .reconcile.instances import InstanceReconciler
 from .reconcile.policy import Policy
+from .reconcile.resolve import INSTANCES_BY_TEMPLATE, instances_by_template, valid_condition
 from .reconcile.status import pod_view
-from .reconcile.templates import INSTANCES_BY_TEMPLATE, TemplateReconciler, instances_by_template
+from .reconcile.templates import TemplateReconciler
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,84 +72,6 @@ def excluding(field_selector: str | None, namespaces: Iterable[str]) -> str | No
     terms = [field_selector] if field_selector else []
     terms += [f"metadata.namespace!={namespace}" for namespace in sorted(namespaces)]
     return ",".join(terms) or None
-
-
-class _EnqueueInstancesOfTemplate:
-    """Template changed → every instance naming it (it may now resolve, or fail)."""
-
-    def __init__(self, queue: WorkQueue[ObjectKey], instances: CompositeStore) -> None:
-        self._queue = queue
-        self._instances = instances
-
-    def _enqueue(self, template: FrozenObject | DeletedFinalStateUnknown) -> None:
-        for instance in self._instances.by_index(INSTANCES_BY_TEMPLATE, key_of(template).name):
-            self._queue.add(key_of(instance))
-
-    def on_add(self, obj: FrozenObject) -> None:
-        self._enqueue(obj)
-
-    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
-        # Only what instances depend on: a new generation or a new verdict. Not the instance count,
-        # which every spawn changes (re-queueing every instance per spawn made spawns O(live instances)).
-        if _verdict(old) != _verdict(new):
-            self._enqueue(new)
-
-    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
-        self._enqueue(obj)
-
-
-def _verdict(template: FrozenObject) -> tuple[Any, ...]:
-    conditions = (template.get("status") or {}).get("conditions") or ()
-    valid: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Valid"), {})
-    return (template["metadata"].get("generation"), valid.get("status"), valid.get("observedGeneration"))
-
-
-class _EnqueueTemplateOfInstance:
-    """Instance added or deleted → its template (the instance count in its status), after
-    :data:`COUNT_DELAY`, so that a burst of spawns costs one status write per template, not one
-    per spawn (each would compete with the spawns for the API server)."""
-
-    def __init__(self, queue: WorkQueue[ObjectKey], shared_namespace: str | None) -> None:
-        self._queue = queue
-        self._shared = shared_namespace
-
-    def _enqueue(self, instance: Any) -> None:
-        ref = (instance.get("spec") or {}).get("template") or {}
-        name = str(ref.get("name", ""))
-        for namespace in (ref.get("namespace") or instance["metadata"]["namespace"],
-                          None if ref.get("namespace") else self._shared):
-            if namespace:
-                self._queue.add_after(ObjectKey(namespace, name), COUNT_DELAY)
-
-    def on_add(self, obj: FrozenObject) -> None:
-        self._enqueue(obj)
-
-    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
-        pass
-
-    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
-        self._enqueue(obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj)
-
-
-class _EnqueueByInstanceLabel:
-    """A retained PVC has no owner; its instance label still names who uses it."""
-
-    def __init__(self, queue: WorkQueue[ObjectKey]) -> None:
-        self._queue = queue
-
-    def _enqueue(self, obj: Any) -> None:
-        meta = obj.get("metadata") or {}
-        if name := (meta.get("labels") or {}).get(LABEL_INSTANCE):
-            self._queue.add(ObjectKey(meta.get("namespace") or "", name))
-
-    def on_add(self, obj: FrozenObject) -> None:
-        self._enqueue(obj)
-
-    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
-        self._enqueue(new)
-
-    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
-        self._enqueue(obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj)
 
 
 class Operator:
@@ -200,6 +127,7 @@ class Operator:
             InformerOptions(indexers={INSTANCES_BY_TEMPLATE: instances_by_template}), scopes)
         children: dict[tuple[str, str], ChildKind] = {}
         child_informers: list[Informer] = []
+        claim_informers: list[Informer] = []
         for api_version, kind in sorted(s.allowed_kinds):
             resource = await resource_for(self.client, api_version, kind)
             options = InformerOptions(label_selector=CHILD_SELECTOR)
@@ -207,17 +135,22 @@ class Operator:
                 options = dataclasses.replace(options, transform=pod_view)
             made, store = self._informers(resource, resource.plural, options, scopes)
             child_informers += made
+            claim_informers += made if kind == "PersistentVolumeClaim" else []
             children[(api_version, kind)] = ChildKind(resource, store)
-            for informer in made:
-                informer.add_handler(EnqueueController(instance_queue, GROUP, INSTANCE_KIND))
-                if kind == "PersistentVolumeClaim":
-                    informer.add_handler(_EnqueueByInstanceLabel(instance_queue))
-        for informer in instances_i:
-            informer.add_handler(EnqueueObject(instance_queue))
-            informer.add_handler(_EnqueueTemplateOfInstance(template_queue, s.template_namespace))
-        for informer in templates_i:
-            informer.add_handler(EnqueueObject(template_queue))
-            informer.add_handler(_EnqueueInstancesOfTemplate(instance_queue, instances))
+
+        # What wakes what. A template's count may lag COUNT_DELAY behind its instances, so a burst of
+        # spawns costs one status write per template; instances wake on a template's new generation
+        # or verdict only, not on its count (which would make every spawn O(live instances)).
+        (wake(instance_queue)
+            .for_(instances_i)
+            .owns(child_informers, GROUP, INSTANCE_KIND)
+            .watches(claim_informers, wiring.instance_of_claim)
+            .watches(templates_i, partial(wiring.instances_naming, instances=instances),
+                     when_updated=wiring.verdict_changed))
+        (wake(template_queue)
+            .for_(templates_i)
+            .watches(instances_i, partial(wiring.templates_named_by, shared_namespace=s.template_namespace),
+                     when_updated=never, delay=COUNT_DELAY))
 
         self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity)
         self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
@@ -327,8 +260,7 @@ class Operator:
                     self.metrics.jupyternetes.instances(phase, count)
                 valid = {"True": 0, "False": 0, "Unknown": 0}
                 for template in self._templates.list():
-                    status = next((c.get("status") for c in (template.get("status") or {}).get("conditions") or ()
-                                   if c.get("type") == "Valid"), "Unknown")
+                    status = (valid_condition(template) or {}).get("status", "Unknown")
                     valid[str(status)] = valid.get(str(status), 0) + 1
                 for state, count in valid.items():
                     self.metrics.jupyternetes.templates(state.lower(), count)

@@ -1,46 +1,92 @@
 """Event handlers that turn informer events into work-queue keys.
 
-The queue carries keys, never events: a reconciler re-reads the cache, so handlers
-only decide *which* key is affected. :class:`EnqueueObject` enqueues the object's
-own key; :class:`EnqueueController` maps a child to its controller owner's key
-(ownerReference with ``controller: true`` of a given group and kind), which is how
-a change to a Pod wakes the instance that owns it.
+The queue carries keys, never events: a reconciler re-reads the cache, so a handler
+only decides *which* keys an event affects. There is one handler,
+:class:`EnqueueMapped` (controller-runtime's ``EnqueueRequestsFromMapFunc``): a map
+function from an object to keys. The usual maps are here: :func:`own_key` (the object
+itself) and :func:`controller_key` (its controller owner of a given group and kind,
+which is how a change to a Pod wakes the instance that owns it).
+
+Guaranteed:
+- tombstones (:class:`DeletedFinalStateUnknown`) are unwrapped here, once: a map
+  function always sees an object, its last known state for a delete;
+- an update maps the new object and the old one (an object whose owner or label
+  changed wakes both), each key added once per event, the new object's keys first;
+- ``when_updated(old, new)`` false skips the update entirely (adds and deletes always map).
+
+Not promised: deduplication across events (the queue does that).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .store import DeletedFinalStateUnknown, FrozenObject, ObjectKey, key_of
+
+MapFunc = Callable[[Mapping[str, Any]], Iterable[ObjectKey]]
+"""An object (never a tombstone) to the keys it wakes."""
+UpdatePredicate = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+"""``(old, new) -> bool``: whether an update wakes anything."""
 
 
 class Enqueuer(Protocol):
     def add(self, key: ObjectKey) -> None: ...
 
 
-def _state(obj: FrozenObject | DeletedFinalStateUnknown) -> Mapping[str, Any]:
-    return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
+class DelayingEnqueuer(Enqueuer, Protocol):
+    def add_after(self, key: ObjectKey, delay: float) -> None: ...
 
 
 @dataclass(frozen=True)
-class EnqueueObject:
-    """Enqueue the object's own key on every add, update and delete."""
+class After:
+    """An :class:`Enqueuer` that adds each key to ``queue`` after ``delay`` seconds (coalescing a
+    burst of events into one pass, as the queue keeps the earliest pending time per key)."""
+
+    queue: DelayingEnqueuer
+    delay: float
+
+    def add(self, key: ObjectKey) -> None:
+        self.queue.add_after(key, self.delay)
+
+
+def never(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """An update predicate for watches that care about adds and deletes only."""
+    return False
+
+
+@dataclass(frozen=True)
+class EnqueueMapped:
+    """Add the keys ``map`` gives for each event's object to ``queue``."""
 
     queue: Enqueuer
-    predicate: Callable[[Mapping[str, Any] | None, Mapping[str, Any]], bool] | None = None
-    """Optional filter ``(old, new) -> bool`` for updates (e.g. skip status-only changes)."""
+    map: MapFunc
+    when_updated: UpdatePredicate | None = None
+    """Filter for updates (e.g. skip status-only changes); None: every update."""
+
+    def _enqueue(self, *objs: Mapping[str, Any]) -> None:
+        seen: set[ObjectKey] = set()
+        for obj in objs:
+            for key in self.map(obj):
+                if key not in seen:
+                    seen.add(key)
+                    self.queue.add(key)
 
     def on_add(self, obj: FrozenObject) -> None:
-        self.queue.add(key_of(obj))
+        self._enqueue(obj)
 
     def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
-        if self.predicate is None or self.predicate(old, new):
-            self.queue.add(key_of(new))
+        if self.when_updated is None or self.when_updated(old, new):
+            self._enqueue(new, old)
 
     def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
-        self.queue.add(key_of(obj))
+        self._enqueue(obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj)
+
+
+def own_key(obj: Mapping[str, Any]) -> tuple[ObjectKey]:
+    """Map an object to its own key."""
+    return (key_of(obj),)
 
 
 def controller_of(obj: Mapping[str, Any], api_group: str, kind: str) -> ObjectKey | None:
@@ -52,25 +98,9 @@ def controller_of(obj: Mapping[str, Any], api_group: str, kind: str) -> ObjectKe
     return None
 
 
-@dataclass(frozen=True)
-class EnqueueController:
-    """Enqueue the controller owner's key for changes to an owned object (old and new owner)."""
-
-    queue: Enqueuer
-    api_group: str
-    kind: str
-
-    def _enqueue(self, obj: Mapping[str, Any]) -> None:
-        if (key := controller_of(obj, self.api_group, self.kind)) is not None:
-            self.queue.add(key)
-
-    def on_add(self, obj: FrozenObject) -> None:
-        self._enqueue(obj)
-
-    def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
-        self._enqueue(new)
-        if controller_of(old, self.api_group, self.kind) != controller_of(new, self.api_group, self.kind):
-            self._enqueue(old)
-
-    def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
-        self._enqueue(_state(obj))
+def controller_key(api_group: str, kind: str) -> MapFunc:
+    """Map an object to its controller owner of that group and kind (nothing if it has none)."""
+    def mapped(obj: Mapping[str, Any]) -> tuple[ObjectKey, ...]:
+        key = controller_of(obj, api_group, kind)
+        return () if key is None else (key,)
+    return mapped

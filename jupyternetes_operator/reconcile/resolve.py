@@ -6,6 +6,11 @@ configured). A template in another namespace may be used only if it lists the
 instance's namespace (or "*") in ``spec.instanceNamespaces`` — templates in the
 shared namespace are usable from every watched namespace, since only the
 operator's administrators can write there.
+
+:func:`template_namespaces` is that lookup order, the one rule both
+:func:`resolve_template` and the wiring (which templates an instance's change
+wakes, see ``wiring.py``) follow; :func:`instances_by_template` indexes instances
+by the template name they give.
 """
 
 from __future__ import annotations
@@ -39,10 +44,32 @@ class Resolution:
     message: str = ""
 
 
+INSTANCES_BY_TEMPLATE = "template"
+"""Index of instances by the name of the template they name (whatever its namespace)."""
+
+
+def instances_by_template(instance: Mapping[str, Any]) -> list[str]:
+    """Index function: the template name an instance refers to (any namespace)."""
+    return [TemplateRef.of(instance).name]
+
+
+def template_namespaces(ref: TemplateRef, instance_namespace: str, shared_namespace: str | None) -> list[str]:
+    """Where ``ref`` is looked up, in order: its own namespace if it gives one, else the instance's
+    namespace, then the shared template namespace (each once, none empty)."""
+    if ref.namespace:
+        return [ref.namespace]
+    return [n for n in dict.fromkeys((instance_namespace, shared_namespace)) if n]
+
+
+def valid_condition(template: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The template's ``Valid`` condition (the template reconciler's verdict), if it has one."""
+    conditions = (template.get("status") or {}).get("conditions") or ()
+    return next((c for c in conditions if c.get("type") == "Valid"), None)
+
+
 def resolve_template(ref: TemplateRef, instance_namespace: str, templates: ReadStore,
                      shared_namespace: str | None) -> Resolution:
-    candidates = [ref.namespace] if ref.namespace else [
-        n for n in dict.fromkeys((instance_namespace, shared_namespace)) if n]
+    candidates = template_namespaces(ref, instance_namespace, shared_namespace)
     for namespace in candidates:
         template = templates.get_by_name(namespace, ref.name)
         if template is None:

@@ -43,22 +43,16 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .context import Context
 from .render import Child, TemplateError
-from .resolve import TemplateRef, resolve_template
+from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, resolve_template
 from .validation import validate
 
 log = logging.getLogger(__name__)
 
-INSTANCES_BY_TEMPLATE = "template"
 TRANSIENT = frozenset({401, 408, 429})
 """Dry-run answers (besides 5xx) that a retry may change: raised, so the controller backs off."""
 MESSAGE_LIMIT = 1024
 """Characters of the API server's message kept per problem (a 413's body may be anything)."""
 VALID_MESSAGE = "the template renders and passes policy and a server-side dry run"
-
-
-def instances_by_template(instance: Mapping[str, Any]) -> list[str]:
-    """Index function: the template name an instance refers to (any namespace)."""
-    return [str(((instance.get("spec") or {}).get("template") or {}).get("name", ""))]
 
 
 class TemplateReconciler:

@@ -1,0 +1,58 @@
+"""What wakes what, in the domain's terms: the map functions the manager declares its watches with.
+
+Each function maps one object (never a tombstone) to the keys of the objects whose
+reconcile it may change; ``machinery.wiring`` registers them on informers.
+
+- :func:`templates_named_by`: an instance → the templates it may resolve to, in the
+  namespaces :func:`~.resolve.template_namespaces` gives (the rule
+  :func:`~.resolve.resolve_template` follows), so the template counts it.
+- :func:`instances_naming`: a template → every cached instance naming it (by name, in any
+  namespace: an over-approximation the instance reconciler settles).
+- :func:`verdict_changed`: the template updates those instances care about: a new
+  generation or a new verdict, not the instance count every spawn changes.
+- :func:`instance_of_claim`: a retained PVC (no owner) → the instance its label names.
+
+Pure: no I/O; :func:`instances_naming` reads the given cache only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..api import LABEL_INSTANCE
+from ..machinery.multistore import ReadStore
+from ..machinery.store import ObjectKey, key_of
+from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, template_namespaces, valid_condition
+
+
+def templates_named_by(instance: Mapping[str, Any], *, shared_namespace: str | None) -> list[ObjectKey]:
+    """The keys of every template ``instance`` may resolve to (none if it names none)."""
+    ref = TemplateRef.of(instance)
+    if not ref.name:
+        return []
+    namespace = (instance.get("metadata") or {}).get("namespace") or ""
+    return [ObjectKey(n, ref.name) for n in template_namespaces(ref, namespace, shared_namespace)]
+
+
+def instances_naming(template: Mapping[str, Any], *, instances: ReadStore) -> list[ObjectKey]:
+    """The keys of the cached instances naming ``template``'s name (in any namespace)."""
+    return [key_of(i) for i in instances.by_index(INSTANCES_BY_TEMPLATE, key_of(template).name)]
+
+
+def verdict_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a template update may change how its instances resolve: its generation, or its
+    ``Valid`` condition's status or observed generation."""
+    return _verdict(old) != _verdict(new)
+
+
+def _verdict(template: Mapping[str, Any]) -> tuple[Any, ...]:
+    valid = valid_condition(template) or {}
+    return (template["metadata"].get("generation"), valid.get("status"), valid.get("observedGeneration"))
+
+
+def instance_of_claim(claim: Mapping[str, Any]) -> list[ObjectKey]:
+    """The key of the instance a claim's instance label names, in the claim's namespace."""
+    meta = claim.get("metadata") or {}
+    name = (meta.get("labels") or {}).get(LABEL_INSTANCE)
+    return [ObjectKey(meta.get("namespace") or "", name)] if name else []

@@ -1,0 +1,123 @@
+"""The domain's map functions: which templates an instance wakes (the lookup order resolve_template
+follows), which instances a template wakes and on which updates, which instance a retained claim
+wakes."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from jupyternetes_operator import api
+from jupyternetes_operator.machinery.multistore import CompositeStore
+from jupyternetes_operator.machinery.store import ObjectKey, Store
+from jupyternetes_operator.reconcile.resolve import (
+    INSTANCES_BY_TEMPLATE,
+    TemplateRef,
+    instances_by_template,
+    resolve_template,
+    template_namespaces,
+    valid_condition,
+)
+from jupyternetes_operator.reconcile.wiring import (
+    instance_of_claim,
+    instances_naming,
+    templates_named_by,
+    verdict_changed,
+)
+
+SHARED = "shared"
+
+
+def instance(namespace: str, name: str, template: str, template_namespace: str | None = None) -> dict[str, Any]:
+    ref = {"name": template} | ({"namespace": template_namespace} if template_namespace else {})
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"template": ref}}
+
+
+def template(namespace: str, name: str = "lab", *, generation: int = 1, valid: str | None = None,
+             observed: int = 1, instances: int = 0, allowed: tuple[str, ...] = ()) -> dict[str, Any]:
+    status: dict[str, Any] = {"instances": instances}
+    if valid is not None:
+        status["conditions"] = [{"type": "Ready", "status": "True"},
+                                {"type": "Valid", "status": valid, "observedGeneration": observed}]
+    return {"metadata": {"name": name, "namespace": namespace, "generation": generation},
+            "spec": {"instanceNamespaces": list(allowed)}, "status": status}
+
+
+# ---------------------------------------------------------------- the namespace rule
+
+def test_template_namespaces() -> None:
+    assert template_namespaces(TemplateRef("lab", None), "team-a", SHARED) == ["team-a", SHARED]
+    assert template_namespaces(TemplateRef("lab", None), "team-a", None) == ["team-a"]
+    assert template_namespaces(TemplateRef("lab", None), SHARED, SHARED) == [SHARED]
+    assert template_namespaces(TemplateRef("lab", "team-b"), "team-a", SHARED) == ["team-b"]
+    assert template_namespaces(TemplateRef("lab", SHARED), "team-a", None) == [SHARED]
+
+
+# ---------------------------------------------------------------- instance -> templates
+
+def test_an_instance_wakes_its_template_where_it_may_be_found() -> None:
+    assert templates_named_by(instance("team-a", "i", "lab"), shared_namespace=SHARED) == [
+        ObjectKey("team-a", "lab"), ObjectKey(SHARED, "lab")]
+    assert templates_named_by(instance("team-a", "i", "lab"), shared_namespace=None) == [ObjectKey("team-a", "lab")]
+    assert templates_named_by(instance("team-a", "i", "lab", "team-b"), shared_namespace=SHARED) == [
+        ObjectKey("team-b", "lab")]
+    assert templates_named_by(instance(SHARED, "i", "lab"), shared_namespace=SHARED) == [ObjectKey(SHARED, "lab")]
+
+
+def test_an_instance_naming_no_template_wakes_none() -> None:
+    assert templates_named_by({"metadata": {"name": "i", "namespace": "team-a"}}, shared_namespace=SHARED) == []
+
+
+@pytest.mark.parametrize(("own", "shared", "other", "ref_namespace", "instance_namespace"), [
+    *itertools.product((True, False), (True, False), (True, False), (None, "team-b", SHARED), ("team-a", SHARED)),
+])
+def test_the_template_an_instance_resolves_to_is_one_it_wakes(own: bool, shared: bool, other: bool,
+                                                             ref_namespace: str | None,
+                                                             instance_namespace: str) -> None:
+    templates = Store()
+    for present, namespace in ((own, instance_namespace), (shared, SHARED), (other, "team-b")):
+        if present and templates.get(ObjectKey(namespace, "lab")) is None:
+            templates.add(template(namespace, allowed=("*",)))
+    obj = instance(instance_namespace, "i", "lab", ref_namespace)
+    resolved = resolve_template(TemplateRef.of(obj), instance_namespace, CompositeStore({None: templates}),
+                                SHARED).template
+    if resolved is not None:
+        assert ObjectKey(resolved["metadata"]["namespace"], "lab") in templates_named_by(obj, shared_namespace=SHARED)
+
+
+# ---------------------------------------------------------------- template -> instances
+
+def test_a_template_wakes_every_instance_naming_it_in_any_namespace() -> None:
+    store = Store({INSTANCES_BY_TEMPLATE: instances_by_template})
+    for obj in (instance("team-a", "i1", "lab"), instance("team-b", "i2", "lab", SHARED),
+                instance("team-a", "i3", "other")):
+        store.add(obj)
+    woken = instances_naming(template(SHARED), instances=CompositeStore({None: store}))
+    assert sorted(woken) == [ObjectKey("team-a", "i1"), ObjectKey("team-b", "i2")]
+    assert instances_naming(template(SHARED, "unused"), instances=CompositeStore({None: store})) == []
+
+
+def test_instances_wake_on_a_new_generation_or_verdict_only() -> None:
+    before = template("t", valid="True")
+    assert not verdict_changed(before, template("t", valid="True", instances=7))  # the count every spawn changes
+    assert verdict_changed(before, template("t", generation=2, valid="True"))
+    assert verdict_changed(before, template("t", valid="False"))
+    assert verdict_changed(before, template("t", valid="True", observed=2))
+    assert verdict_changed(template("t"), before)  # the first verdict
+
+
+def test_valid_condition() -> None:
+    assert valid_condition(template("t")) is None
+    assert valid_condition(template("t", valid="False")) == {"type": "Valid", "status": "False",
+                                                             "observedGeneration": 1}
+
+
+# ---------------------------------------------------------------- claim -> instance
+
+def test_a_retained_claim_wakes_the_instance_its_label_names() -> None:
+    claim = {"metadata": {"name": "home", "namespace": "team-a", "labels": {api.LABEL_INSTANCE: "i1"}}}
+    assert instance_of_claim(claim) == [ObjectKey("team-a", "i1")]
+    assert instance_of_claim({"metadata": {"name": "home", "namespace": "team-a", "labels": {}}}) == []
+    assert instance_of_claim({"metadata": {"name": "home", "namespace": "team-a"}}) == []
