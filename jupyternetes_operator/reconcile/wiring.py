@@ -9,7 +9,9 @@ reconcile it may change; ``machinery.wiring`` registers them on informers.
 - :func:`instances_naming`: a template → every cached instance naming it (by name, in any
   namespace: an over-approximation the instance reconciler settles).
 - :func:`verdict_changed`: the template updates those instances care about: a new
-  generation or a new verdict, not the instance count every spawn changes.
+  generation, a new verdict, or a verdict reached under other policy settings (the
+  instance reconciler waits for one reached under its own), not the instance count
+  every spawn changes.
 - :func:`instance_of_claim`: a retained PVC (no owner) → the instance its label names.
 
 Pure: no I/O; :func:`instances_naming` reads the given cache only.
@@ -41,14 +43,16 @@ def instances_naming(template: Mapping[str, Any], *, instances: ReadStore) -> li
 
 
 def verdict_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether a template update may change how its instances resolve: its generation, or its
-    ``Valid`` condition's status or observed generation."""
+    """Whether a template update may change how its instances resolve: its generation, its
+    ``Valid`` condition's status or observed generation, or the policy settings (``status.policy``)
+    that verdict was reached under."""
     return _verdict(old) != _verdict(new)
 
 
 def _verdict(template: Mapping[str, Any]) -> tuple[Any, ...]:
     valid = valid_condition(template) or {}
-    return (template["metadata"].get("generation"), valid.get("status"), valid.get("observedGeneration"))
+    return (template["metadata"].get("generation"), valid.get("status"), valid.get("observedGeneration"),
+            (template.get("status") or {}).get("policy"))
 
 
 def instance_of_claim(claim: Mapping[str, Any]) -> list[ObjectKey]:

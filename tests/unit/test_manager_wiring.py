@@ -60,9 +60,10 @@ def instance(name: str, template: str = "lab") -> dict[str, Any]:
             "spec": {"template": {"name": template}}}
 
 
-def template(namespace: str, generation: int = 1, instances: int = 0, valid: str = "True") -> dict[str, Any]:
+def template(namespace: str, generation: int = 1, instances: int = 0, valid: str = "True",
+             policy: str = "p1") -> dict[str, Any]:
     return {"metadata": {"name": "lab", "namespace": namespace, "generation": generation, "resourceVersion": "1"},
-            "status": {"instances": instances,
+            "status": {"instances": instances, "policy": policy,
                        "conditions": [{"type": "Valid", "status": valid, "observedGeneration": generation}]}}
 
 
@@ -95,8 +96,9 @@ async def test_a_template_wakes_itself_and_the_instances_naming_it_on_a_new_verd
     informer.upsert(template(SHARED))
     informer.upsert(template(SHARED, instances=5))  # only the count: instances are not woken
     informer.upsert(template(SHARED, generation=2))
-    assert templates.added == [ObjectKey(SHARED, "lab")] * 3
-    assert instances.added == [ObjectKey("team-a", "i1")] * 2
+    informer.upsert(template(SHARED, generation=2, policy="p2"))  # re-validated under other settings
+    assert templates.added == [ObjectKey(SHARED, "lab")] * 4
+    assert instances.added == [ObjectKey("team-a", "i1")] * 3
 
 
 async def test_children_wake_their_controller_instance_and_claims_the_instance_they_name(

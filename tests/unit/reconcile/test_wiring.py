@@ -36,8 +36,9 @@ def instance(namespace: str, name: str, template: str, template_namespace: str |
 
 
 def template(namespace: str, name: str = "lab", *, generation: int = 1, valid: str | None = None,
-             observed: int = 1, instances: int = 0, allowed: tuple[str, ...] = ()) -> dict[str, Any]:
-    status: dict[str, Any] = {"instances": instances}
+             observed: int = 1, instances: int = 0, allowed: tuple[str, ...] = (),
+             policy: str = "p1") -> dict[str, Any]:
+    status: dict[str, Any] = {"instances": instances, "policy": policy}
     if valid is not None:
         status["conditions"] = [{"type": "Ready", "status": "True"},
                                 {"type": "Valid", "status": valid, "observedGeneration": observed}]
@@ -106,6 +107,9 @@ def test_instances_wake_on_a_new_generation_or_verdict_only() -> None:
     assert verdict_changed(before, template("t", valid="False"))
     assert verdict_changed(before, template("t", valid="True", observed=2))
     assert verdict_changed(template("t"), before)  # the first verdict
+    # The same verdict reached again under other policy settings: instances waiting for a verdict
+    # under the operator's own settings must hear of it.
+    assert verdict_changed(before, template("t", valid="True", policy="p2"))
 
 
 def test_valid_condition() -> None:
