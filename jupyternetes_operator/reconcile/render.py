@@ -190,8 +190,8 @@ def _wire_endpoint(
     pod_path = f"spec.pods[{pods[logical]}].spec.containers"
     container = _endpoint_container(manifest, logical, container_name, pod_path)
     if isinstance(port, str):
-        ports = container.get("ports") or []
-        if not any(isinstance(p, dict) and p.get("name") == port for p in ports):
+        ports = container.get("ports")
+        if not isinstance(ports, list) or not any(isinstance(p, dict) and p.get("name") == port for p in ports):
             raise TemplateError(
                 "InvalidEndpoint",
                 f"spec.endpoint.port: the endpoint container {container.get('name')!r} has no port named {port!r}",

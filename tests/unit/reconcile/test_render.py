@@ -591,6 +591,13 @@ def test_invalid_endpoint(endpoint: dict[str, Any], field: str) -> None:
     assert ("InvalidEndpoint", field) in {(e.reason, e.field) for e in validate_template(tpl)}
 
 
+def test_a_named_endpoint_port_on_a_container_whose_ports_are_not_a_list() -> None:
+    # Found by the fuzzer: ``ports: true`` crashed validation with a TypeError.
+    tpl = template(pods=[{"name": "main", "spec": {"containers": [{"name": "c", "image": "i", "ports": True}]}}],
+                   endpoint={"pod": "main", "port": "http"})
+    assert ("InvalidEndpoint", "spec.endpoint.port") in {(e.reason, e.field) for e in validate_template(tpl)}
+
+
 def test_endpoint_pod_without_containers() -> None:
     tpl = template(pods=[{"name": "main", "spec": {}}])
     with pytest.raises(TemplateError) as info:
