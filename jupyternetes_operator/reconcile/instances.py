@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..api import (
@@ -43,7 +42,9 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .claimtrust import ANNOTATION_CREATED_FOR, ANNOTATION_SIGNATURE
 from .context import Context
-from .plan import Holder, controller_uid, plan
+from .outcome import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, TERMINATING, Outcome, failed, observe, released
+from .pin import pin_to_recorded
+from .plan import Holder, Plan, controller_uid, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
@@ -54,34 +55,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
-RELEASED = "Released"
-FIRST_STATUS_GRACE = 0.25
 PERMANENT = frozenset({400, 403, 404, 405, 413, 415})
 """Answers to a child's create that a retry cannot change (quota, admission, the operator's own
 rights, a size limit): the instance fails with ``ChildRejected`` instead of retrying forever."""
 CLAIM_WAIT = 1.0
 """Seconds between looks at a retained claim whose holder instance is being deleted (nothing
 about the claim changes when its holder goes, so no event would wake the waiting instance)."""
+FIRST_STATUS_GRACE = 0.25
 """Seconds a new instance that is merely provisioning waits for its first status write: a fast
 spawn then goes straight to Running, with one status write instead of two on its critical path."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one reconcile concluded, before it is written as status."""
-
-    phase: str
-    resolved: tuple[bool | None, str, str]
-    children_ready: tuple[bool | None, str, str]
-    ready: tuple[bool | None, str, str]
-    endpoint: dict[str, Any] | None = None
-    children: tuple[dict[str, Any], ...] = ()
-    template_generation: int | None = None
-    retry_after: float | None = None
-    """Look again after this many seconds even if nothing changes."""
-    env_secret: str | None = None
-    """The environment Secret the instance owns (recorded in status so it is checked once)."""
 
 
 class _ChildConflict(Exception):
@@ -90,15 +72,6 @@ class _ChildConflict(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def _released(message: str) -> Outcome:
-    return Outcome(RELEASED, (None, "Released", ""), (None, "Released", ""), (False, "Released", message))
-
-
-def _failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
-    return Outcome(FAILED, (resolved, reason if not resolved else "Resolved", message if not resolved else ""),
-                   (None, reason, message), (False, reason, message))
 
 
 class InstanceReconciler:
@@ -152,63 +125,15 @@ class InstanceReconciler:
 
     async def _converge(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         meta = instance["metadata"]
-        ref = TemplateRef.of(instance)
-        resolution = resolve_template(ref, meta["namespace"], self._ctx.templates, self._ctx.template_namespace)
-        if resolution.template is None:
-            reason, message = resolution.reason, resolution.message
-            if reason == "TemplateNotFound":
-                return Outcome(PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
-            return _failed(reason, message)
-        template = resolution.template
-        valid = _valid_condition(template)
-        if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation") \
-                or (template.get("status") or {}).get("policy") != self._ctx.policy.fingerprint:
-            # Never render a template the template reconciler has not vetted (it re-enqueues us).
-            message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
-            return Outcome(PENDING, (None, "TemplateNotValidated", message), (None, "TemplateNotValidated", message),
-                           (False, "TemplateNotValidated", message))
-        if valid.get("status") == "False":
-            return _failed("TemplateInvalid", f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
-        try:
-            rendered = render(template, instance)
-        except (TemplateError, InstanceError) as exc:
-            named = not exc.field or exc.message.startswith(exc.field)  # most messages name their field
-            return _failed(exc.reason, exc.message if named else f"{exc.field}: {exc.message}")
-        if violations := self._ctx.policy.check(rendered.children):
-            return _failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
-
+        rendered = self._vetted_render(instance)
+        if isinstance(rendered, Outcome):
+            return rendered
         rendered = pin_to_recorded(rendered, previous)
-        holder = self._holder(meta["namespace"])
-
-        def trusted(claim: Mapping[str, Any]) -> bool:
-            return self._ctx.signer.trusted(claim, meta["uid"])
-
-        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup, holder, trusted)
-        existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
-                   if c.get("state") != st.MISSING}
-        recorded = [c for c in the_plan.create if (c.kind, c.name) in existed]
-        if recorded or the_plan.untrusted:
-            # Recorded as created but not in the cache (deleted from under us, or a cache still behind
-            # our own writes), or a retained claim the cache shows unsigned (planted, or our signature not
-            # seen yet): only a live read may fail a server for it.
-            doubtful = [*recorded, *(u.child for u in the_plan.untrusted)]
-            live = {c.name: await self._read(c) for c in doubtful}
-            if vanished := [c for c in recorded if live[c.name] is None]:
-                # A server is never silently re-created (its state is gone).
-                missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
-                return _failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
-            the_plan = plan(rendered, meta["name"], meta["uid"], lambda c: live.get(c.name) or self._lookup(c),
-                            holder, trusted)
-        if the_plan.untrusted:
-            return _failed("ClaimUntrusted", "; ".join(u.message for u in the_plan.untrusted), True)
-        if the_plan.conflicts:
-            return _failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
-        if the_plan.in_use:
-            message = "; ".join(u.message for u in the_plan.in_use)
-            if all(u.terminating for u in the_plan.in_use):
-                return Outcome(PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
-                               (False, "ClaimInUse", message), retry_after=CLAIM_WAIT)
-            return _failed("ClaimInUse", message, True)
+        the_plan = await self._plan(instance, rendered, previous)
+        if isinstance(the_plan, Outcome):
+            return the_plan
+        if (blocked := _blocked(the_plan)) is not None:
+            return blocked
         if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
                 (failure := await self._own_env_secret(instance, previous)):
             return failure  # nothing is created for a server before it owns its environment Secret
@@ -218,22 +143,87 @@ class InstanceReconciler:
                 await self._sign(self._ctx.children[(child.api_version, child.kind)].resource, current)
         for child, current in the_plan.adopt:
             await self._adopt(instance, child, current)
+        created = await self._create_all(instance, the_plan)
+        if isinstance(created, Outcome):
+            return created
+        return dataclasses.replace(observe(rendered, the_plan.observed, created), env_secret=env_secret_of(instance))
+
+    def _vetted_render(self, instance: Mapping[str, Any]) -> Rendered | Outcome:
+        """The instance rendered from its template, once the template reconciler has vetted that template
+        (its generation, under the current policy) and the children pass policy; else the outcome."""
+        ref = TemplateRef.of(instance)
+        resolution = resolve_template(ref, instance["metadata"]["namespace"], self._ctx.templates,
+                                      self._ctx.template_namespace)
+        if resolution.template is None:
+            reason, message = resolution.reason, resolution.message
+            if reason == "TemplateNotFound":
+                return Outcome(PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
+            return failed(reason, message)
+        template = resolution.template
+        valid = _valid_condition(template)
+        if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation") \
+                or (template.get("status") or {}).get("policy") != self._ctx.policy.fingerprint:
+            # Never render a template the template reconciler has not vetted (it re-enqueues us).
+            message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
+            return Outcome(PENDING, (None, "TemplateNotValidated", message), (None, "TemplateNotValidated", message),
+                           (False, "TemplateNotValidated", message))
+        if valid.get("status") == "False":
+            return failed("TemplateInvalid", f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
+        try:
+            rendered = render(template, instance)
+        except (TemplateError, InstanceError) as exc:
+            named = not exc.field or exc.message.startswith(exc.field)  # most messages name their field
+            return failed(exc.reason, exc.message if named else f"{exc.field}: {exc.message}")
+        if violations := self._ctx.policy.check(rendered.children):
+            return failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
+        return rendered
+
+    async def _plan(self, instance: Mapping[str, Any], rendered: Rendered,
+                    previous: Mapping[str, Any]) -> Plan | Outcome:
+        """The plan against the cache, made again against live reads of the children it doubts."""
+        meta = instance["metadata"]
+        holder = self._holder(meta["namespace"])
+
+        def trusted(claim: Mapping[str, Any]) -> bool:
+            return self._ctx.signer.trusted(claim, meta["uid"])
+
+        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup, holder, trusted)
+        existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
+                   if c.get("state") != st.MISSING}
+        recorded = [c for c in the_plan.create if (c.kind, c.name) in existed]
+        if not recorded and not the_plan.untrusted:
+            return the_plan
+        # Recorded as created but not in the cache (deleted from under us, or a cache still behind
+        # our own writes), or a retained claim the cache shows unsigned (planted, or our signature not
+        # seen yet): only a live read may fail a server for it.
+        doubtful = [*recorded, *(u.child for u in the_plan.untrusted)]
+        live = {c.name: await self._read(c) for c in doubtful}
+        if vanished := [c for c in recorded if live[c.name] is None]:
+            # A server is never silently re-created (its state is gone).
+            missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
+            return failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
+        return plan(rendered, meta["name"], meta["uid"], lambda c: live.get(c.name) or self._lookup(c),
+                    holder, trusted)
+
+    async def _create_all(self, instance: Mapping[str, Any],
+                          the_plan: Plan) -> dict[str, Mapping[str, Any] | None] | Outcome:
+        """Create what the plan says, in order: what each create answered, or the outcome of the first
+        create that fails the instance (retryable errors are raised)."""
         created: dict[str, Mapping[str, Any] | None] = {}
         for child in the_plan.create:
             try:
                 created[child.name] = await self._create(instance, child)
             except Invalid as exc:  # only the instance's values can make a vetted template's child invalid
                 causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
-                return _failed("ChildInvalid", f"{child.kind} {child.name}: {causes}", True)
+                return failed("ChildInvalid", f"{child.kind} {child.name}: {causes}", True)
             except ApiError as exc:
                 if exc.status not in PERMANENT:
                     raise  # throttling, server errors: retried with backoff
-                return _failed("ChildRejected", f"{child.kind} {child.name}: the API server refused it "
-                                                f"({exc.status}): {exc.message}"[:4096], True)
+                return failed("ChildRejected", f"{child.kind} {child.name}: the API server refused it "
+                                               f"({exc.status}): {exc.message}"[:4096], True)
             except _ChildConflict as exc:
-                return _failed(exc.reason, str(exc), True)
-        return dataclasses.replace(self._observe(rendered, the_plan.observed, created),
-                                   env_secret=env_secret_of(instance))
+                return failed(exc.reason, str(exc), True)
+        return created
 
     async def _own_env_secret(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome | None:
         """Make the instance the owner of its environment Secret (so it goes with the instance), first
@@ -252,23 +242,23 @@ class InstanceReconciler:
         try:  # the answer (the Secret itself) is discarded unread
             await self._ctx.client.patch(SECRETS, secret, patch, meta["namespace"], content_type=JSON_PATCH)
         except NotFound:
-            return _failed("EnvSecretMissing", f"Secret {secret} with the server's environment does not exist; "
+            return failed("EnvSecretMissing", f"Secret {secret} with the server's environment does not exist; "
                                                "the server will not start without it")
         except (Invalid, BadRequest):
-            return _failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its "
+            return failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its "
                                                 f"{ANNOTATION_ENV_FOR} annotation does not name it); it is not used")
         return None
 
     async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         """A release request (see :mod:`.release`): done once; its status then says what it did."""
         if previous.get("phase") == RELEASED:
-            return _released(next((c.get("message", "") for c in previous.get("conditions") or ()
+            return released(next((c.get("message", "") for c in previous.get("conditions") or ()
                                    if c.get("type") == "Ready"), ""))
         meta = instance["metadata"]
         namespace = meta["namespace"]
         kind = self._ctx.children.get(("v1", "PersistentVolumeClaim"))
         if kind is None:
-            return _released("PersistentVolumeClaims are not an allowed kind: nothing to release")
+            return released("PersistentVolumeClaims are not an allowed kind: nothing to release")
         claims = [c for c in kind.store.list() if c["metadata"].get("namespace") == namespace]
         steps = plan_release(claims, meta["name"], self._holder(namespace))
         for step in steps:  # each conditional on the claim as observed: a claim adopted meanwhile is retried
@@ -285,7 +275,7 @@ class InstanceReconciler:
                         namespace, content_type=MERGE_PATCH)
             except NotFound:
                 continue
-        return _released(summary(steps))
+        return released(summary(steps))
 
     def _lookup(self, child: Child) -> Mapping[str, Any] | None:
         kind = self._ctx.children.get((child.api_version, child.kind))
@@ -364,46 +354,6 @@ class InstanceReconciler:
             return  # deleted meanwhile; the next pass creates it
         self._ctx.recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")
 
-    def _observe(self, rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
-                 created: Mapping[str, Mapping[str, Any] | None]) -> Outcome:
-        """The outcome from the children as the cache shows them, or as the API server answered
-        a create this pass (so the next cache event changes nothing but what really changed)."""
-        children = []
-        ready = True
-        failure: tuple[str, str] | None = None
-        endpoint: dict[str, Any] | None = None
-        waiting: list[str] = []
-        for child, cached in observed:
-            obj = cached if cached is not None else created.get(child.name)
-            state = st.ChildState(st.PENDING, "just created", "Created") if child.name in created and obj is None \
-                else st.child_state(child.kind, obj)
-            children.append({"logicalName": child.logical_name, "apiVersion": child.api_version, "kind": child.kind,
-                             "name": child.name, "state": state.state, "message": state.message[:4096]})
-            if state.state != st.READY:
-                ready = False
-                waiting.append(f"{child.kind} {child.name}: {state.message or state.state}")
-            if state.state == st.FAILED and failure is None:
-                failure = (state.reason or "ChildFailed", f"{child.kind} {child.name}: {state.message}")
-            if child.kind == "Pod" and child.name == rendered.endpoint.pod and obj is not None \
-                    and state.state == st.READY:
-                endpoint = st.endpoint_of(obj, rendered.endpoint.container, rendered.endpoint.port)
-        generation = rendered.template_generation
-        if failure is not None:
-            reason, message = failure
-            return Outcome(FAILED, (True, "Resolved", ""), (False, reason, message), (False, reason, message),
-                           None, tuple(children), generation)
-        if ready and endpoint is None:
-            message = f"endpoint port {rendered.endpoint.port!r} not found on pod {rendered.endpoint.pod}"
-            return Outcome(FAILED, (True, "Resolved", ""), (True, "ChildrenReady", ""),
-                           (False, "EndpointNotFound", message), None, tuple(children), generation)
-        if ready:
-            return Outcome(RUNNING, (True, "Resolved", ""), (True, "ChildrenReady", ""),
-                           (True, "ServerReady", f"serving at {endpoint['url'] if endpoint else ''}"),
-                           endpoint, tuple(children), generation)
-        message = "; ".join(waiting)
-        return Outcome(PROVISIONING, (True, "Resolved", ""), (False, "ChildrenNotReady", message),
-                       (False, "Provisioning", message), None, tuple(children), generation)
-
     # -- status -------------------------------------------------------------------------------
 
     async def _write_status(self, key: ObjectKey, instance: Mapping[str, Any], current: dict[str, Any],
@@ -463,38 +413,19 @@ class InstanceReconciler:
             self._ctx.recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
 
 
-def pin_to_recorded(rendered: Rendered, previous: Mapping[str, Any]) -> Rendered:
-    """Keep a provisioned instance on the children it was rendered with.
-
-    After a template edit (a newer generation than the one recorded in status) the
-    recorded children are observed as they are — those the new render no longer
-    produces included — and nothing the template now adds is created. If the edit
-    renamed the endpoint pod, the recorded pod (and the recorded port) stay the
-    endpoint. New spawns get the new version.
-    """
-    recorded = previous.get("templateGeneration")
-    if recorded is None or recorded == rendered.template_generation or not previous.get("children"):
-        return rendered
-    by_name = {(c.kind, c.name): c for c in rendered.children}
-    namespace = next((c.manifest["metadata"]["namespace"] for c in rendered.children), "")
-    kept = tuple(by_name.get((r.get("kind"), r.get("name"))) or _recorded_child(r, namespace)
-                 for r in previous["children"]
-                 if (r.get("kind"), r.get("name")) in by_name or r.get("state") != st.MISSING)
-    endpoint = rendered.endpoint
-    pods = [c.name for c in kept if c.kind == "Pod"]
-    if endpoint.pod not in pods and len(pods) == 1:
-        port = (previous.get("endpoint") or {}).get("port", endpoint.port)
-        endpoint = Endpoint(pods[0], endpoint.container, port)
-    return dataclasses.replace(rendered, children=kept, endpoint=endpoint, template_generation=int(recorded))
-
-
-def _recorded_child(record: Mapping[str, Any], namespace: str) -> Child:
-    """A child known only from the status record (enough to look it up in the cache)."""
-    kind = str(record.get("kind"))
-    group = {"Pod": "pods", "PersistentVolumeClaim": "pvcs"}.get(kind, "resources")
-    return Child(group, str(record.get("logicalName", "")), str(record.get("apiVersion", "v1")), kind,
-                 str(record.get("name")), {"metadata": {"name": record.get("name"), "namespace": namespace}},
-                 retain=False)
+def _blocked(the_plan: Plan) -> Outcome | None:
+    """The outcome when the plan may not go ahead: an untrusted claim, a conflict, a claim in use."""
+    if the_plan.untrusted:
+        return failed("ClaimUntrusted", "; ".join(u.message for u in the_plan.untrusted), True)
+    if the_plan.conflicts:
+        return failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
+    if the_plan.in_use:
+        message = "; ".join(u.message for u in the_plan.in_use)
+        if all(u.terminating for u in the_plan.in_use):
+            return Outcome(PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
+                           (False, "ClaimInUse", message), retry_after=CLAIM_WAIT)
+        return failed("ClaimInUse", message, True)
+    return None
 
 
 def _valid_condition(template: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from jupyternetes_operator.machinery.store import freeze
-from jupyternetes_operator.reconcile.instances import pin_to_recorded
+from jupyternetes_operator.reconcile.pin import pin_to_recorded
 from jupyternetes_operator.reconcile.render import Rendered, render
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

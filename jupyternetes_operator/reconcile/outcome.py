@@ -1,0 +1,91 @@
+"""What one instance reconcile concludes, before it is written as status (pure).
+
+Guaranteed:
+
+- An :class:`Outcome` is a phase and the three conditions an instance's status carries
+  (``TemplateResolved``, ``ChildrenReady``, ``Ready``) as ``(status, reason, message)``,
+  plus what the status records besides (endpoint, children, template generation, env Secret).
+- :func:`observe` derives it from the children alone, as the cache shows them or as a create
+  answered this pass: the first failed child fails the instance; all ready with the endpoint
+  found is Running; all ready without it is Failed ``EndpointNotFound``; otherwise
+  Provisioning, the message naming every child not ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import status as st
+from .render import Child, Rendered
+
+PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
+RELEASED = "Released"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile concluded, before it is written as status."""
+
+    phase: str
+    resolved: tuple[bool | None, str, str]
+    children_ready: tuple[bool | None, str, str]
+    ready: tuple[bool | None, str, str]
+    endpoint: dict[str, Any] | None = None
+    children: tuple[dict[str, Any], ...] = ()
+    template_generation: int | None = None
+    retry_after: float | None = None
+    """Look again after this many seconds even if nothing changes."""
+    env_secret: str | None = None
+    """The environment Secret the instance owns (recorded in status so it is checked once)."""
+
+
+def released(message: str) -> Outcome:
+    return Outcome(RELEASED, (None, "Released", ""), (None, "Released", ""), (False, "Released", message))
+
+
+def failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
+    return Outcome(FAILED, (resolved, reason if not resolved else "Resolved", message if not resolved else ""),
+                   (None, reason, message), (False, reason, message))
+
+
+def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
+            created: Mapping[str, Mapping[str, Any] | None]) -> Outcome:
+    """The outcome from the children as the cache shows them, or as the API server answered
+    a create this pass (so the next cache event changes nothing but what really changed)."""
+    children = []
+    ready = True
+    failure: tuple[str, str] | None = None
+    endpoint: dict[str, Any] | None = None
+    waiting: list[str] = []
+    for child, cached in observed:
+        obj = cached if cached is not None else created.get(child.name)
+        state = st.ChildState(st.PENDING, "just created", "Created") if child.name in created and obj is None \
+            else st.child_state(child.kind, obj)
+        children.append({"logicalName": child.logical_name, "apiVersion": child.api_version, "kind": child.kind,
+                         "name": child.name, "state": state.state, "message": state.message[:4096]})
+        if state.state != st.READY:
+            ready = False
+            waiting.append(f"{child.kind} {child.name}: {state.message or state.state}")
+        if state.state == st.FAILED and failure is None:
+            failure = (state.reason or "ChildFailed", f"{child.kind} {child.name}: {state.message}")
+        if child.kind == "Pod" and child.name == rendered.endpoint.pod and obj is not None \
+                and state.state == st.READY:
+            endpoint = st.endpoint_of(obj, rendered.endpoint.container, rendered.endpoint.port)
+    generation = rendered.template_generation
+    if failure is not None:
+        reason, message = failure
+        return Outcome(FAILED, (True, "Resolved", ""), (False, reason, message), (False, reason, message),
+                       None, tuple(children), generation)
+    if ready and endpoint is None:
+        message = f"endpoint port {rendered.endpoint.port!r} not found on pod {rendered.endpoint.pod}"
+        return Outcome(FAILED, (True, "Resolved", ""), (True, "ChildrenReady", ""),
+                       (False, "EndpointNotFound", message), None, tuple(children), generation)
+    if ready:
+        return Outcome(RUNNING, (True, "Resolved", ""), (True, "ChildrenReady", ""),
+                       (True, "ServerReady", f"serving at {endpoint['url'] if endpoint else ''}"),
+                       endpoint, tuple(children), generation)
+    message = "; ".join(waiting)
+    return Outcome(PROVISIONING, (True, "Resolved", ""), (False, "ChildrenNotReady", message),
+                   (False, "Provisioning", message), None, tuple(children), generation)

@@ -1,0 +1,49 @@
+"""Keep a provisioned instance on the children it was first rendered with (pure).
+
+Guaranteed: a template edit never adds children to, removes children from, or moves the
+endpoint of an instance whose status records children of an older template generation;
+new spawns get the new version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from . import status as st
+from .render import Child, Endpoint, Rendered
+
+
+def pin_to_recorded(rendered: Rendered, previous: Mapping[str, Any]) -> Rendered:
+    """Keep a provisioned instance on the children it was rendered with.
+
+    After a template edit (a newer generation than the one recorded in status) the
+    recorded children are observed as they are — those the new render no longer
+    produces included — and nothing the template now adds is created. If the edit
+    renamed the endpoint pod, the recorded pod (and the recorded port) stay the
+    endpoint. New spawns get the new version.
+    """
+    recorded = previous.get("templateGeneration")
+    if recorded is None or recorded == rendered.template_generation or not previous.get("children"):
+        return rendered
+    by_name = {(c.kind, c.name): c for c in rendered.children}
+    namespace = next((c.manifest["metadata"]["namespace"] for c in rendered.children), "")
+    kept = tuple(by_name.get((r.get("kind"), r.get("name"))) or _recorded_child(r, namespace)
+                 for r in previous["children"]
+                 if (r.get("kind"), r.get("name")) in by_name or r.get("state") != st.MISSING)
+    endpoint = rendered.endpoint
+    pods = [c.name for c in kept if c.kind == "Pod"]
+    if endpoint.pod not in pods and len(pods) == 1:
+        port = (previous.get("endpoint") or {}).get("port", endpoint.port)
+        endpoint = Endpoint(pods[0], endpoint.container, port)
+    return dataclasses.replace(rendered, children=kept, endpoint=endpoint, template_generation=int(recorded))
+
+
+def _recorded_child(record: Mapping[str, Any], namespace: str) -> Child:
+    """A child known only from the status record (enough to look it up in the cache)."""
+    kind = str(record.get("kind"))
+    group = {"Pod": "pods", "PersistentVolumeClaim": "pvcs"}.get(kind, "resources")
+    return Child(group, str(record.get("logicalName", "")), str(record.get("apiVersion", "v1")), kind,
+                 str(record.get("name")), {"metadata": {"name": record.get("name"), "namespace": namespace}},
+                 retain=False)
