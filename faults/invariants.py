@@ -96,6 +96,29 @@ def _versions(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str
 async def check(client: Client, namespaces: Sequence[str], *, retained_before: Iterable[RetainedClaim] = (),
                 informers: Sequence[Informer] = ()) -> Report:
     report = Report()
+    instances, templates, children = await _listed(client, namespaces)
+    report.instances = len(instances)
+    _check_statuses(report, instances, templates, children)
+    live = [c for c in children if not c["metadata"].get("deletionTimestamp")]
+    _check_children(report, live, {i["metadata"]["uid"] for i in instances})
+    claims = {(c["metadata"]["namespace"], c["metadata"]["name"]): c["metadata"]["uid"]
+              for c in live if c["kind"] == "PersistentVolumeClaim"}  # one being deleted is as good as lost
+    for claim in retained_before:
+        if claims.get((claim.namespace, claim.name)) != claim.uid:
+            report.add("lost_retained_claims", f"retained PVC {claim.namespace}/{claim.name} ({claim.uid}) is gone")
+    for informer in informers:
+        items, _ = await informer.reflector.lister_watcher.list("")  # a consistent LIST, same selectors
+        truth = _versions(items)
+        cached = _versions(informer.store.list())
+        if cached != truth:
+            differing = sorted(set(cached.items()) ^ set(truth.items()))[:5]
+            report.add("cache_mismatches", f"informer {informer.name} differs from a fresh LIST: {differing}")
+    return report
+
+
+async def _listed(client: Client, namespaces: Sequence[str],
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The instances, templates and operator-managed children of ``namespaces``, each with its kind."""
     instances: list[dict[str, Any]] = []
     templates: list[dict[str, Any]] = []
     children: list[dict[str, Any]] = []
@@ -109,17 +132,19 @@ async def check(client: Client, namespaces: Sequence[str], *, retained_before: I
         for obj in instances + templates:
             obj.setdefault("kind", "JupyterNotebookInstance" if "template" in (obj.get("spec") or {})
                            else "JupyterNotebookTemplate")
-    report.instances = len(instances)
-    uids = {i["metadata"]["uid"] for i in instances}
-    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in children if p["kind"] == "Pod"}
+    return instances, templates, children
 
+
+def _check_statuses(report: Report, instances: Sequence[Mapping[str, Any]], templates: Sequence[Mapping[str, Any]],
+                    children: Sequence[Mapping[str, Any]]) -> None:
+    """Every status observes its generation; every instance is Running at its pod's IP or failed as expected."""
+    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in children if p["kind"] == "Pod"}
     for obj in (*instances, *templates):
         meta = obj["metadata"]
         observed = (obj.get("status") or {}).get("observedGeneration")
         if observed != meta.get("generation"):
             report.add("stale_status", f"{obj['kind']} {meta['namespace']}/{meta['name']}: observedGeneration "
                                        f"{observed} != generation {meta.get('generation')}")
-
     for instance in instances:
         meta, status = instance["metadata"], instance.get("status") or {}
         where = f"instance {meta['namespace']}/{meta['name']}"
@@ -134,7 +159,9 @@ async def check(client: Client, namespaces: Sequence[str], *, retained_before: I
         elif (reason := condition(instance, "Ready").get("reason", "")) not in EXPECTED_FAILURES:
             report.add("not_ready", f"{where}: {status.get('phase')} ({reason}) at quiescence")
 
-    live = [c for c in children if not c["metadata"].get("deletionTimestamp")]
+
+def _check_children(report: Report, live: Sequence[Mapping[str, Any]], uids: set[str]) -> None:
+    """No two live children for one instance and logical name; none but retained claims without a live controller."""
     counts = Counter((c["metadata"]["namespace"], c["kind"], (c["metadata"].get("labels") or {}).get(LABEL_INSTANCE),
                       (c["metadata"].get("labels") or {}).get(LABEL_LOGICAL_NAME)) for c in live)
     for (namespace, kind, owner, logical), count in sorted(counts.items(), key=str):
@@ -147,18 +174,3 @@ async def check(client: Client, namespaces: Sequence[str], *, retained_before: I
         controller = _controller_uid(child)
         if controller is None or controller not in uids:
             report.add("orphans", f"{child['kind']} {meta['namespace']}/{meta['name']} has no live controller")
-
-    claims = {(c["metadata"]["namespace"], c["metadata"]["name"]): c["metadata"]["uid"]
-              for c in live if c["kind"] == "PersistentVolumeClaim"}  # one being deleted is as good as lost
-    for claim in retained_before:
-        if claims.get((claim.namespace, claim.name)) != claim.uid:
-            report.add("lost_retained_claims", f"retained PVC {claim.namespace}/{claim.name} ({claim.uid}) is gone")
-
-    for informer in informers:
-        items, _ = await informer.reflector.lister_watcher.list("")  # a consistent LIST, same selectors
-        truth = _versions(items)
-        cached = _versions(informer.store.list())
-        if cached != truth:
-            differing = sorted(set(cached.items()) ^ set(truth.items()))[:5]
-            report.add("cache_mismatches", f"informer {informer.name} differs from a fresh LIST: {differing}")
-    return report
