@@ -35,14 +35,14 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
-from ..kube.client import Client, Object
+from ..kube.client import Client
 from ..kube.errors import AlreadyExists, Conflict
-from ..kube.resources import LEASES
 from .clock import Clock, MonotonicClock
+from .leaselock import LeaderRecord, LeaseLock, Lock
 from .metrics import LeaderMetrics
 
 log = logging.getLogger(__name__)
@@ -95,124 +95,8 @@ class LeaderElectionConfig:
         return math.ceil(self.lease_duration)
 
 
-@dataclass(frozen=True)
-class LeaderRecord:
-    """The election state a lock stores (a Lease's spec)."""
-
-    holder_identity: str = ""
-    lease_duration_seconds: int = 0
-    acquire_time: datetime | None = None
-    renew_time: datetime | None = None
-    leader_transitions: int = 0
-
-
-class Lock(Protocol):
-    """Storage for a :class:`LeaderRecord` with compare-and-swap updates.
-
-    Losing a race raises :class:`~..kube.errors.Conflict` (stale ``version``) or
-    :class:`~..kube.errors.AlreadyExists` (create of an existing record); any other
-    exception is a failed attempt too. The elector retries either way.
-    """
-
-    async def get(self) -> tuple[LeaderRecord, str] | None:
-        """The record and its version, or ``None`` if there is none yet."""
-        ...
-
-    async def create(self, record: LeaderRecord) -> str:
-        """Create the record; return its version."""
-        ...
-
-    async def update(self, record: LeaderRecord, version: str) -> str:
-        """Replace the record if it is still at ``version``; return the new version."""
-        ...
-
-
 class LeadershipLost(Exception):
     """Renewal did not succeed within ``renew_deadline``; the guarded work was cancelled."""
-
-
-# -- the Lease lock --------------------------------------------------------------------------------
-
-
-def format_micro_time(when: datetime) -> str:
-    """RFC 3339 with microseconds, UTC (a ``MicroTime``)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_micro_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def record_from_lease_spec(spec: Object) -> LeaderRecord:
-    return LeaderRecord(
-        holder_identity=spec.get("holderIdentity") or "",
-        lease_duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
-        acquire_time=parse_micro_time(spec.get("acquireTime")),
-        renew_time=parse_micro_time(spec.get("renewTime")),
-        leader_transitions=int(spec.get("leaseTransitions") or 0),
-    )
-
-
-def lease_spec_from_record(record: LeaderRecord) -> Object:
-    return {
-        "holderIdentity": record.holder_identity,
-        "leaseDurationSeconds": record.lease_duration_seconds,
-        "acquireTime": format_micro_time(record.acquire_time) if record.acquire_time else None,
-        "renewTime": format_micro_time(record.renew_time) if record.renew_time else None,
-        "leaseTransitions": record.leader_transitions,
-    }
-
-
-class LeaseLock:
-    """A :class:`Lock` over one Lease object; updates are PUTs carrying the resourceVersion.
-
-    The last object read or written is kept so an update preserves metadata (labels,
-    owner references) and spec fields this module does not know.
-    """
-
-    def __init__(self, client: Client, namespace: str, name: str) -> None:
-        self._client = client
-        self._namespace = namespace
-        self._name = name
-        self._last: Object | None = None
-
-    def __repr__(self) -> str:
-        return f"LeaseLock({self._namespace}/{self._name})"
-
-    async def get(self) -> tuple[LeaderRecord, str] | None:
-        obj = await self._client.get_or_none(LEASES, self._name, self._namespace)
-        if obj is None:
-            self._last = None
-            return None
-        self._last = obj
-        return record_from_lease_spec(obj.get("spec") or {}), str(obj["metadata"]["resourceVersion"])
-
-    async def create(self, record: LeaderRecord) -> str:
-        obj = await self._client.create(LEASES, {
-            "apiVersion": LEASES.api_version, "kind": "Lease",
-            "metadata": {"name": self._name, "namespace": self._namespace},
-            "spec": _without_nulls(lease_spec_from_record(record)),
-        }, self._namespace)
-        self._last = obj
-        return str(obj["metadata"]["resourceVersion"])
-
-    async def update(self, record: LeaderRecord, version: str) -> str:
-        base = self._last if self._last and self._last["metadata"].get("resourceVersion") == version else None
-        metadata = dict(base["metadata"]) if base else {"name": self._name, "namespace": self._namespace}
-        metadata["resourceVersion"] = version
-        spec = {**((base.get("spec") or {}) if base else {}), **lease_spec_from_record(record)}
-        obj = await self._client.replace(LEASES, {
-            "apiVersion": LEASES.api_version, "kind": "Lease",
-            "metadata": metadata, "spec": _without_nulls(spec),
-        }, self._namespace)
-        self._last = obj
-        return str(obj["metadata"]["resourceVersion"])
-
-
-def _without_nulls(spec: Object) -> Object:
-    return {k: v for k, v in spec.items() if v is not None}
 
 
 # -- the elector -----------------------------------------------------------------------------------

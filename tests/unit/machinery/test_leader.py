@@ -12,11 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from jupyternetes_operator.kube.errors import AlreadyExists, Conflict, NotFound, ServerError
-from jupyternetes_operator.machinery.leader import (
-    LeaderElectionConfig,
-    LeaderElector,
+from jupyternetes_operator.machinery.leader import LeaderElectionConfig, LeaderElector, LeadershipLost
+from jupyternetes_operator.machinery.leaselock import (
     LeaderRecord,
-    LeadershipLost,
     format_micro_time,
     lease_spec_from_record,
     parse_micro_time,
