@@ -5,7 +5,7 @@ What is guaranteed:
 - **Read-only objects.** Everything the store hands out was :func:`freeze`-d on the way
   in: dicts are ``MappingProxyType`` views over a private copy, lists are tuples. A
   reader can never corrupt the cache (or another reader's view); to change an object,
-  :func:`thaw` it into a plain, independent ``dict`` first.
+  :func:`thaw` it into a plain, independent ``dict`` first (both in :mod:`.frozen`).
 - **Indexes are exact.** After every ``add``/``update``/``delete``/``replace`` each index
   holds precisely the keys whose stored object yields that value, and no empty buckets.
   Objects are transformed, keyed, frozen and indexed *before* anything is changed, so an
@@ -32,11 +32,28 @@ import builtins
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, NamedTuple, TypeAlias, overload
+from typing import Any, NamedTuple, TypeAlias
 
-FrozenObject: TypeAlias = Mapping[str, Any]
-"""A stored object: a read-only ``MappingProxyType`` tree (lists became tuples)."""
+from .frozen import FrozenObject, freeze, thaw
+
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "DeletedFinalStateUnknown",
+    "FrozenObject",
+    "IndexFunc",
+    "ObjectKey",
+    "Store",
+    "Transform",
+    "Upsert",
+    "drop_managed_fields",
+    "freeze",
+    "index_by_controller_uid",
+    "index_by_label",
+    "index_by_namespace",
+    "key_of",
+    "thaw",
+]
 
 IndexFunc: TypeAlias = Callable[[Mapping[str, Any]], Iterable[str]]
 """Maps a (frozen) object to the index values it should be found under."""
@@ -86,71 +103,6 @@ def key_of(obj: Mapping[str, Any] | DeletedFinalStateUnknown) -> ObjectKey:
     if not isinstance(name, str) or not name:
         raise ValueError("object has no metadata.name")
     return ObjectKey(metadata.get("namespace") or "", name)
-
-
-# --- read-only objects ----------------------------------------------------------------------
-
-_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
-
-
-def _is_scalar(value: Any) -> bool:
-    kind = type(value)
-    return kind is str or kind is int or kind is bool or value is None or kind is float
-
-
-@overload
-def freeze(obj: Mapping[str, Any]) -> FrozenObject: ...
-@overload
-def freeze(obj: builtins.list[Any] | tuple[Any, ...]) -> tuple[Any, ...]: ...
-@overload
-def freeze(obj: Any) -> Any: ...
-def freeze(obj: Any) -> Any:
-    """A deep, read-only copy: mappings become ``MappingProxyType`` over a private dict, lists
-    (and tuples) become tuples of frozen items, JSON scalars stay as they are.
-
-    Anything else (sets, bytes, arbitrary objects) is rejected with ``TypeError``: the store
-    only promises read-only objects because it knows every node type.
-    """
-    # Hot path (every watch event): the scalar test is inlined, since most nodes are leaves
-    # and a call per leaf costs about half the total.
-    kind = type(obj)
-    if kind is dict or kind is MappingProxyType:
-        copy = {}
-        for k, v in obj.items():
-            t = type(v)
-            copy[k] = v if t is str or t is int or t is bool or v is None or t is float else freeze(v)
-        return MappingProxyType(copy)
-    if kind is list or kind is tuple:
-        return tuple([v if _is_scalar(v) else freeze(v) for v in obj])
-    if kind in _SCALARS:
-        return obj
-    if isinstance(obj, Mapping):
-        return freeze(dict(obj))
-    raise TypeError(f"cannot freeze a {kind.__name__}: not a JSON value")
-
-
-@overload
-def thaw(obj: Mapping[str, Any]) -> dict[str, Any]: ...
-@overload
-def thaw(obj: builtins.list[Any] | tuple[Any, ...]) -> builtins.list[Any]: ...
-@overload
-def thaw(obj: Any) -> Any: ...
-def thaw(obj: Any) -> Any:
-    """A deep, mutable copy with plain dicts and lists (ready for ``orjson.dumps``)."""
-    kind = type(obj)
-    if kind is MappingProxyType or kind is dict:
-        copy = {}
-        for k, v in obj.items():
-            t = type(v)
-            copy[k] = v if t is str or t is int or t is bool or v is None or t is float else thaw(v)
-        return copy
-    if kind is tuple or kind is list:
-        return [v if _is_scalar(v) else thaw(v) for v in obj]
-    if kind in _SCALARS:
-        return obj
-    if isinstance(obj, Mapping):
-        return thaw(dict(obj))
-    raise TypeError(f"cannot thaw a {kind.__name__}: not a JSON value")
 
 
 # --- transforms and index functions ---------------------------------------------------------

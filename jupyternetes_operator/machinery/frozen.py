@@ -1,0 +1,83 @@
+"""Read-only JSON objects: what a cache hands out, and the explicit copy that makes one writable.
+
+Guaranteed:
+
+- :func:`freeze` makes a deep, read-only copy: mappings become ``MappingProxyType`` views over a
+  private dict, lists and tuples become tuples, JSON scalars stay. Nothing else is accepted
+  (``TypeError``), so read-only holds for every node.
+- :func:`thaw` makes a deep, independent, plain ``dict``/``list`` copy (ready for ``orjson``).
+
+Not promised: hashability (a ``MappingProxyType`` is not hashable), or sharing: each call copies.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, TypeAlias, overload
+
+FrozenObject: TypeAlias = Mapping[str, Any]
+"""A stored object: a read-only ``MappingProxyType`` tree (lists became tuples)."""
+
+_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_scalar(value: Any) -> bool:
+    kind = type(value)
+    return kind is str or kind is int or kind is bool or value is None or kind is float
+
+
+@overload
+def freeze(obj: Mapping[str, Any]) -> FrozenObject: ...
+@overload
+def freeze(obj: builtins.list[Any] | tuple[Any, ...]) -> tuple[Any, ...]: ...
+@overload
+def freeze(obj: Any) -> Any: ...
+def freeze(obj: Any) -> Any:
+    """A deep, read-only copy: mappings become ``MappingProxyType`` over a private dict, lists
+    (and tuples) become tuples of frozen items, JSON scalars stay as they are.
+
+    Anything else (sets, bytes, arbitrary objects) is rejected with ``TypeError``: the store
+    only promises read-only objects because it knows every node type.
+    """
+    # Hot path (every watch event): the scalar test is inlined, since most nodes are leaves
+    # and a call per leaf costs about half the total.
+    kind = type(obj)
+    if kind is dict or kind is MappingProxyType:
+        copy = {}
+        for k, v in obj.items():
+            t = type(v)
+            copy[k] = v if t is str or t is int or t is bool or v is None or t is float else freeze(v)
+        return MappingProxyType(copy)
+    if kind is list or kind is tuple:
+        return tuple([v if _is_scalar(v) else freeze(v) for v in obj])
+    if kind in _SCALARS:
+        return obj
+    if isinstance(obj, Mapping):
+        return freeze(dict(obj))
+    raise TypeError(f"cannot freeze a {kind.__name__}: not a JSON value")
+
+
+@overload
+def thaw(obj: Mapping[str, Any]) -> dict[str, Any]: ...
+@overload
+def thaw(obj: builtins.list[Any] | tuple[Any, ...]) -> builtins.list[Any]: ...
+@overload
+def thaw(obj: Any) -> Any: ...
+def thaw(obj: Any) -> Any:
+    """A deep, mutable copy with plain dicts and lists (ready for ``orjson.dumps``)."""
+    kind = type(obj)
+    if kind is MappingProxyType or kind is dict:
+        copy = {}
+        for k, v in obj.items():
+            t = type(v)
+            copy[k] = v if t is str or t is int or t is bool or v is None or t is float else thaw(v)
+        return copy
+    if kind is tuple or kind is list:
+        return [v if _is_scalar(v) else thaw(v) for v in obj]
+    if kind in _SCALARS:
+        return obj
+    if isinstance(obj, Mapping):
+        return thaw(dict(obj))
+    raise TypeError(f"cannot thaw a {kind.__name__}: not a JSON value")
