@@ -1,7 +1,7 @@
 """``JupyternetesSpawner``: JupyterHub asks for a server by creating a JupyterNotebookInstance.
 
-A thin face over the pure modules (names, options, form, manifests, progress, state)
-and the shared per-process informer (:mod:`.shared`). What it does, per call:
+A thin face over the pure modules (names, options, form, manifests, progress, state),
+the shared per-process informer (:mod:`.shared`) and the progress feed (:mod:`.feed`). Per call:
 
 - ``start``: check the user's options against the template, replace any stale instance of
   the same name, create the environment Secret (the hub's ``get_env()``, API token included —
@@ -22,17 +22,16 @@ import asyncio
 import inspect
 import secrets
 from collections.abc import AsyncIterator, Mapping
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from typing import Any
 
 from jupyterhub.spawner import Spawner
 from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union, default
 
 from .. import api
-from ..kube import watch as kube_watch
 from ..kube.errors import ApiError, NotFound
-from ..kube.resources import EVENTS, SECRETS
-from . import form, manifests, names, options, shared
+from ..kube.resources import SECRETS
+from . import feed, form, manifests, names, options, shared
 from . import progress as prog
 from .errors import SpawnError, api_error, failed, operator_absent, template_missing
 from .state import ServerState
@@ -377,78 +376,17 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         uid = self._uid
         if uid is None:
             return
-        queue: asyncio.Queue[tuple[bool, dict[str, Any] | None]] = asyncio.Queue()
+        queue: feed.Queue = asyncio.Queue()
         tracker = prog.Tracker()
-        started = self._start_done
 
-        async def start_finished() -> None:
-            await started.wait()
-            queue.put_nowait((True, None))
+        async def phases() -> None:
+            await feed.pump_phases(queue, tracker, await self._instances(namespace), name, uid)
 
-        tasks = [asyncio.create_task(self._pump_phases(queue, tracker, name, namespace, uid)),
-                 asyncio.create_task(self._pump_events(queue, tracker, name, namespace, uid)),
-                 asyncio.create_task(start_finished())]
-        try:
-            final: dict[str, Any] | None = None
-            done = False
-            while True:
-                # After the last phase, Events still in flight get progress_drain_seconds to arrive.
-                try:
-                    async with asyncio.timeout(self.progress_drain_seconds if done else None):
-                        last, item = await queue.get()
-                except TimeoutError:
-                    break
-                if last:
-                    done, final = True, final or item
-                elif item is not None:
-                    yield item
-            if final is not None:
-                yield final
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        async def events() -> None:
+            client = (await self._connection()).client
+            await feed.pump_events(queue, tracker, client, name, namespace, uid, self.log)
 
-    async def _pump_phases(self, queue: asyncio.Queue[tuple[bool, dict[str, Any] | None]], tracker: prog.Tracker,
-                           name: str, namespace: str, uid: str) -> None:
-        instances = await self._instances(namespace)
-        seen = False  # the cache may not show the instance just created yet: absent is not deleted until seen
-
-        def changed(obj: Mapping[str, Any] | None) -> bool:
-            if obj is None or obj["metadata"]["uid"] != uid:
-                return seen
-            return prog.Tracker.key(obj) != tracker.last
-
-        while True:
-            obj = await instances.wait(name, changed)
-            if obj is None or obj["metadata"]["uid"] != uid:
-                queue.put_nowait((True, {"message": f"Instance {name} was deleted"}))
-                return
-            seen = True
-            item = tracker.on_instance(obj)
-            final = prog.phase(obj) in (prog.RUNNING, prog.FAILED)
-            if item is not None or final:
-                queue.put_nowait((final, item))
-            if final:
-                return
-
-    async def _pump_events(self, queue: asyncio.Queue[tuple[bool, dict[str, Any] | None]], tracker: prog.Tracker,
-                           name: str, namespace: str, uid: str) -> None:
-        """A watch on the Events about this instance (a courtesy: errors end it quietly)."""
-        client = (await self._connection()).client
-        selector = f"regarding.uid={uid}"
-        try:
-            listed = await client.list(EVENTS, namespace, field_selector=selector)
-            for event in sorted(listed["items"], key=lambda e: e.get("eventTime") or ""):
-                queue.put_nowait((False, tracker.on_event(event)))
-            version = listed["metadata"]["resourceVersion"]
-            while True:
-                async with kube_watch.watch(client, EVENTS, namespace, resource_version=version,
-                                            timeout_seconds=300, inactivity_timeout=90,
-                                            field_selector=selector) as stream:
-                    async for change in stream:
-                        version = change.resource_version or version
-                        if change.type == kube_watch.ADDED:
-                            queue.put_nowait((False, tracker.on_event(change.object)))
-        except (ApiError, OSError, TimeoutError) as exc:
-            self.log.debug("Events of %s/%s are not shown: %s", namespace, name, exc)
+        async with aclosing(feed.follow(queue, (phases, events), self._start_done,
+                                        self.progress_drain_seconds)) as items:
+            async for item in items:
+                yield item

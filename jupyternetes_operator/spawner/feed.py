@@ -1,0 +1,106 @@
+"""The live half of a spawn's progress: instance phases from the shared cache and the instance's Events
+from a watch, merged into one stream of progress messages (the pure half is :mod:`.progress`).
+
+Guaranteed:
+
+- :func:`pump_phases` reports each change of the instance's phase or conditions and ends on
+  Running, Failed, or the instance's deletion (absent counts as deleted only once it was seen:
+  the cache may not show a just-created instance yet).
+- :func:`pump_events` is a courtesy: API errors, network errors and timeouts end it quietly.
+- :func:`follow` yields messages as they come; after the final one (or the end of start()) it
+  waits ``drain_seconds`` for Events still in flight, then yields the final message last, and
+  cancels the pumps however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeAlias
+
+from ..kube import watch as kube_watch
+from ..kube.client import Client
+from ..kube.errors import ApiError
+from ..kube.resources import EVENTS
+from . import progress as prog
+from .shared import SharedCache
+
+Queue: TypeAlias = "asyncio.Queue[tuple[bool, dict[str, Any] | None]]"
+"""(final, message): ``final`` ends the stream; a None message carries nothing to show."""
+
+
+async def pump_phases(queue: Queue, tracker: prog.Tracker, instances: SharedCache, name: str, uid: str) -> None:
+    seen = False  # the cache may not show the instance just created yet: absent is not deleted until seen
+
+    def changed(obj: Mapping[str, Any] | None) -> bool:
+        if obj is None or obj["metadata"]["uid"] != uid:
+            return seen
+        return prog.Tracker.key(obj) != tracker.last
+
+    while True:
+        obj = await instances.wait(name, changed)
+        if obj is None or obj["metadata"]["uid"] != uid:
+            queue.put_nowait((True, {"message": f"Instance {name} was deleted"}))
+            return
+        seen = True
+        item = tracker.on_instance(obj)
+        final = prog.phase(obj) in (prog.RUNNING, prog.FAILED)
+        if item is not None or final:
+            queue.put_nowait((final, item))
+        if final:
+            return
+
+
+async def pump_events(queue: Queue, tracker: prog.Tracker, client: Client, name: str, namespace: str, uid: str,
+                      log: logging.Logger) -> None:
+    """A watch on the Events about this instance (a courtesy: errors end it quietly)."""
+    selector = f"regarding.uid={uid}"
+    try:
+        listed = await client.list(EVENTS, namespace, field_selector=selector)
+        for event in sorted(listed["items"], key=lambda e: e.get("eventTime") or ""):
+            queue.put_nowait((False, tracker.on_event(event)))
+        version = listed["metadata"]["resourceVersion"]
+        while True:
+            async with kube_watch.watch(client, EVENTS, namespace, resource_version=version,
+                                        timeout_seconds=300, inactivity_timeout=90,
+                                        field_selector=selector) as stream:
+                async for change in stream:
+                    version = change.resource_version or version
+                    if change.type == kube_watch.ADDED:
+                        queue.put_nowait((False, tracker.on_event(change.object)))
+    except (ApiError, OSError, TimeoutError) as exc:
+        log.debug("Events of %s/%s are not shown: %s", namespace, name, exc)
+
+
+async def follow(queue: Queue, pumps: Sequence[Callable[[], Coroutine[Any, Any, None]]], started: asyncio.Event,
+                 drain_seconds: float) -> AsyncGenerator[dict[str, Any], None]:
+    """Run ``pumps`` into ``queue`` and yield its messages until the final one, or until ``started``
+    is set (start() ended), plus what arrives within ``drain_seconds`` after that; the pumps are
+    cancelled when this ends or is closed."""
+
+    async def start_finished() -> None:
+        await started.wait()
+        queue.put_nowait((True, None))
+
+    tasks = [*(asyncio.create_task(pump()) for pump in pumps), asyncio.create_task(start_finished())]
+    try:
+        final: dict[str, Any] | None = None
+        done = False
+        while True:
+            # After the last phase, Events still in flight get drain_seconds to arrive.
+            try:
+                async with asyncio.timeout(drain_seconds if done else None):
+                    last, item = await queue.get()
+            except TimeoutError:
+                break
+            if last:
+                done, final = True, final or item
+            elif item is not None:
+                yield item
+        if final is not None:
+            yield final
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
