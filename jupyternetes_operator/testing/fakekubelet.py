@@ -10,7 +10,7 @@ manage (it lacks the ``kwok.x-k8s.io/node=fake`` annotation):
   lifecycle controller never marks it unreachable);
 - it watches the pods bound to the Node (``spec.nodeName`` field selector); for each new
   one it picks a unique loopback address (``127.<subnet>.x.y``), builds the environment
-  from the container's ``env`` and ``envFrom`` (Secrets and ConfigMaps; it is admin),
+  from the container's ``env`` and ``envFrom`` (Secrets and ConfigMaps; it is admin; see :mod:`.podprocess`),
   starts ``jupyterhub-singleuser`` on that address and the container's first port (the
   image, command and args are ignored), and reports the pod Running and Ready with that
   ``podIP`` once the port accepts connections; a process that exits reports the pod
@@ -27,9 +27,7 @@ unless given). Usage::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import functools
 import itertools
 import logging
 import os
@@ -39,21 +37,28 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-from anyio.abc import Process, TaskGroup
+from anyio.abc import TaskGroup
 
 from ..kube.client import Client
-from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound, is_retryable
-from ..kube.resources import CONFIG_MAPS, LEASES, NODES, PODS, SECRETS
+from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound
+from ..kube.resources import LEASES, NODES, PODS
 from ..machinery.informer import Informer, InformerOptions
 from ..machinery.store import DeletedFinalStateUnknown, FrozenObject
+from .podprocess import (
+    PodProcess,
+    container_statuses,
+    environment,
+    pod_conditions,
+    retrying,
+    server_container,
+    timestamp,
+)
 
 T = TypeVar("T")
 
@@ -68,10 +73,6 @@ TAINT = "jupyternetes.io/fake-kubelet"
 that name it in ``spec.nodeName`` (which bypass the scheduler), so other tests' pods stay on kwok."""
 
 _used_addresses: set[str] = set()  # across every FakeKubelet of this process
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _micro_now() -> str:
@@ -96,25 +97,6 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-@dataclass
-class PodProcess:
-    """One pod's server: where it listens, and its process once started."""
-
-    namespace: str
-    name: str
-    uid: str
-    ip: str
-    port: int
-    log_path: Path
-    process: Process | None = None
-    stopping: bool = False
-    done: anyio.Event = field(default_factory=anyio.Event)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.ip}:{self.port}"
-
-
 class FakeKubelet:
     """The kubelet of Node ``node``; see the module docstring."""
 
@@ -137,7 +119,7 @@ class FakeKubelet:
         self.pods: dict[str, PodProcess] = {}  # by pod uid
         self._addresses = (f"127.{subnet}.{x}.{y}" for x, y in itertools.product(range(256), range(1, 255)))
         self._tg: TaskGroup | None = None
-        self._ready_since = _now()
+        self._ready_since = timestamp()
         self._node_uid = ""
         self.informer = Informer.for_resource(
             client, PODS, InformerOptions(field_selector=f"spec.nodeName={node}"), name=f"pods/{node}")
@@ -169,7 +151,7 @@ class FakeKubelet:
                 shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def _conditions(self) -> list[dict[str, Any]]:
-        now = _now()
+        now = timestamp()
         ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
                  "message": "fake kubelet is posting ready status", "lastHeartbeatTime": now,
                  "lastTransitionTime": self._ready_since}
@@ -180,7 +162,7 @@ class FakeKubelet:
 
     async def register(self) -> None:
         """Create (or take over) the Node, Ready, and its Lease."""
-        self._ready_since = _now()
+        self._ready_since = timestamp()
         capacity = {"cpu": "64", "memory": "512Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
         node = {
             "apiVersion": "v1", "kind": "Node",
@@ -256,7 +238,7 @@ class FakeKubelet:
     # -- pods ----------------------------------------------------------------------------
 
     def _allocate(self, obj: FrozenObject) -> PodProcess:
-        container = self._container(obj)
+        container = server_container(obj)
         ports = container.get("ports") or ()
         port = int(ports[0]["containerPort"]) if ports else DEFAULT_PORT
         for ip in self._addresses:
@@ -269,55 +251,16 @@ class FakeKubelet:
         return PodProcess(str(meta["namespace"]), str(meta["name"]), str(meta["uid"]), ip, port,
                           self.log_dir / f"{meta['namespace']}_{meta['name']}.log")
 
-    @staticmethod
-    def _container(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The container that runs the server: the one naming ``jupyterhub-singleuser``, else the first."""
-        containers = obj["spec"]["containers"]
-        for c in containers:
-            if any("jupyterhub-singleuser" in str(a) for a in (*(c.get("command") or ()), *(c.get("args") or ()))):
-                return dict(c)
-        return dict(containers[0])
-
     async def _environment(self, pod: PodProcess, obj: Mapping[str, Any]) -> dict[str, str]:
-        container = self._container(obj)
-        env: dict[str, str] = {}
-        for source in container.get("envFrom") or ():
-            prefix = str(source.get("prefix") or "")
-            for key, resource in (("secretRef", SECRETS), ("configMapRef", CONFIG_MAPS)):
-                ref = source.get(key)
-                if not ref:
-                    continue
-                found = await _retrying(functools.partial(self.client.get_or_none, resource, ref["name"],
-                                                          pod.namespace))
-                if found is None:
-                    if not ref.get("optional"):
-                        raise LookupError(f"{key} {ref['name']} not found")
-                    continue
-                if resource is SECRETS:
-                    env.update({prefix + k: base64.b64decode(v).decode() for k, v in
-                                (found.get("data") or {}).items()})
-                else:
-                    env.update({prefix + k: str(v) for k, v in (found.get("data") or {}).items()})
-        fields = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "metadata.uid": pod.uid,
-                  "status.podIP": pod.ip, "status.hostIP": "127.0.0.1", "spec.nodeName": self.node}
-        for var in container.get("env") or ():
-            if "value" in var:
-                env[var["name"]] = str(var["value"])
-            elif (ref := (var.get("valueFrom") or {}).get("fieldRef")) and ref.get("fieldPath") in fields:
-                env[var["name"]] = fields[ref["fieldPath"]]
-        # The hub's idea of the server's URL names the address it was told (e.g. 0.0.0.0): use the pod's.
-        if url := env.get("JUPYTERHUB_SERVICE_URL"):
-            parts = urlsplit(url)
-            env["JUPYTERHUB_SERVICE_URL"] = urlunsplit(parts._replace(netloc=f"{pod.ip}:{pod.port}"))
-        return env
+        return await environment(self.client, self.node, pod, obj)
 
     async def _run(self, pod: PodProcess, obj: dict[str, Any]) -> None:
         home = self.log_dir / f"{pod.namespace}_{pod.name}.home"
         try:
             env = await self._environment(pod, obj)
-            await self._status(pod, {"phase": "Pending", "hostIP": "127.0.0.1", "startTime": _now(),
-                                     "conditions": self._pod_conditions(False),
-                                     "containerStatuses": self._container_statuses(obj, {"waiting": {
+            await self._status(pod, {"phase": "Pending", "hostIP": "127.0.0.1", "startTime": timestamp(),
+                                     "conditions": pod_conditions(False),
+                                     "containerStatuses": container_statuses(obj, {"waiting": {
                                          "reason": "ContainerCreating"}}, False)})
             home.mkdir(parents=True, exist_ok=True)
             base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "JPY_"))}
@@ -328,19 +271,19 @@ class FakeKubelet:
                     env={**base, "HOME": str(home), **env}, cwd=home, stdin=subprocess.DEVNULL, stdout=out,
                     stderr=subprocess.STDOUT, start_new_session=True)
             if await self._listening(pod):
-                started = _now()
+                started = timestamp()
                 await self._status(pod, {"phase": "Running", "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
-                                         "conditions": self._pod_conditions(True),
-                                         "containerStatuses": self._container_statuses(
+                                         "conditions": pod_conditions(True),
+                                         "containerStatuses": container_statuses(
                                              obj, {"running": {"startedAt": started}}, True)})
             code = await pod.process.wait() if pod.process.returncode is None else pod.process.returncode
             if not pod.stopping:
                 tail = pod.log_path.read_text(errors="replace")[-1500:]
                 await self._status(pod, {"phase": "Failed", "reason": "Error",
                                          "message": f"jupyterhub-singleuser exited with {code}: {tail}",
-                                         "conditions": self._pod_conditions(False),
-                                         "containerStatuses": self._container_statuses(obj, {"terminated": {
-                                             "exitCode": code, "reason": "Error", "finishedAt": _now()}}, False)})
+                                         "conditions": pod_conditions(False),
+                                         "containerStatuses": container_statuses(obj, {"terminated": {
+                                             "exitCode": code, "reason": "Error", "finishedAt": timestamp()}}, False)})
         except (ApiError, OSError, LookupError) as exc:
             if not pod.stopping:
                 log.warning("fake kubelet %s: pod %s/%s: %s", self.node, pod.namespace, pod.name, exc)
@@ -368,24 +311,8 @@ class FakeKubelet:
         if pod.stopping:
             return
         with contextlib.suppress(NotFound):
-            await _retrying(lambda: self.client.patch(PODS, pod.name, {"status": status}, pod.namespace,
+            await retrying(lambda: self.client.patch(PODS, pod.name, {"status": status}, pod.namespace,
                                                       subresource="status"))
-
-    @staticmethod
-    def _pod_conditions(ready: bool) -> list[dict[str, Any]]:
-        now = _now()
-        value = "True" if ready else "False"
-        return [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                {"type": "ContainersReady", "status": value, "lastTransitionTime": now},
-                {"type": "Ready", "status": value, "lastTransitionTime": now}]
-
-    @staticmethod
-    def _container_statuses(obj: Mapping[str, Any], state: dict[str, Any], ready: bool) -> list[dict[str, Any]]:
-        return [{"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": ready,
-                 "started": ready, "restartCount": 0, "state": state,
-                 "containerID": f"fake://{obj['metadata']['uid']}/{c['name']}"}
-                for c in obj["spec"]["containers"]]
 
     async def _terminate(self, pod: PodProcess) -> None:
         pod.stopping = True
@@ -413,14 +340,3 @@ class FakeKubelet:
             await self.client.delete(PODS, meta["name"], meta["namespace"], uid=meta["uid"], grace_period_seconds=0)
 
 
-async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
-    """``call()``, retried after a growing pause while the API server answers 429/5xx or times out,
-    as a kubelet's sync loop would (an overloaded test cluster must not look like a broken pod)."""
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except (ApiError, TimeoutError) as exc:
-            if attempt == attempts - 1 or (isinstance(exc, ApiError) and not is_retryable(exc)):
-                raise
-        await anyio.sleep(0.5 * 2 ** attempt)
-    raise AssertionError("unreachable")

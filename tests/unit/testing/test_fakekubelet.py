@@ -11,6 +11,7 @@ import pytest
 from jupyternetes_operator.kube.client import Resource
 from jupyternetes_operator.kube.resources import SECRETS
 from jupyternetes_operator.testing.fakekubelet import FakeKubelet
+from jupyternetes_operator.testing.podprocess import server_container
 
 
 class StubClient:
@@ -36,12 +37,12 @@ def test_the_singleuser_container_is_chosen_and_its_port_used(tmp_path: Path) ->
     k = kubelet(tmp_path)
     obj = pod({"name": "nb", "args": ["jupyterhub-singleuser"], "ports": [{"containerPort": 9999}]},
               {"name": "sidecar", "image": "x"})
-    assert FakeKubelet._container(obj)["name"] == "nb"
+    assert server_container(obj)["name"] == "nb"
     first, second = k._allocate(obj), k._allocate(obj)
     assert first.port == 9999
     assert first.ip.startswith("127.250.")
     assert first.ip != second.ip
-    assert FakeKubelet._container(pod({"name": "only"}))["name"] == "only"
+    assert server_container(pod({"name": "only"}))["name"] == "only"
     assert k._allocate(pod({"name": "only"})).port == 8888
 
 
