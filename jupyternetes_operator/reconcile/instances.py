@@ -22,25 +22,18 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..api import (
-    ANNOTATION_ENV_FOR,
     ANNOTATION_SERVERS,
-    INSTANCE_KIND,
     INSTANCES,
-    LABEL_APP_INSTANCE,
     LABEL_INSTANCE,
-    LABEL_TEMPLATE,
-    claim_servers,
     env_secret_of,
-    with_server,
 )
-from ..kube.client import JSON_PATCH, MERGE_PATCH, Resource
-from ..kube.errors import AlreadyExists, ApiError, BadRequest, Invalid, NotFound
-from ..kube.resources import SECRETS
+from ..kube.client import MERGE_PATCH
+from ..kube.errors import AlreadyExists, ApiError, Invalid, NotFound
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
-from .claimtrust import ANNOTATION_CREATED_FOR, ANNOTATION_SIGNATURE
+from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
 from .outcome import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, TERMINATING, Outcome, failed, observe, released
 from .pin import pin_to_recorded
@@ -48,6 +41,7 @@ from .plan import Holder, Plan, controller_uid, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
+from .writes import adopt, own_env_secret, sign
 
 if TYPE_CHECKING:
     from ..machinery.clock import Clock
@@ -135,14 +129,14 @@ class InstanceReconciler:
         if (blocked := _blocked(the_plan)) is not None:
             return blocked
         if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
-                (failure := await self._own_env_secret(instance, previous)):
+                (failure := await own_env_secret(self._ctx, instance, previous)):
             return failure  # nothing is created for a server before it owns its environment Secret
         for child, current in the_plan.observed:  # ours by its creation mark: the signature did not land
             if child.retain and current is not None and not self._ctx.signer.signed(current) and \
                     (current["metadata"].get("labels") or {}).get(LABEL_INSTANCE) == meta["name"]:
-                await self._sign(self._ctx.children[(child.api_version, child.kind)].resource, current)
+                await sign(self._ctx, self._ctx.children[(child.api_version, child.kind)].resource, current)
         for child, current in the_plan.adopt:
-            await self._adopt(instance, child, current)
+            await adopt(self._ctx, instance, child, current)
         created = await self._create_all(instance, the_plan)
         if isinstance(created, Outcome):
             return created
@@ -225,30 +219,6 @@ class InstanceReconciler:
                 return failed(exc.reason, str(exc), True)
         return created
 
-    async def _own_env_secret(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome | None:
-        """Make the instance the owner of its environment Secret (so it goes with the instance), first
-        checking, in the same request, that the Secret was made for this instance. Done before any child
-        is created (a later pass sees children and skips it): a server never starts without its token,
-        or with a Secret planted for it. A failure outcome, or None to go on."""
-        secret = env_secret_of(instance)
-        if secret is None or previous.get("envSecret") == secret:
-            return None
-        meta = instance["metadata"]
-        owner = {"apiVersion": INSTANCES.api_version, "kind": INSTANCE_KIND, "name": meta["name"],
-                 "uid": meta["uid"], "controller": False, "blockOwnerDeletion": False}
-        patch = [{"op": "test", "path": "/metadata/annotations/" + ANNOTATION_ENV_FOR.replace("/", "~1"),
-                  "value": meta["name"]},
-                 {"op": "add", "path": "/metadata/ownerReferences", "value": [owner]}]
-        try:  # the answer (the Secret itself) is discarded unread
-            await self._ctx.client.patch(SECRETS, secret, patch, meta["namespace"], content_type=JSON_PATCH)
-        except NotFound:
-            return failed("EnvSecretMissing", f"Secret {secret} with the server's environment does not exist; "
-                                               "the server will not start without it")
-        except (Invalid, BadRequest):
-            return failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its "
-                                                f"{ANNOTATION_ENV_FOR} annotation does not name it); it is not used")
-        return None
-
     async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         """A release request (see :mod:`.release`): done once; its status then says what it did."""
         if previous.get("phase") == RELEASED:
@@ -323,36 +293,10 @@ class InstanceReconciler:
                 self._ctx.recorder.emit(instance, WARNING, "CreateFailed",
                                         f"{child.kind} {child.name}: {exc.message}"[:1024], "Create")
             raise
-        if child.retain:  # signed at once (if this write is lost, the next pass signs it: _sign)
-            obj = await self._sign(kind.resource, obj)
+        if child.retain:  # signed at once (if this write is lost, the next pass signs it)
+            obj = await sign(self._ctx, kind.resource, obj)
         self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
         return obj
-
-    async def _sign(self, resource: Resource, claim: Mapping[str, Any]) -> dict[str, Any]:
-        """Sign a retained claim for its own uid (the patch names the uid: only that very object)."""
-        meta = claim["metadata"]
-        return await self._ctx.client.patch(resource, meta["name"], {"metadata": {
-            "uid": meta.get("uid"), "annotations": {ANNOTATION_SIGNATURE: self._ctx.signer.signature(claim)}}},
-            meta["namespace"], content_type=MERGE_PATCH)
-
-    async def _adopt(self, instance: Mapping[str, Any], child: Child, current: Mapping[str, Any]) -> None:
-        """Relabel a retained claim for this instance: every label that names an instance says this one,
-        and the claim's record of servers gains it. Conditional on the version observed, so two
-        instances racing for one claim cannot both take it (the loser's retry sees it in use)."""
-        kind = self._ctx.children[(child.api_version, child.kind)]
-        name = instance["metadata"]["name"]
-        rendered_labels = child.manifest["metadata"].get("labels") or {}
-        labels = {key: rendered_labels[key] for key in (LABEL_INSTANCE, LABEL_APP_INSTANCE, LABEL_TEMPLATE)
-                  if key in rendered_labels}
-        metadata = {"resourceVersion": current["metadata"].get("resourceVersion"), "labels": labels,
-                    "annotations": {ANNOTATION_SERVERS: with_server(claim_servers(current), name),
-                                    ANNOTATION_SIGNATURE: self._ctx.signer.signature(current)}}
-        try:
-            await self._ctx.client.patch(kind.resource, child.name, {"metadata": metadata},
-                                         child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
-        except NotFound:
-            return  # deleted meanwhile; the next pass creates it
-        self._ctx.recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")
 
     # -- status -------------------------------------------------------------------------------
 
