@@ -3,5 +3,6 @@
 - :mod:`bench.spawn.phases` (pure): phase marks from watch events, percentiles, summaries.
 - :mod:`bench.spawn.cluster` (all the I/O): the control plane, the operator subprocess, the
   watches, the variants.
-- :mod:`bench.spawn.__main__`: the command line, the JSON, Markdown and PNG outputs.
+- :mod:`bench.spawn.report`: the JSON summary, the Markdown tables and the PNG plot.
+- :mod:`bench.spawn.__main__`: the command line and the runner.
 """
