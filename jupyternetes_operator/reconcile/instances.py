@@ -36,7 +36,7 @@ from . import status as st
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
 from .outcome import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, TERMINATING, Outcome, failed, observe, released
-from .pin import pin_to_recorded
+from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, controller_uid, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
@@ -121,7 +121,12 @@ class InstanceReconciler:
         meta = instance["metadata"]
         rendered = self._vetted_render(instance)
         if isinstance(rendered, Outcome):
-            return rendered
+            # A running server is never failed for its template (JupyterHub's poll would stop it): a
+            # provisioned instance goes on being observed from what it was rendered with.
+            recorded = recorded_only(previous, meta["namespace"])
+            if recorded is None:
+                return rendered
+            rendered = recorded
         rendered = pin_to_recorded(rendered, previous)
         the_plan = await self._plan(instance, rendered, previous)
         if isinstance(the_plan, Outcome):

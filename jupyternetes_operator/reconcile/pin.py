@@ -2,7 +2,9 @@
 
 Guaranteed: a template edit never adds children to, removes children from, or moves the
 endpoint of an instance whose status records children of an older template generation;
-new spawns get the new version.
+new spawns get the new version. A provisioned instance whose template can no longer be
+rendered (broken by an edit, deleted, not yet vetted under new policy settings) is observed
+from its record alone (:func:`recorded_only`), so a running server is never failed for it.
 """
 
 from __future__ import annotations
@@ -40,10 +42,25 @@ def pin_to_recorded(rendered: Rendered, previous: Mapping[str, Any]) -> Rendered
     return dataclasses.replace(rendered, children=kept, endpoint=endpoint, template_generation=int(recorded))
 
 
+def recorded_only(previous: Mapping[str, Any], namespace: str) -> Rendered | None:
+    """What a provisioned instance was rendered with, from its status record alone (its one recorded
+    Pod the endpoint, on the recorded port); None if it is not provisioned, or if it has several pods
+    (the record does not say which one serves)."""
+    generation = previous.get("templateGeneration")
+    records = [r for r in previous.get("children") or () if r.get("state") != st.MISSING]
+    pods = [str(r.get("name")) for r in records if r.get("kind") == "Pod"]
+    if generation is None or len(pods) != 1:
+        return None
+    port = (previous.get("endpoint") or {}).get("port", 0)
+    return Rendered(tuple(_recorded_child(r, namespace) for r in records), {}, Endpoint(pods[0], None, port),
+                    int(generation))
+
+
 def _recorded_child(record: Mapping[str, Any], namespace: str) -> Child:
-    """A child known only from the status record (enough to look it up in the cache)."""
+    """A child known only from the status record (enough to look it up in the cache). A claim counts
+    as retained: the planner keeps an owned one by its controller before it looks at retention."""
     kind = str(record.get("kind"))
     group = {"Pod": "pods", "PersistentVolumeClaim": "pvcs"}.get(kind, "resources")
     return Child(group, str(record.get("logicalName", "")), str(record.get("apiVersion", "v1")), kind,
                  str(record.get("name")), {"metadata": {"name": record.get("name"), "namespace": namespace}},
-                 retain=False)
+                 retain=kind == "PersistentVolumeClaim")

@@ -12,6 +12,7 @@ from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, LABEL_RETAINED,
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, NODES, PODS, PVCS
 from jupyternetes_operator.machinery.store import ObjectKey
+from jupyternetes_operator.manager import Operator
 from jupyternetes_operator.reconcile.tenant import TenantPolicy
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.operator import wait_for_list
@@ -19,6 +20,7 @@ from jupyternetes_operator.testing.operator import wait_for_list
 from .operator_harness import (
     TEMPLATE,
     instance,
+    instance_reason,
     ready_instance,
     running_operator,
     template_valid,
@@ -217,3 +219,63 @@ async def test_image_pull_back_off_fails_the_instance_with_the_kubelets_reason(
             await wait_for_list(kube, EVENTS, namespace, warned, what="an ImagePullBackOff Warning Event")
     finally:
         await kube.delete(NODES, node)
+
+
+async def instances_idle(operator: Operator) -> None:
+    """Until the instance queue is empty and no instance reconcile runs (three looks in a row)."""
+    registry = operator.metrics.registry
+    quiet = 0
+    with anyio.fail_after(30):
+        while quiet < 3:
+            depth = registry.get_sample_value("workqueue_depth", {"name": "jupyternotebookinstance"})
+            active = registry.get_sample_value("controller_runtime_active_workers",
+                                               {"controller": "jupyternotebookinstance"})
+            quiet = quiet + 1 if depth == 0 and active == 0 else 0
+            await anyio.sleep(0.1)
+
+
+async def test_a_broken_or_deleted_template_never_fails_a_running_server(control_plane: ControlPlane, kube: Client,
+                                                                        namespace: str) -> None:
+    """A typo in a template, its deletion, or an operator restarted with other policy settings must not
+    turn running servers Failed or Pending: JupyterHub's poll would report them gone and stop them. A
+    provisioned instance goes on being observed from the children it was rendered with."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await kube.create(INSTANCES, instance("steady"), namespace)
+        running = await ready_instance(kube, "steady", namespace)
+
+        broken = copy.deepcopy(TEMPLATE["spec"]["pods"])
+        broken[0]["spec"]["containers"][0]["image"] = "{{ nosuch }}"
+        await kube.patch(TEMPLATES, "jupyterlab", {"spec": {"pods": broken}}, namespace)
+        await template_valid(kube, "jupyterlab", namespace, status="False")  # wakes every instance naming it
+        await kube.create(INSTANCES, instance("after-typo"), namespace)
+        await instance_reason(kube, "after-typo", namespace, "TemplateInvalid")
+        await instances_idle(operator)
+        steady = await kube.get(INSTANCES, "steady", namespace)
+        assert steady["status"]["phase"] == "Running", steady["status"]
+        assert steady["status"]["endpoint"] == running["status"]["endpoint"]
+
+        await kube.delete(TEMPLATES, "jupyterlab", namespace)
+        await instances_idle(operator)
+        assert (await kube.get(INSTANCES, "steady", namespace))["status"]["phase"] == "Running"
+        # Its children are still observed: a pod deleted under it is reported.
+        await kube.delete(PODS, "steady-notebook", namespace, grace_period_seconds=0)
+        await instance_reason(kube, "steady", namespace, "ChildDeleted")
+
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await kube.create(INSTANCES, instance("calm"), namespace)
+        calm = await ready_instance(kube, "calm", namespace)
+        policy = (await kube.get(TEMPLATES, "jupyterlab", namespace))["status"]["policy"]
+    # Restarted with other policy settings: the template is validated again with the same verdict.
+    async with running_operator(control_plane.kubeconfig, (namespace,),
+                                tenant=TenantPolicy(node_name=True)) as operator:
+        await wait_for(kube, TEMPLATES, "jupyterlab", namespace,
+                       lambda t: (t.get("status") or {}).get("policy") not in (None, policy),
+                       what="the template validated under the new settings")
+        await kube.create(INSTANCES, instance("fresh"), namespace)
+        await ready_instance(kube, "fresh", namespace)
+        await instances_idle(operator)
+        now = await kube.get(INSTANCES, "calm", namespace)
+        assert now["status"]["phase"] == "Running"
+        assert now["status"]["conditions"] == calm["status"]["conditions"]
