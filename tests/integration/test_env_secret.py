@@ -76,7 +76,13 @@ async def test_a_missing_or_planted_env_secret_stops_the_server(control_plane: C
         assert "was not made for this instance" in condition(planted, "Ready")["message"]
         assert "ownerReferences" not in (await kube.get(SECRETS, api.env_secret_name("jupyter-cy", NONCE),
                                                         namespace))["metadata"]
-        for name in ("jupyter-bo", "jupyter-cy"):
+        # A Secret under the name with no annotations at all.
+        bare = secret("jupyter-dee", "jupyter-dee")
+        del bare["metadata"]["annotations"]
+        await kube.create(SECRETS, bare, namespace)
+        await kube.create(INSTANCES, with_env("jupyter-dee", "dee"), namespace)
+        await instance_reason(kube, "jupyter-dee", namespace, "EnvSecretMismatch")
+        for name in ("jupyter-bo", "jupyter-cy", "jupyter-dee"):
             assert await kube.get_or_none(PODS, f"{name}-notebook", namespace) is None
 
 
