@@ -157,7 +157,8 @@ def _check_statuses(report: Report, instances: Sequence[Mapping[str, Any]], temp
             if endpoint.get("address") not in ips:
                 report.add("not_ready", f"{where}: endpoint {endpoint.get('address')} is not its pod's IP {ips}")
         elif (reason := condition(instance, "Ready").get("reason", "")) not in EXPECTED_FAILURES:
-            report.add("not_ready", f"{where}: {status.get('phase')} ({reason}) at quiescence")
+            message = str(condition(instance, "Ready").get("message", ""))[:300]  # what it waits for, and why
+            report.add("not_ready", f"{where}: {status.get('phase')} ({reason}) at quiescence: {message}")
 
 
 def _check_children(report: Report, live: Sequence[Mapping[str, Any]], uids: set[str]) -> None:
