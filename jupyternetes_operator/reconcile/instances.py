@@ -40,7 +40,7 @@ from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, controller_uid, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
-from .resolve import TemplateRef, resolve_template
+from .resolve import TemplateRef, resolve_template, valid_condition
 from .writes import adopt, own_env_secret, sign
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class InstanceReconciler:
                 return Outcome(PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
             return failed(reason, message)
         template = resolution.template
-        valid = _valid_condition(template)
+        valid = valid_condition(template)
         if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation") \
                 or (template.get("status") or {}).get("policy") != self._ctx.policy.fingerprint:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
@@ -374,11 +374,4 @@ def _blocked(the_plan: Plan) -> Outcome | None:
             return Outcome(PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
                            (False, "ClaimInUse", message), retry_after=CLAIM_WAIT)
         return failed("ClaimInUse", message, True)
-    return None
-
-
-def _valid_condition(template: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for cond in (template.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Valid":
-            return cond  # type: ignore[no-any-return]
     return None

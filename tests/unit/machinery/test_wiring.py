@@ -8,17 +8,7 @@ from jupyternetes_operator.machinery.informer import EventHandler
 from jupyternetes_operator.machinery.store import ObjectKey, freeze
 from jupyternetes_operator.machinery.wiring import wake
 
-
-class Keys:
-    def __init__(self) -> None:
-        self.added: list[ObjectKey] = []
-        self.after: list[tuple[ObjectKey, float]] = []
-
-    def add(self, key: ObjectKey) -> None:
-        self.added.append(key)
-
-    def add_after(self, key: ObjectKey, delay: float) -> None:
-        self.after.append((key, delay))
+from .test_handlers import Keys
 
 
 class Source:
