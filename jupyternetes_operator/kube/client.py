@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Protocol, Self
 from urllib.parse import urlencode
 
@@ -82,6 +83,34 @@ class WriteFenced(Exception):
     """A write refused before it left the process: this replica may not act (it is not leading)."""
 
 
+class _Fence:
+    """One write's fence: ``check()`` raises :class:`WriteFenced` unless ``allowed(method, path)``."""
+
+    def __init__(self, allowed: Callable[[str, str], bool], method: str, path: str) -> None:
+        self._allowed, self._method, self._path = allowed, method, path
+
+    def check(self) -> None:
+        if not self._allowed(self._method, self._path):
+            raise WriteFenced(f"{self._method} {self._path}: this replica is not the leader")
+
+
+def _late_fence() -> aiohttp.TraceConfig:
+    """Checks a write's :class:`_Fence` again once its connection is in hand: the last await
+    before its bytes leave. A replica frozen (SIGSTOP, a paused VM) while it waited for a
+    connection or a TLS handshake does not send that write when it resumes as a deposed leader.
+    (A connection just made for a fenced write is left to the garbage collector; the replica
+    exits on a lost lease anyway.)"""
+    async def check(_session: aiohttp.ClientSession, context: SimpleNamespace, _params: object) -> None:
+        if isinstance(context.trace_request_ctx, _Fence):
+            context.trace_request_ctx.check()
+
+    config = aiohttp.TraceConfig()
+    config.on_connection_reuseconn.append(check)
+    config.on_connection_create_end.append(check)
+    config.freeze()
+    return config
+
+
 class TransportError(aiohttp.ClientOSError):
     """The connection failed before a whole answer arrived (reset or closed mid-response, server gone).
 
@@ -110,7 +139,9 @@ class Client:
         self._throttle = throttle
         self.field_manager = field_manager
         self.write_fence: Callable[[str, str], bool] | None = None
-        """``(method, path) -> allowed``, consulted before every write (set by the composition root)."""
+        """``(method, path) -> allowed``, consulted before every write (set by the composition root):
+        once before it waits for a connection and again once it has one (:func:`_late_fence`)."""
+        self._session.trace_configs.append(_late_fence())
 
     @classmethod
     async def from_kubeconfig(cls, path: str | None = None, context: str | None = None,
@@ -170,14 +201,16 @@ class Client:
         verb = _verb(method, params, named)
         started = await self._before(verb)
         # Checked after any throttling wait: the last moment before the request leaves.
-        if method not in ("GET", "HEAD") and self.write_fence is not None and not self.write_fence(method, path):
-            raise WriteFenced(f"{method} {path}: this replica is not the leader")
+        fence = None
+        if method not in ("GET", "HEAD") and self.write_fence is not None:
+            fence = _Fence(self.write_fence, method, path)
+            fence.check()
         code = "<error>"
         try:
             async with self._session.request(
                 method, self._url(path, params), data=body,
                 headers=await self._headers(content_type),
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout), trace_request_ctx=fence,
             ) as response:
                 code = str(response.status)
                 data = await response.read()

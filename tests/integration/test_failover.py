@@ -5,9 +5,11 @@ follower. Every write's sender comes from the API server's audit log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ import yaml
 from faults.invariants import check
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client
+from jupyternetes_operator.kube.errors import AlreadyExists
 from jupyternetes_operator.kube.resources import LEASES, NAMESPACES, Resource
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
 
@@ -64,15 +67,17 @@ def writes_by(audit_log: Path, user: str, after: datetime) -> list[dict[str, Any
 async def test_frozen_leader_stops_acting_before_the_other_takes_over(audited: tuple[ControlPlane, Path],
                                                                      tmp_path: Path) -> None:
     plane, audit_log = audited
-    namespace = "failover"
+    namespace = f"failover-{uuid.uuid4().hex[:8]}"  # a fresh one for each repetition (--count)
     async with await Client.from_kubeconfig(str(plane.kubeconfig)) as kube:
         await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         for user in ("alice", "bob"):  # each replica its own identity, so the audit log tells them apart
-            await kube.create(CLUSTER_ROLE_BINDINGS, {
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": {"name": f"operator-{user}"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+            with contextlib.suppress(AlreadyExists):  # made by an earlier repetition
+                await kube.create(CLUSTER_ROLE_BINDINGS, {
+                    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": f"operator-{user}"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                "name": "cluster-admin"},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
         await kube.create(TEMPLATES, TEMPLATE, namespace)
         replicas = {user: OperatorProcess(plane.kubeconfig_for(user), (namespace,), tmp_path / f"{user}.log",
                                           "--log-format=text", f"--lease-duration={LEASE_DURATION}",

@@ -15,7 +15,7 @@ from jupyternetes_operator.machinery.store import ObjectKey
 from jupyternetes_operator.manager import Operator
 from jupyternetes_operator.reconcile.tenant import TenantPolicy
 from jupyternetes_operator.testing import ControlPlane
-from jupyternetes_operator.testing.operator import wait_for_list
+from jupyternetes_operator.testing.operator import poll, wait_for_list
 
 from .operator_harness import (
     TEMPLATE,
@@ -54,9 +54,11 @@ async def test_spawn_delete_and_readopt_the_home_claim(control_plane: ControlPla
         assert claim["metadata"]["labels"][LABEL_RETAINED] == "true"
         # An instance that names no environment Secret gets none (tests/integration/test_env_secret.py).
         assert "envFrom" not in pod["spec"]["containers"][0]
-        events = (await kube.list(EVENTS, namespace))["items"]
-        reasons = {e["reason"] for e in events if e["regarding"]["name"] == "jupyter-alice"}
-        assert {"Created", "Ready"} <= reasons
+        # The Ready Event and the spawn histogram follow the status write's answer, which may reach
+        # the operator after this test has read the status: wait for what is asserted.
+        await wait_for_list(kube, EVENTS, namespace, lambda events: {"Created", "Ready"} <= {
+            e["reason"] for e in events["items"] if e["regarding"]["name"] == "jupyter-alice"},
+            what="the Created and Ready Events of jupyter-alice")
 
         await kube.delete(INSTANCES, "jupyter-alice", namespace)
         await wait_for(kube, PODS, "jupyter-alice-notebook", namespace, lambda p: p is None,
@@ -73,7 +75,10 @@ async def test_spawn_delete_and_readopt_the_home_claim(control_plane: ControlPla
         assert adopted["metadata"]["uid"] == claim["metadata"]["uid"]
         assert adopted["metadata"]["labels"][LABEL_INSTANCE] == "jupyter-alice-2"
         assert again["status"]["phase"] == "Running"
-        assert operator.metrics.registry.get_sample_value("jupyternetes_spawn_duration_seconds_count") == 2
+        async def spawns() -> float | None:
+            return operator.metrics.registry.get_sample_value("jupyternetes_spawn_duration_seconds_count")
+
+        await poll(spawns, lambda count: count == 2, 30, "two spawns in jupyternetes_spawn_duration_seconds")
 
 
 async def test_template_edit_reaches_new_spawns_not_running_ones(control_plane: ControlPlane, kube: Client,

@@ -4,6 +4,7 @@ and a graceful SIGTERM that releases the Lease."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -22,17 +23,20 @@ async def get(url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-async def eventually(url: str, predicate: object, timeout: float = 30) -> str:
+async def eventually(url: str, predicate: Callable[[str], bool], timeout: float = 30) -> str:
+    """The body of ``url`` once ``predicate`` holds for it, else the last body seen after ``timeout``
+    (so the caller's assertions say what was missing)."""
     last = ""
-    with anyio.fail_after(timeout):
+    with anyio.move_on_after(timeout):
         while True:
             try:
                 status, last = await get(url)
-                if status == 200 and callable(predicate) and predicate(last):
+                if status == 200 and predicate(last):
                     return last
             except aiohttp.ClientError:
                 pass
             await anyio.sleep(0.2)
+    return last
 
 
 async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane: ControlPlane, kube: Client,
@@ -42,7 +46,7 @@ async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane:
     operator.start()
     base = f"http://{operator.address}"
     try:
-        await eventually(f"{base}/readyz", lambda text: text == "ok")
+        assert await eventually(f"{base}/readyz", lambda text: text == "ok") == "ok"
         assert (await get(f"{base}/healthz")) == (200, "ok")
 
         await kube.create(TEMPLATES, TEMPLATE, namespace)
@@ -52,9 +56,8 @@ async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane:
 
         lease = await kube.get(LEASES, "jupyternetes-operator", namespace)
         assert lease["spec"]["holderIdentity"]
-        running = 'jupyternetes_instances{phase="Running"} 1.0'
-        metrics = await eventually(f"{base}/metrics", lambda text: running in text)
-        for expected in (
+        expected = (
+            'jupyternetes_instances{phase="Running"} 1.0',
             'leader_election_master_status{name="jupyternetes-operator"} 1.0',
             'jupyternetes_templates{valid="true"} 1.0',
             "jupyternetes_spawn_duration_seconds_count 1.0",
@@ -63,8 +66,11 @@ async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane:
             'controller_runtime_max_concurrent_reconciles{controller="jupyternotebookinstance"} 32.0',
             'rest_client_requests_total{code="201",method="POST"}',
             'jupyternetes_informer_objects{resource="jupyternotebookinstances/',
-        ):
-            assert expected in metrics, expected
+        )
+        # Each metric is written at its own moment (the spawn histogram after the status write
+        # returns, the phase gauge from the cache): wait for all of them, then say which is missing.
+        metrics = await eventually(f"{base}/metrics", lambda text: all(line in text for line in expected))
+        assert [line for line in expected if line not in metrics] == []
     finally:
         code = await operator.stop()
     assert code == 0, log.read_text()[-3000:]
