@@ -33,6 +33,7 @@ from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
+from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
 from .outcome import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, TERMINATING, Outcome, failed, observe, released
@@ -77,6 +78,7 @@ class InstanceReconciler:
         # The status we last wrote and the resourceVersion the write produced: until the cache shows
         # it, it is the truth (so a stale cache never repeats a transition or its Event).
         self._written: dict[ObjectKey, tuple[str, dict[str, Any]]] = {}
+        self._binding = BindingModes(context.client)
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
@@ -142,10 +144,12 @@ class InstanceReconciler:
                 await sign(self._ctx, self._ctx.children[(child.api_version, child.kind)].resource, current)
         for child, current in the_plan.adopt:
             await adopt(self._ctx, instance, child, current)
-        created = await self._create_all(instance, the_plan)
-        if isinstance(created, Outcome):
-            return created
-        return dataclasses.replace(observe(rendered, the_plan.observed, created), env_secret=env_secret_of(instance))
+        answers = await self._create_all(instance, the_plan)
+        if isinstance(answers, Outcome):
+            return answers
+        created, deferred = answers
+        return dataclasses.replace(observe(rendered, the_plan.observed, created, deferred),
+                                   env_secret=env_secret_of(instance))
 
     def _vetted_render(self, instance: Mapping[str, Any]) -> Rendered | Outcome:
         """The instance rendered from its template, once the template reconciler has vetted that template
@@ -204,12 +208,19 @@ class InstanceReconciler:
         return plan(rendered, meta["name"], meta["uid"], lambda c: live.get(c.name) or self._lookup(c),
                     holder, trusted)
 
-    async def _create_all(self, instance: Mapping[str, Any],
-                          the_plan: Plan) -> dict[str, Mapping[str, Any] | None] | Outcome:
-        """Create what the plan says, in order: what each create answered, or the outcome of the first
-        create that fails the instance (retryable errors are raised)."""
+    async def _create_all(self, instance: Mapping[str, Any], the_plan: Plan) -> Outcome | tuple[
+            dict[str, Mapping[str, Any] | None], dict[str, str]]:
+        """Create what the plan says, in order (claims before pods): what each create answered and
+        why each pod left for later waits (:mod:`.binding`), or the outcome of the first create that
+        fails the instance (retryable errors are raised)."""
         created: dict[str, Mapping[str, Any] | None] = {}
+        deferred: dict[str, str] = {}
+        claims = {c.name: obj for c, obj in the_plan.observed if c.kind == "PersistentVolumeClaim"}
         for child in the_plan.create:
+            if child.kind == "Pod" and (waiting := await self._unbound(child, {**claims, **created})):
+                deferred[child.name] = (f"waiting for PersistentVolumeClaim {', '.join(waiting)} to bind "
+                                        "before the pod is created")
+                continue
             try:
                 created[child.name] = await self._create(instance, child)
             except Invalid as exc:  # only the instance's values can make a vetted template's child invalid
@@ -222,7 +233,14 @@ class InstanceReconciler:
                                                f"({exc.status}): {exc.message}"[:4096], True)
             except _ChildConflict as exc:
                 return failed(exc.reason, str(exc), True)
-        return created
+        return created, deferred
+
+    async def _unbound(self, pod: Child, claims: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+        """The instance's claims ``pod`` mounts that bind before any pod uses them, not Bound yet."""
+        classes = [cls for name in mounted_claims(pod.manifest) if (claim := claims.get(name)) is not None
+                   and (cls := storage_class(claim)) is not None]
+        immediate = await self._binding.immediate(classes)
+        return awaited_claims(pod.manifest, claims, immediate.__contains__)
 
     async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         """A release request (see :mod:`.release`): done once; its status then says what it did."""

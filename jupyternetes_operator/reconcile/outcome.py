@@ -8,7 +8,8 @@ Guaranteed:
 - :func:`observe` derives it from the children alone, as the cache shows them or as a create
   answered this pass: the first failed child fails the instance; all ready with the endpoint
   found is Running; all ready without it is Failed ``EndpointNotFound``; otherwise
-  Provisioning, the message naming every child not ready.
+  Provisioning, the message naming every child not ready. A pod held back until its
+  claims bind (:mod:`.binding`) is ``Missing`` with what it waits for.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
 
 
 def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
-            created: Mapping[str, Mapping[str, Any] | None]) -> Outcome:
+            created: Mapping[str, Mapping[str, Any] | None], deferred: Mapping[str, str] | None = None) -> Outcome:
     """The outcome from the children as the cache shows them, or as the API server answered
-    a create this pass (so the next cache event changes nothing but what really changed)."""
+    a create this pass (so the next cache event changes nothing but what really changed);
+    ``deferred`` names the children not created yet on purpose, with what they wait for."""
     children = []
     ready = True
     failure: tuple[str, str] | None = None
@@ -61,8 +63,12 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
     waiting: list[str] = []
     for child, cached in observed:
         obj = cached if cached is not None else created.get(child.name)
-        state = st.ChildState(st.PENDING, "just created", "Created") if child.name in created and obj is None \
-            else st.child_state(child.kind, obj)
+        if child.name in (deferred or {}):
+            state = st.ChildState(st.MISSING, (deferred or {})[child.name], "WaitingForClaim")
+        elif child.name in created and obj is None:
+            state = st.ChildState(st.PENDING, "just created", "Created")
+        else:
+            state = st.child_state(child.kind, obj)
         children.append({"logicalName": child.logical_name, "apiVersion": child.api_version, "kind": child.kind,
                          "name": child.name, "state": state.state, "message": state.message[:4096]})
         if state.state != st.READY:

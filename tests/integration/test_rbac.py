@@ -214,8 +214,11 @@ async def test_shipped_rbac_is_sufficient_and_minimal(audited: ControlPlane, tmp
     used = {(e["objectRef"].get("apiGroup", ""), resource_of(e["objectRef"]), e["verb"]) for e in events}
     unused = granted(audited) - used - CHECKED_BY_ADMISSION
     assert not unused, f"granted but never used by the operator: {sorted(unused)}"
-    # Nothing outside the watched namespace and the Lease's.
-    assert {e["objectRef"].get("namespace") for e in events} <= {WATCHED_NS, OPERATOR_NS}
+    # Nothing outside the watched namespace and the Lease's but the StorageClass of the new claim.
+    assert {e["objectRef"].get("namespace") for e in events} <= {WATCHED_NS, OPERATOR_NS, None}
+    cluster_wide = {(e["verb"], e["objectRef"]["resource"], e["objectRef"].get("name")) for e in events
+                    if e["objectRef"].get("namespace") is None}
+    assert cluster_wide == {("get", "storageclasses", "kwok-volume")}, cluster_wide
 
 
 FORBIDDEN = [

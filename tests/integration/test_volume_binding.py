@@ -1,0 +1,94 @@
+"""Pods after their claims (reconcile/binding.py) on the real control plane: a pod that mounts a
+claim of an ``Immediate`` StorageClass is created only once the claim is Bound (so it never meets
+the scheduler's back-off on an unbound claim); with ``WaitForFirstConsumer`` it is created at once
+(its claim binds only after it is scheduled)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from jupyternetes_operator.api import INSTANCES, TEMPLATES
+from jupyternetes_operator.kube.client import Client, Resource
+from jupyternetes_operator.kube.resources import PODS, PVCS, STORAGE_CLASSES
+from jupyternetes_operator.testing import ControlPlane
+
+from .operator_harness import TEMPLATE, condition, instance, ready_instance, running_operator, wait_for
+
+PVS = Resource("", "v1", "persistentvolumes", namespaced=False)
+
+
+def storage_class(name: str, mode: str) -> dict[str, Any]:
+    """A class no provisioner serves: its claims bind only to a PersistentVolume the test makes."""
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name},
+            "provisioner": "example.com/nobody", "volumeBindingMode": mode}
+
+
+def template_on(class_name: str) -> dict[str, Any]:
+    template = copy.deepcopy(TEMPLATE)
+    template["spec"]["pvcs"][0]["spec"]["storageClassName"] = class_name
+    return template
+
+
+@pytest.fixture
+async def classes(kube: Client, namespace: str) -> AsyncIterator[dict[str, str]]:
+    names = {mode: f"{namespace}-{mode.lower()}" for mode in ("Immediate", "WaitForFirstConsumer")}
+    for mode, name in names.items():
+        await kube.create(STORAGE_CLASSES, storage_class(name, mode))
+    yield names
+    for name in names.values():
+        await kube.delete(STORAGE_CLASSES, name)
+
+
+async def test_a_pod_waits_for_its_immediate_claim_to_bind(control_plane: ControlPlane, kube: Client,
+                                                          namespace: str, classes: dict[str, str]) -> None:
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, template_on(classes["Immediate"]), namespace)
+        await kube.create(INSTANCES, instance("jupyter-alice", {"username": "alice"}), namespace)
+        waiting = await wait_for(
+            kube, INSTANCES, "jupyter-alice", namespace,
+            lambda i: "to bind before the pod is created" in condition(i, "Ready").get("message", ""),
+            what="the instance to say its pod waits for the claim")
+        assert waiting["status"]["phase"] == "Provisioning"
+        assert "PersistentVolumeClaim home-alice" in condition(waiting, "Ready")["message"]
+        pod = next(c for c in waiting["status"]["children"] if c["kind"] == "Pod")
+        assert pod["state"] == "Missing"
+        assert await kube.get_or_none(PODS, "jupyter-alice-notebook", namespace) is None
+        claim = await kube.get(PVCS, "home-alice", namespace)
+        assert claim["status"]["phase"] == "Pending"
+
+        # A volume for that claim: the PV controller binds it, and only then is the pod created.
+        await kube.create(PVS, {
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-home-alice"},
+            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": classes["Immediate"], "persistentVolumeReclaimPolicy": "Delete",
+                     "csi": {"driver": "nobody.example.com", "volumeHandle": namespace},
+                     "claimRef": {"namespace": namespace, "name": "home-alice"}}})
+        ready = await ready_instance(kube, "jupyter-alice", namespace, timeout=60)
+        bound = await kube.get(PVCS, "home-alice", namespace)
+        pod_obj = await kube.get(PODS, "jupyter-alice-notebook", namespace)
+        assert bound["status"]["phase"] == "Bound"
+        # Never unschedulable for an unbound claim: the scheduler placed it at its first attempt.
+        assert pod_obj["spec"]["nodeName"]
+        scheduled = next(c for c in pod_obj["status"]["conditions"] if c["type"] == "PodScheduled")
+        assert scheduled["status"] == "True"
+        assert ready["status"]["phase"] == "Running"
+        await kube.delete(INSTANCES, "jupyter-alice", namespace)
+        await kube.delete(PVCS, "home-alice", namespace)
+
+
+async def test_a_pod_is_created_at_once_when_its_claim_waits_for_a_consumer(
+        control_plane: ControlPlane, kube: Client, namespace: str, classes: dict[str, str]) -> None:
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, template_on(classes["WaitForFirstConsumer"]), namespace)
+        await kube.create(INSTANCES, instance("jupyter-bob", {"username": "bob"}), namespace)
+        pod = await wait_for(kube, PODS, "jupyter-bob-notebook", namespace, lambda p: p is not None,
+                             what="the pod, created before its claim binds")
+        claim = await kube.get(PVCS, "home-bob", namespace)
+        assert claim["status"]["phase"] == "Pending"  # no provisioner serves the class
+        assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "home-bob"
+        await kube.delete(INSTANCES, "jupyter-bob", namespace)
+        await kube.delete(PVCS, "home-bob", namespace)
