@@ -31,6 +31,7 @@ from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, ApiError, Invalid, NotFound
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
+from ..machinery.expectations import Expectations
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
@@ -75,19 +76,19 @@ class InstanceReconciler:
         self._metrics = metrics
         self._clock = clock
         self._first_seen: dict[ObjectKey, float] = {}
-        # The status we last wrote and the resourceVersion the write produced: until the cache shows
-        # it, it is the truth (so a stale cache never repeats a transition or its Event).
-        self._written: dict[ObjectKey, tuple[str, dict[str, Any]]] = {}
+        # The status we last wrote: until the cache shows it, it is the truth (so a stale cache never
+        # repeats a transition or its Event). Only this reconciler writes instance status.
+        self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
         self._binding = BindingModes(context.client)
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
         if instance is None:
             self._first_seen.pop(key, None)
-            self._written.pop(key, None)
+            self._written.forget(key)
             return Result()
         first_seen = self._first_seen.setdefault(key, self._clock.now())
-        previous = self._last_status(key, instance)
+        previous = self._written.seen(key, instance, thaw(instance.get("status") or {}))
         if instance["metadata"].get("deletionTimestamp"):
             outcome = Outcome(TERMINATING, (None, "Terminating", ""), (None, "Terminating", ""),
                               (False, "Terminating", "the instance is being deleted"))
@@ -100,22 +101,6 @@ class InstanceReconciler:
             return Result(requeue_after=wait)  # children events may make it Running before then
         await self._write_status(key, instance, previous, outcome)
         return Result(requeue_after=outcome.retry_after)
-
-    def _last_status(self, key: ObjectKey, instance: Mapping[str, Any]) -> dict[str, Any]:
-        """The instance's status as we last wrote it, until the cache has caught up with that write.
-
-        Only this reconciler writes instance status, so an object in the cache that is not yet the
-        one our write produced (nor carries the same status) is older than what we know.
-        """
-        cached: dict[str, Any] = thaw(instance.get("status") or {})
-        written = self._written.get(key)
-        if written is None:
-            return cached
-        version, status = written
-        if instance["metadata"].get("resourceVersion") == version or st.same_status(cached, status):
-            del self._written[key]
-            return cached
-        return status
 
     # -- observe / render / plan / apply ----------------------------------------------------
 
@@ -355,7 +340,7 @@ class InstanceReconciler:
         except NotFound:
             return  # deleted meanwhile: its delete event ends its story
 
-        self._written[key] = (str(updated["metadata"].get("resourceVersion")), desired)
+        self._written.wrote(key, str(updated["metadata"].get("resourceVersion")), desired)
         self._announce(key, instance, current, outcome)
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
