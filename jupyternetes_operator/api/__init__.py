@@ -2,7 +2,8 @@
 
 The spawner runs inside JupyterHub and must not import the operator's engine (``reconcile``,
 ``machinery``), so what both sides must spell alike lives here: :mod:`.names` (group, kinds,
-labels, annotations, derived names). This package imports nothing above ``kube``; every name
+labels, annotations, derived names), :mod:`.status` (phases, condition types, reasons, and
+reading them). This package imports nothing above ``kube``; every name
 callers use is re-exported, so ``from jupyternetes_operator.api import INSTANCES`` is the way in.
 """
 
@@ -37,14 +38,40 @@ from .names import (
     label_value,
     with_server,
 )
+from .status import (
+    ADOPTED,
+    CHILDREN_READY,
+    CREATED,
+    FAILED,
+    PENDING,
+    PHASES,
+    POLICY_VIOLATION,
+    PROVISIONING,
+    READY,
+    RELEASED,
+    RUNNING,
+    TEMPLATE_INVALID,
+    TEMPLATE_NOT_ALLOWED,
+    TEMPLATE_NOT_FOUND,
+    TEMPLATE_RESOLVED,
+    TERMINATING,
+    VALID,
+    condition,
+    phase,
+    status_condition,
+)
 
 __all__ = [
+    "ADOPTED",
     "ANNOTATION_ENV_FOR",
     "ANNOTATION_ENV_SECRET",
     "ANNOTATION_SERVERS",
     "API_VERSION",
+    "CHILDREN_READY",
+    "CREATED",
     "DNS_LABEL",
     "EVENT_REPORTER",
+    "FAILED",
     "FIELD_MANAGER",
     "GROUP",
     "INSTANCES",
@@ -57,15 +84,31 @@ __all__ = [
     "LABEL_TEMPLATE",
     "MANAGED_BY",
     "MAX_NAME",
+    "PENDING",
+    "PHASES",
+    "POLICY_VIOLATION",
+    "PROVISIONING",
+    "READY",
+    "RELEASED",
+    "RUNNING",
     "TEMPLATES",
+    "TEMPLATE_INVALID",
     "TEMPLATE_KIND",
+    "TEMPLATE_NOT_ALLOWED",
+    "TEMPLATE_NOT_FOUND",
+    "TEMPLATE_RESOLVED",
+    "TERMINATING",
+    "VALID",
     "VERSION",
     "child_name",
     "claim_deletable_by",
     "claim_servers",
+    "condition",
     "env_secret_name",
     "env_secret_of",
     "fit_name",
     "label_value",
+    "phase",
+    "status_condition",
     "with_server",
 ]

@@ -23,9 +23,25 @@ from typing import TYPE_CHECKING, Any
 
 from ..api import (
     ANNOTATION_SERVERS,
+    CHILDREN_READY,
+    CREATED,
+    FAILED,
     INSTANCES,
     LABEL_INSTANCE,
+    PENDING,
+    POLICY_VIOLATION,
+    PROVISIONING,
+    READY,
+    RELEASED,
+    RUNNING,
+    TEMPLATE_INVALID,
+    TEMPLATE_NOT_FOUND,
+    TEMPLATE_RESOLVED,
+    TERMINATING,
+    VALID,
+    condition,
     env_secret_of,
+    status_condition,
 )
 from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, ApiError, Invalid, NotFound
@@ -35,12 +51,12 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, TERMINATING, Outcome, failed, observe, released
+from .outcome import Outcome, failed, observe, released
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, controller_uid, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
-from .resolve import TemplateRef, resolve_template, valid_condition
+from .resolve import TemplateRef, resolve_template
 from .writes import adopt, own_env_secret, sign
 
 if TYPE_CHECKING:
@@ -155,26 +171,26 @@ class InstanceReconciler:
                                       self._ctx.template_namespace)
         if resolution.template is None:
             reason, message = resolution.reason, resolution.message
-            if reason == "TemplateNotFound":
+            if reason == TEMPLATE_NOT_FOUND:
                 return Outcome(PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
             return failed(reason, message)
         template = resolution.template
-        valid = valid_condition(template)
-        if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation") \
+        valid = condition(template, VALID)
+        if not valid or valid.get("observedGeneration") != template["metadata"].get("generation") \
                 or (template.get("status") or {}).get("policy") != self._ctx.policy.fingerprint:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
             message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
             return Outcome(PENDING, (None, "TemplateNotValidated", message), (None, "TemplateNotValidated", message),
                            (False, "TemplateNotValidated", message))
         if valid.get("status") == "False":
-            return failed("TemplateInvalid", f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
+            return failed(TEMPLATE_INVALID, f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
         try:
             rendered = render(template, instance)
         except (TemplateError, InstanceError) as exc:
             named = not exc.field or exc.message.startswith(exc.field)  # most messages name their field
             return failed(exc.reason, exc.message if named else f"{exc.field}: {exc.message}")
         if violations := self._ctx.policy.check(rendered.children):
-            return failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
+            return failed(POLICY_VIOLATION, "; ".join(f"{v.field}: {v.message}" for _, v in violations))
         return rendered
 
     async def _plan(self, instance: Mapping[str, Any], rendered: Rendered,
@@ -227,8 +243,7 @@ class InstanceReconciler:
     async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         """A release request (see :mod:`.release`): done once; its status then says what it did."""
         if previous.get("phase") == RELEASED:
-            return released(next((c.get("message", "") for c in previous.get("conditions") or ()
-                                   if c.get("type") == "Ready"), ""))
+            return released(status_condition(previous, READY).get("message", ""))
         meta = instance["metadata"]
         namespace = meta["namespace"]
         kind = self._ctx.children.get(("v1", "PersistentVolumeClaim"))
@@ -300,7 +315,7 @@ class InstanceReconciler:
             raise
         if child.retain:  # signed at once (if this write is lost, the next pass signs it)
             obj = await sign(self._ctx, kind.resource, obj)
-        self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
+        self._ctx.recorder.emit(instance, NORMAL, CREATED, f"created {child.kind} {child.name}", "Create")
         return obj
 
     # -- status -------------------------------------------------------------------------------
@@ -309,9 +324,9 @@ class InstanceReconciler:
                             outcome: Outcome) -> None:
         meta = instance["metadata"]
         generation = int(meta.get("generation") or 0)
-        conditions = [st.condition("TemplateResolved", *outcome.resolved),
-                      st.condition("ChildrenReady", *outcome.children_ready),
-                      st.condition("Ready", *outcome.ready)]
+        conditions = [st.condition(TEMPLATE_RESOLVED, *outcome.resolved),
+                      st.condition(CHILDREN_READY, *outcome.children_ready),
+                      st.condition(READY, *outcome.ready)]
         desired: dict[str, Any] = {
             "observedGeneration": generation,
             "phase": outcome.phase,
@@ -342,7 +357,7 @@ class InstanceReconciler:
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
                   outcome: Outcome) -> None:
-        before = next((c.get("reason") for c in current.get("conditions") or () if c.get("type") == "Ready"), None)
+        before = status_condition(current, READY).get("reason")
         if current.get("phase") == outcome.phase and (outcome.phase not in (FAILED, PENDING)
                                                       or before == outcome.ready[1]):
             return  # one Event per transition (and per new reason for a failure or a wait)
@@ -351,15 +366,15 @@ class InstanceReconciler:
             if started is not None:
                 self._metrics.spawned(self._clock.now() - started)
             url = (outcome.endpoint or {}).get("url", "")
-            self._ctx.recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
+            self._ctx.recorder.emit(instance, NORMAL, READY, f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == FAILED:
             self._ctx.recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
         elif outcome.phase == RELEASED:
-            self._ctx.recorder.emit(instance, NORMAL, "Released", outcome.ready[2][:1024], "Release")
-        elif outcome.ready[1] == "TemplateNotFound":  # Pending, but the hub should hear of it too
-            self._ctx.recorder.emit(instance, WARNING, "TemplateNotFound", outcome.ready[2], "Resolve")
+            self._ctx.recorder.emit(instance, NORMAL, RELEASED, outcome.ready[2][:1024], "Release")
+        elif outcome.ready[1] == TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
+            self._ctx.recorder.emit(instance, WARNING, TEMPLATE_NOT_FOUND, outcome.ready[2], "Resolve")
         elif outcome.phase == PROVISIONING:
-            self._ctx.recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
+            self._ctx.recorder.emit(instance, NORMAL, PROVISIONING, outcome.ready[2][:1024], "Provision")
 
 
 def _blocked(the_plan: Plan) -> Outcome | None:

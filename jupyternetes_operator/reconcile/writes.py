@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..api import (
+    ADOPTED,
     ANNOTATION_ENV_FOR,
     ANNOTATION_SERVERS,
     INSTANCE_KIND,
@@ -86,4 +87,4 @@ async def adopt(ctx: Context, instance: Mapping[str, Any], child: Child, current
                                      child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
     except NotFound:
         return  # deleted meanwhile; the next pass creates it
-    ctx.recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")
+    ctx.recorder.emit(instance, NORMAL, ADOPTED, f"adopted retained {child.kind} {child.name}", "Adopt")

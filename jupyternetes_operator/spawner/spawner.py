@@ -274,10 +274,10 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             obj = await instances.wait(name, settled, self.start_timeout)
         except TimeoutError:
             current = instances.get(name)
-            ready = prog.ready_condition(current)
+            ready = api.condition(current, api.READY)
             raise SpawnError(
                 f"JupyterNotebookInstance {namespace}/{name} is not ready after {self.start_timeout:g} s "
-                f"(c.Spawner.start_timeout): {prog.phase(current) or 'no phase'}: {ready.get('reason') or ''} "
+                f"(c.Spawner.start_timeout): {api.phase(current) or 'no phase'}: {ready.get('reason') or ''} "
                 f"{ready.get('message') or ''}".rstrip()) from None
         if not mine(obj):
             raise SpawnError(f"JupyterNotebookInstance {namespace}/{name} was deleted while the server started")
@@ -298,7 +298,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         obj = instances.get(self._state.instance)
         if obj is None:
             return 0
-        if prog.phase(obj) == prog.FAILED:
+        if api.phase(obj) == api.FAILED:
             return 1
         return None
 
@@ -349,12 +349,12 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         uid = created["metadata"]["uid"]
         try:
             done = await instances.wait(name, lambda o: o is not None and o["metadata"]["uid"] == uid
-                                        and prog.phase(o) in (prog.RELEASED, prog.FAILED), self.operator_timeout)
+                                        and api.phase(o) in (api.RELEASED, api.FAILED), self.operator_timeout)
         except TimeoutError:
             raise SpawnError(f"no operator answered the release request {namespace}/{name} within "
                              f"{self.operator_timeout:g} s; it stays, and the operator will act on it when it runs"
                              ) from None
-        self.log.info("Released the retained PVCs of %s/%s: %s", namespace, name, prog.ready_condition(done).get(
+        self.log.info("Released the retained PVCs of %s/%s: %s", namespace, name, api.condition(done, api.READY).get(
             "message", ""))
         with suppress(NotFound):
             await client.delete(api.INSTANCES, name, namespace, uid=uid)
