@@ -33,6 +33,7 @@ from jupyternetes_operator.api import (
     phase,
 )
 from jupyternetes_operator.kube.client import Resource
+from jupyternetes_operator.kube.owners import controller_uid
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, PODS, PVCS, SERVICES
 
 if TYPE_CHECKING:
@@ -82,13 +83,6 @@ def retained_claims(claims: Iterable[Mapping[str, Any]]) -> set[RetainedClaim]:
     """The retained PVCs among ``claims`` (to pass to :func:`check` after a run)."""
     return {RetainedClaim(c["metadata"]["namespace"], c["metadata"]["name"], c["metadata"]["uid"])
             for c in claims if (c["metadata"].get("labels") or {}).get(LABEL_RETAINED) == "true"}
-
-
-def _controller_uid(obj: Mapping[str, Any]) -> str | None:
-    for ref in obj["metadata"].get("ownerReferences") or ():
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
 
 
 def _versions(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
@@ -175,6 +169,6 @@ def _check_children(report: Report, live: Sequence[Mapping[str, Any]], uids: set
         meta = child["metadata"]
         if (meta.get("labels") or {}).get(LABEL_RETAINED) == "true":
             continue
-        controller = _controller_uid(child)
+        controller = controller_uid(child)
         if controller is None or controller not in uids:
             report.add("orphans", f"{child['kind']} {meta['namespace']}/{meta['name']} has no live controller")

@@ -3,7 +3,7 @@
 The spawner runs inside JupyterHub and must not import the operator's engine (``reconcile``,
 ``machinery``), so what both sides must spell alike lives here: :mod:`.names` (group, kinds,
 labels, annotations, derived names), :mod:`.status` (phases, condition types, reasons, and
-reading them). This package imports nothing above ``kube``; every name
+reading them), :mod:`.owners` (an instance as an owner). This package imports nothing above ``kube``; every name
 callers use is re-exported, so ``from jupyternetes_operator.api import INSTANCES`` is the way in.
 """
 
@@ -38,6 +38,7 @@ from .names import (
     label_value,
     with_server,
 )
+from .owners import instance_owner
 from .status import (
     ADOPTED,
     CHILDREN_READY,
@@ -107,6 +108,7 @@ __all__ = [
     "env_secret_name",
     "env_secret_of",
     "fit_name",
+    "instance_owner",
     "label_value",
     "phase",
     "status_condition",

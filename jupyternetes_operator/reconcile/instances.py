@@ -45,6 +45,7 @@ from ..api import (
 )
 from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, ApiError, Invalid, NotFound
+from ..kube.owners import controller_uid
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
@@ -53,7 +54,7 @@ from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
 from .outcome import Outcome, failed, observe, released
 from .pin import pin_to_recorded, recorded_only
-from .plan import Holder, Plan, controller_uid, plan
+from .plan import Holder, Plan, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
