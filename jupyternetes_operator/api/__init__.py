@@ -3,7 +3,8 @@
 The spawner runs inside JupyterHub and must not import the operator's engine (``reconcile``,
 ``machinery``), so what both sides must spell alike lives here: :mod:`.names` (group, kinds,
 labels, annotations, derived names), :mod:`.status` (phases, condition types, reasons, and
-reading them), :mod:`.owners` (an instance as an owner). This package imports nothing above ``kube``; every name
+reading them), :mod:`.owners` (an instance as an owner), :mod:`.variables` (a template's variable
+declarations and the check of a value against one). This package imports nothing above ``kube``; every name
 callers use is re-exported, so ``from jupyternetes_operator.api import INSTANCES`` is the way in.
 """
 
@@ -61,6 +62,13 @@ from .status import (
     phase,
     status_condition,
 )
+from .variables import (
+    Declaration,
+    DeclarationError,
+    each_declaration,
+    excerpt,
+    parse_declarations,
+)
 
 __all__ = [
     "ADOPTED",
@@ -101,15 +109,20 @@ __all__ = [
     "TERMINATING",
     "VALID",
     "VERSION",
+    "Declaration",
+    "DeclarationError",
     "child_name",
     "claim_deletable_by",
     "claim_servers",
     "condition",
+    "each_declaration",
     "env_secret_name",
     "env_secret_of",
+    "excerpt",
     "fit_name",
     "instance_owner",
     "label_value",
+    "parse_declarations",
     "phase",
     "status_condition",
     "with_server",

@@ -33,7 +33,7 @@ from ..kube.errors import ApiError, NotFound
 from ..kube.resources import SECRETS
 from . import feed, form, manifests, names, options, shared
 from . import progress as prog
-from .errors import SpawnError, api_error, failed, operator_absent, template_missing
+from .errors import SpawnError, api_error, failed, operator_absent, template_invalid, template_missing
 from .state import ServerState
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -152,6 +152,14 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             raise template_missing(profile.template, namespace)
         return namespace, template
 
+    async def _declared(self, profile: options.Profile) -> tuple[str, tuple[api.Declaration, ...]]:
+        """The namespace of the profile's template and the variables it declares."""
+        namespace, template = await self._template(profile)
+        try:
+            return namespace, options.declarations(template)
+        except api.DeclarationError as exc:
+            raise template_invalid(profile.template, namespace, exc.message) from None
+
     # -- state ---------------------------------------------------------------------------
 
     def get_state(self) -> dict[str, Any]:
@@ -176,8 +184,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         extra = await self._extra()
         choices = []
         for profile in self._profiles():
-            _, template = await self._template(profile)
-            choices.append((profile, form.settable(profile, options.declarations(template), extra)))
+            _, declared = await self._declared(profile)
+            choices.append((profile, form.settable(profile, declared, extra)))
         return form.render(choices)
 
     # -- start ---------------------------------------------------------------------------
@@ -219,8 +227,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             choice = options.choose(self.user_options, self._profiles())
         except options.OptionsError as exc:
             raise SpawnError(str(exc)) from None
-        template_ns, template = await self._template(choice.profile)
-        declared = options.declarations(template)
+        template_ns, declared = await self._declared(choice.profile)
         fixed = {**choice.profile.variables, **await self._extra()}
         if any(d.name == "username" for d in declared):
             fixed["username"] = names.safe_username(self.user.name)
