@@ -65,6 +65,7 @@ from .status import (
 from .variables import (
     Declaration,
     DeclarationError,
+    FieldError,
     each_declaration,
     excerpt,
     parse_declarations,
@@ -111,6 +112,7 @@ __all__ = [
     "VERSION",
     "Declaration",
     "DeclarationError",
+    "FieldError",
     "child_name",
     "claim_deletable_by",
     "claim_servers",

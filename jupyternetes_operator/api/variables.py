@@ -29,14 +29,21 @@ import re2  # type: ignore[import-untyped, unused-ignore]
 VARIABLES = "spec.variables"
 
 
-class DeclarationError(ValueError):
-    """A template declares its variables wrongly; ``reason`` is CamelCase, ``field`` the path."""
+class FieldError(Exception):
+    """Something a user wrote is wrong: ``reason`` is CamelCase, ``message`` names the ``field`` (a path)."""
 
     def __init__(self, reason: str, message: str, field: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.field = field
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reason!r}, {self.message!r}, {self.field!r})"
+
+
+class DeclarationError(FieldError):
+    """A template declares its variables wrongly."""
 
 
 @functools.lru_cache(maxsize=512)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..api import Declaration, DeclarationError, each_declaration, excerpt, parse_declarations
+from ..api import Declaration, DeclarationError, FieldError, each_declaration, excerpt, parse_declarations
 
 __all__ = ["InstanceError", "RenderError", "TemplateError", "check_declarations", "resolve"]
 
@@ -43,17 +43,8 @@ SAMPLE_VALUE = "sample"
 """What a required variable without an enum resolves to when values are not checked."""
 
 
-class RenderError(Exception):
+class RenderError(FieldError):
     """A template cannot be rendered for an instance; ``reason`` is CamelCase, ``field`` a path."""
-
-    def __init__(self, reason: str, message: str, field: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.field = field
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.reason!r}, {self.message!r}, {self.field!r})"
 
 
 class TemplateError(RenderError):
