@@ -1,11 +1,11 @@
 """The Jupyternetes vocabulary, defined once for the operator and the spawner (pure, no I/O).
 
-The spawner runs inside JupyterHub and must not import the operator's engine (``reconcile``,
-``machinery``), so what both sides must spell alike lives here: :mod:`.names` (group, kinds,
-labels, annotations, derived names), :mod:`.status` (phases, condition types, reasons, and
-reading them), :mod:`.owners` (an instance as an owner), :mod:`.variables` (a template's variable
-declarations and the check of a value against one). This package imports nothing above ``kube``; every name
-callers use is re-exported, so ``from jupyternetes_operator.api import INSTANCES`` is the way in.
+The spawner runs inside JupyterHub and must not import the operator's engine (``reconcile``), so
+what both sides must spell alike lives here: :mod:`.names` (group, kinds, labels, annotations,
+derived names), :mod:`.status` (phases, condition types, reasons, and reading them), :mod:`.owners`
+(an instance as an owner) and :mod:`.variables` (a template's variable declarations and the check
+of a value against one). It imports nothing but ``kube``; every name callers use is re-exported,
+so ``from jupyternetes_operator.api import INSTANCES`` is the way in.
 """
 
 from .names import (

@@ -1,10 +1,10 @@
 """The layers stay layered: each package imports only what sits below it.
 
-kube < api < reconcile < manager/cli and kube < machinery < reconcile; ``api`` (the vocabulary the
-spawner shares) stays beside the engine, importing nothing but ``kube``; the spawner (inside
-JupyterHub) never reaches the operator's engine; the generic layers (kube, machinery) know nothing of the
-domain: they import neither ``api`` nor the product's ``metrics``, and their source names
-neither our group, our kinds nor our package (their imports are relative).
+kube < machinery < reconcile < manager/cli, and kube < api: the vocabulary the spawner shares
+imports nothing but ``kube``; the spawner (inside JupyterHub) never reaches the operator's
+engine; the generic layers (kube, machinery) know nothing of the domain: they import neither
+``api`` nor the product's ``metrics``, and their source names neither our group, our kinds nor
+our package (their imports are relative).
 """
 
 from __future__ import annotations
