@@ -16,10 +16,10 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from jupyternetes_operator.api import INSTANCES
+from jupyternetes_operator.api import INSTANCES, READY, condition
 from jupyternetes_operator.kube.errors import NotFound
 from jupyternetes_operator.kube.resources import PODS
-from jupyternetes_operator.testing.operator import TEMPLATE, condition, template_valid
+from jupyternetes_operator.testing.operator import TEMPLATE, template_valid
 
 from .invariants import RetainedClaim
 from .replicas import LEASE_DURATION, Exit, one_leader, sole_leader, stop_all, supervise
@@ -164,7 +164,7 @@ async def delete_pods_of(env: FaultEnv, running: Sequence[Mapping[str, Any]]) ->
 
 async def deletes_noticed(run: FaultRun, env: FaultEnv, podless: Sequence[str], deleted: Sequence[str]) -> None:
     """Instances whose pod was deleted ended ``ChildDeleted``; deleted instances stayed deleted."""
-    reasons = {str(i["metadata"]["name"]): condition(i, "Ready").get("reason") for i in await instances(env)}
+    reasons = {str(i["metadata"]["name"]): condition(i, READY).get("reason") for i in await instances(env)}
     if wrong := {n: reasons.get(n) for n in podless if reasons.get(n) != "ChildDeleted"}:
         run.report.problems.append(f"instances whose pod was deleted are not ChildDeleted: {wrong}")
     if back := sorted(set(deleted) & set(reasons)):

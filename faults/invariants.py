@@ -26,11 +26,15 @@ from jupyternetes_operator.api import (
     LABEL_MANAGED_BY,
     LABEL_RETAINED,
     MANAGED_BY,
+    READY,
+    RUNNING,
     TEMPLATES,
+    condition,
+    phase,
 )
 from jupyternetes_operator.kube.client import Resource
+from jupyternetes_operator.kube.owners import controller_uid
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, PODS, PVCS, SERVICES
-from jupyternetes_operator.testing.operator import condition
 
 if TYPE_CHECKING:
     from jupyternetes_operator.kube.client import Client
@@ -79,13 +83,6 @@ def retained_claims(claims: Iterable[Mapping[str, Any]]) -> set[RetainedClaim]:
     """The retained PVCs among ``claims`` (to pass to :func:`check` after a run)."""
     return {RetainedClaim(c["metadata"]["namespace"], c["metadata"]["name"], c["metadata"]["uid"])
             for c in claims if (c["metadata"].get("labels") or {}).get(LABEL_RETAINED) == "true"}
-
-
-def _controller_uid(obj: Mapping[str, Any]) -> str | None:
-    for ref in obj["metadata"].get("ownerReferences") or ():
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
 
 
 def _versions(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
@@ -148,7 +145,7 @@ def _check_statuses(report: Report, instances: Sequence[Mapping[str, Any]], temp
     for instance in instances:
         meta, status = instance["metadata"], instance.get("status") or {}
         where = f"instance {meta['namespace']}/{meta['name']}"
-        if status.get("phase") == "Running":
+        if phase(instance) == RUNNING:
             report.running += 1
             endpoint = status.get("endpoint") or {}
             pod_names = [c["name"] for c in status.get("children") or () if c.get("kind") == "Pod"]
@@ -156,8 +153,8 @@ def _check_statuses(report: Report, instances: Sequence[Mapping[str, Any]], temp
                    if (meta["namespace"], n) in pods}
             if endpoint.get("address") not in ips:
                 report.add("not_ready", f"{where}: endpoint {endpoint.get('address')} is not its pod's IP {ips}")
-        elif (reason := condition(instance, "Ready").get("reason", "")) not in EXPECTED_FAILURES:
-            message = str(condition(instance, "Ready").get("message", ""))[:300]  # what it waits for, and why
+        elif (reason := condition(instance, READY).get("reason", "")) not in EXPECTED_FAILURES:
+            message = str(condition(instance, READY).get("message", ""))[:300]  # what it waits for, and why
             report.add("not_ready", f"{where}: {status.get('phase')} ({reason}) at quiescence: {message}")
 
 
@@ -172,6 +169,6 @@ def _check_children(report: Report, live: Sequence[Mapping[str, Any]], uids: set
         meta = child["metadata"]
         if (meta.get("labels") or {}).get(LABEL_RETAINED) == "true":
             continue
-        controller = _controller_uid(child)
+        controller = controller_uid(child)
         if controller is None or controller not in uids:
             report.add("orphans", f"{child['kind']} {meta['namespace']}/{meta['name']} has no live controller")

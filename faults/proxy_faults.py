@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE
+from jupyternetes_operator.api import FAILED, INSTANCES, LABEL_INSTANCE, phase
 from jupyternetes_operator.kube.errors import NotFound
 from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.testing.controlplane import ADMIN
@@ -111,7 +111,7 @@ async def watch_stall(env: FaultEnv, size: int, rng: random.Random) -> FaultRun:
         for victim in victims:  # the deletes happened while every watch was silent: they must be seen
             try:
                 await wait_for(env.kube, INSTANCES, victim, env.namespace,
-                               lambda o: (o.get("status") or {}).get("phase") == "Failed", 10,
+                               lambda o: phase(o) == FAILED, 10,
                                f"instance {victim} Failed after its pod was deleted")
             except AssertionError as exc:
                 run.report.problems.append(str(exc))

@@ -26,7 +26,7 @@ import aiohttp
 import anyio
 import anyio.to_thread
 
-from jupyternetes_operator.api import INSTANCES, LABEL_MANAGED_BY, MANAGED_BY, TEMPLATES
+from jupyternetes_operator.api import INSTANCES, LABEL_MANAGED_BY, MANAGED_BY, RUNNING, TEMPLATES, phase
 from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.errors import AlreadyExists, ServerError, TooManyRequests
 from jupyternetes_operator.kube.resources import PODS, PVCS
@@ -142,10 +142,6 @@ async def instances(env: FaultEnv) -> list[dict[str, Any]]:
     return items
 
 
-def phase(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("status") or {}).get("phase") or "")
-
-
 
 def patience(size: int) -> float:
     """Seconds a scenario waits for ``size`` instances to converge: 2 minutes, plus 0.3 s each beyond."""
@@ -155,7 +151,7 @@ def patience(size: int) -> float:
 async def wait_running(env: FaultEnv, count: int, timeout: float = 120.0) -> list[dict[str, Any]]:
     """Until at least ``count`` instances are Running; returns the Running ones (fails at timeout)."""
     with anyio.fail_after(timeout):
-        while len(running := [i for i in await instances(env) if phase(i) == "Running"]) < count:  # noqa: ASYNC110
+        while len(running := [i for i in await instances(env) if phase(i) == RUNNING]) < count:  # noqa: ASYNC110
             await anyio.sleep(0.25)
     return running
 

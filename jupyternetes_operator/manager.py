@@ -50,7 +50,7 @@ from .reconcile.claimtrust import ClaimSigner, ensure_key
 from .reconcile.context import ChildKind, Context
 from .reconcile.instances import InstanceReconciler
 from .reconcile.policy import Policy
-from .reconcile.resolve import INSTANCES_BY_TEMPLATE, instances_by_template, valid_condition
+from .reconcile.resolve import INSTANCES_BY_TEMPLATE, instances_by_template
 from .reconcile.status import pod_view
 from .reconcile.templates import TemplateReconciler
 from .settings import Settings
@@ -249,18 +249,18 @@ class Operator:
 
     async def _refresh_gauges(self) -> None:
         """Instances by phase and templates by validity, recomputed from the caches (no API calls)."""
-        phases = ("Pending", "Provisioning", "Running", "Failed", "Terminating")
+        phases = (api.PENDING, api.PROVISIONING, api.RUNNING, api.FAILED, api.TERMINATING)
         while True:
             if self.ready:
                 counts = dict.fromkeys(phases, 0)
                 for instance in self._instances.list():
-                    phase = (instance.get("status") or {}).get("phase") or "Pending"
+                    phase = api.phase(instance) or api.PENDING
                     counts[phase] = counts.get(phase, 0) + 1
                 for phase, count in counts.items():
                     self.metrics.jupyternetes.instances(phase, count)
                 valid = {"True": 0, "False": 0, "Unknown": 0}
                 for template in self._templates.list():
-                    status = (valid_condition(template) or {}).get("status", "Unknown")
+                    status = api.condition(template, api.VALID).get("status", "Unknown")
                     valid[str(status)] = valid.get(str(status), 0) + 1
                 for state, count in valid.items():
                     self.metrics.jupyternetes.templates(state.lower(), count)

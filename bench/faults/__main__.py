@@ -26,8 +26,9 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from faults.run import TRANSIENT, FaultEnv, FaultRun, Scenario, instances, phase
+from faults.run import TRANSIENT, FaultEnv, FaultRun, Scenario, instances
 from faults.scenarios import LOCAL_ONLY, SCENARIOS
+from jupyternetes_operator.api import RUNNING, phase
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import NAMESPACES
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
@@ -86,7 +87,7 @@ async def _progress(env: FaultEnv, name: str, size: int, display: Display) -> No
     """Instances Running in the scenario's namespace, as a bar (until cancelled)."""
     while True:
         with contextlib.suppress(*TRANSIENT):
-            running = sum(phase(i) == "Running" for i in await instances(env))
+            running = sum(phase(i) == RUNNING for i in await instances(env))
             display.report(name, running, max(size, running))  # some scenarios add instances of their own
         await anyio.sleep(1.0)
 

@@ -20,7 +20,7 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jupyternetes_operator.api import INSTANCES
+from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import PODS
 
@@ -43,7 +43,7 @@ from .cluster import (
     template_valid,
     with_current_context,
 )
-from .phases import LABEL_INSTANCE, READY, Spawn
+from .phases import READY, Spawn
 from .report import markdown, plot, summary_of
 
 SCENARIOS = ("sequential", "burst", "sustained", "scale")

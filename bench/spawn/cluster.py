@@ -32,14 +32,14 @@ import anyio
 import anyio.to_thread
 import yaml
 
-from jupyternetes_operator.api import INSTANCES, TEMPLATES
+from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES, VALID, condition
 from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, LineSplitter, decode
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 from jupyternetes_operator.testing.operator import OperatorProcess, metric_sum
 
-from .phases import ACKED, DONE, LABEL_INSTANCE, READY, RUNNING, SENT, Marks, Spawn
+from .phases import ACKED, DONE, READY, RUNNING, SENT, Marks, Spawn
 
 Report = Callable[[str, int, int], None]
 Status = Callable[[str], None]
@@ -336,8 +336,7 @@ async def template_valid(client: Client, namespace: str, timeout: float = 60) ->
     with anyio.fail_after(timeout):
         while True:
             obj = await client.get(TEMPLATES, "jupyterlab", namespace)
-            status = obj.get("status") or {}
-            if any(c["type"] == "Valid" and c["status"] == "True" for c in status.get("conditions") or ()):
+            if condition(obj, VALID).get("status") == "True":
                 return
             await anyio.sleep(0.1)
 

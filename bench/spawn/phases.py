@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-LABEL_INSTANCE = "jupyternetes.io/instance"
+from jupyternetes_operator import api
 
 SENT, ACKED, OPERATOR_SAW, POD_CREATED, SCHEDULED, RUNNING, READY, DONE = (
     "sent", "acked", "operator_saw", "pod_created", "scheduled", "running", "ready", "done")
@@ -39,7 +39,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def pod_key(pod: Mapping[str, Any]) -> str:
     meta = pod.get("metadata") or {}
-    return str((meta.get("labels") or {}).get(LABEL_INSTANCE) or meta.get("name"))
+    return str((meta.get("labels") or {}).get(api.LABEL_INSTANCE) or meta.get("name"))
 
 
 def pod_marks(pod: Mapping[str, Any]) -> set[str]:
@@ -60,7 +60,7 @@ def instance_marks(instance: Mapping[str, Any]) -> set[str]:
     marks = set()
     if status:
         marks.add(OPERATOR_SAW)
-    if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ()):
+    if api.status_condition(status, api.READY).get("status") == "True":
         marks.add(READY)
     return marks
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import anyio
 
-from jupyternetes_operator.api import INSTANCES, TEMPLATES
+from jupyternetes_operator.api import INSTANCES, READY, RUNNING, TEMPLATES, VALID, condition, phase
 from jupyternetes_operator.kube.client import Client, Object, Resource
 from jupyternetes_operator.kube.errors import AlreadyExists
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, PODS
-from jupyternetes_operator.testing.operator import TEMPLATE, condition, instance
+from jupyternetes_operator.testing.operator import TEMPLATE, instance
 
 from .builders import create
 from .cases import CASES, SAMPLE, SQUATTED, Case
@@ -65,7 +65,7 @@ async def _await_running(kube: Client, name: str, namespace: str, timeout: float
     with anyio.move_on_after(timeout):
         while True:
             obj = await kube.get_or_none(INSTANCES, name, namespace)
-            if ((obj or {}).get("status") or {}).get("phase") == "Running":
+            if phase(obj) == RUNNING:
                 return
             await anyio.sleep(0.5)
 
@@ -108,18 +108,18 @@ def answer_problems(p: Placed, instances: Mapping[str, Any], templates: Mapping[
     template carry the expected, current conditions and the bad ones a Warning Event."""
     case, problems = p.case, []
     obj = instances.get(p.instance)
-    ready = condition(obj, "Ready")
+    ready = condition(obj, READY)
     if obj is None or ready.get("reason") != case.expect or not is_current(obj):
         return [f"{case.name}: instance {p.instance} Ready={ready or None}"[:600]]
     if case.bad and (ready.get("status") != "False" or not ready.get("message")):
         problems.append(f"{case.name}: Ready {ready} needs status False and a message"[:600])
-    if not case.bad and (obj.get("status") or {}).get("phase") != "Running":
+    if not case.bad and phase(obj) != RUNNING:
         problems.append(f"{case.name}: phase {(obj.get('status') or {}).get('phase')}")
     if case.bad and ("JupyterNotebookInstance", p.instance, case.expect) not in warnings:
         problems.append(f"{case.name}: no Warning Event {case.expect} for instance {p.instance}")
     if case.template_reason is not None:
         template = templates.get(p.template) or {}
-        valid = condition(template, "Valid")
+        valid = condition(template, VALID)
         if (valid.get("status"), valid.get("reason")) != ("False", case.template_reason) or not is_current(template):
             problems.append(f"{case.name}: template Valid={valid or None}"[:600])
         elif ("JupyterNotebookTemplate", p.template, case.template_reason) not in warnings:

@@ -15,10 +15,10 @@ import anyio
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from jupyternetes_operator.api import INSTANCES, TEMPLATES
+from jupyternetes_operator.api import INSTANCES, READY, TEMPLATES, VALID, condition
 from jupyternetes_operator.kube.client import Client, Object
 from jupyternetes_operator.kube.errors import ApiError
-from jupyternetes_operator.testing.operator import TEMPLATE, condition, instance
+from jupyternetes_operator.testing.operator import TEMPLATE, instance
 
 from .builders import create
 from .corpus import by_name, is_current
@@ -163,7 +163,7 @@ async def verify_fuzzed(kube: Client, namespace: str, outcome: FuzzOutcome, *, t
         reasons: dict[str, int] = {}
         for name in outcome.accepted:
             template, obj = templates.get(name) or {}, instances.get(name) or {}
-            valid, ready = condition(template, "Valid"), condition(obj, "Ready")
+            valid, ready = condition(template, VALID), condition(obj, READY)
             if valid.get("status") not in ("True", "False") or not valid.get("reason") or not is_current(template):
                 problems.append(f"{name}: template Valid={valid or None}"[:400])
             elif not ready.get("reason") or not is_current(obj):

@@ -1,4 +1,4 @@
-"""The built-in resource types the client layer addresses, named once (our own kinds live in ``api``)."""
+"""The built-in resource types the client layer addresses, named once (our own kinds live in ``api.names``)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..kube.owners import controller_ref
 from .store import DeletedFinalStateUnknown, FrozenObject, ObjectKey, key_of
 
 MapFunc = Callable[[Mapping[str, Any]], Iterable[ObjectKey]]
@@ -91,11 +92,10 @@ def own_key(obj: Mapping[str, Any]) -> tuple[ObjectKey]:
 
 def controller_of(obj: Mapping[str, Any], api_group: str, kind: str) -> ObjectKey | None:
     """The key of ``obj``'s controller owner of that group and kind (same namespace), if any."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller") and ref.get("kind") == kind and \
-                str(ref.get("apiVersion", "")).rpartition("/")[0] == api_group:
-            return ObjectKey((obj.get("metadata") or {}).get("namespace") or "", str(ref["name"]))
-    return None
+    ref = controller_ref(obj)
+    if ref is None or ref.get("kind") != kind or str(ref.get("apiVersion", "")).rpartition("/")[0] != api_group:
+        return None
+    return ObjectKey((obj.get("metadata") or {}).get("namespace") or "", str(ref["name"]))
 
 
 def controller_key(api_group: str, kind: str) -> MapFunc:

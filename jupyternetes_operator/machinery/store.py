@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias
 
+from ..kube.owners import controller_ref
 from .frozen import FrozenObject, freeze, thaw
 
 __all__ = [
@@ -125,10 +126,8 @@ def index_by_namespace(obj: Mapping[str, Any]) -> builtins.list[str]:
 
 def index_by_controller_uid(obj: Mapping[str, Any]) -> builtins.list[str]:
     """The uid of the owner reference with ``controller: true``; other owners do not count."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller") is True and ref.get("uid"):
-            return [ref["uid"]]
-    return []
+    ref = controller_ref(obj)
+    return [ref["uid"]] if ref is not None and ref.get("uid") else []
 
 
 def index_by_label(label_key: str) -> IndexFunc:

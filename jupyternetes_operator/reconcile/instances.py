@@ -21,14 +21,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..api import (
-    ANNOTATION_SERVERS,
-    INSTANCES,
-    LABEL_INSTANCE,
-    env_secret_of,
-)
+from .. import api
 from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, ApiError, Invalid, NotFound
+from ..kube.owners import controller_uid
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.expectations import Expectations
@@ -37,12 +33,12 @@ from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, TERMINATING, Outcome, failed, observe, released
+from .outcome import Outcome, failed, observe, released
 from .pin import pin_to_recorded, recorded_only
-from .plan import Holder, Plan, controller_uid, plan
+from .plan import Holder, Plan, plan
 from .release import plan_release, summary
 from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
-from .resolve import TemplateRef, resolve_template, valid_condition
+from .resolve import TemplateRef, resolve_template
 from .writes import adopt, own_env_secret, sign
 
 if TYPE_CHECKING:
@@ -90,13 +86,13 @@ class InstanceReconciler:
         first_seen = self._first_seen.setdefault(key, self._clock.now())
         previous = self._written.seen(key, instance, thaw(instance.get("status") or {}))
         if instance["metadata"].get("deletionTimestamp"):
-            outcome = Outcome(TERMINATING, (None, "Terminating", ""), (None, "Terminating", ""),
+            outcome = Outcome(api.TERMINATING, (None, "Terminating", ""), (None, "Terminating", ""),
                               (False, "Terminating", "the instance is being deleted"))
         elif (instance.get("spec") or {}).get("release"):
             outcome = await self._release(instance, previous)
         else:
             outcome = await self._converge(instance, previous)
-        if outcome.phase == PROVISIONING and not previous and \
+        if outcome.phase == api.PROVISIONING and not previous and \
                 (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:
             return Result(requeue_after=wait)  # children events may make it Running before then
         await self._write_status(key, instance, previous, outcome)
@@ -125,7 +121,7 @@ class InstanceReconciler:
             return failure  # nothing is created for a server before it owns its environment Secret
         for child, current in the_plan.observed:  # ours by its creation mark: the signature did not land
             if child.retain and current is not None and not self._ctx.signer.signed(current) and \
-                    (current["metadata"].get("labels") or {}).get(LABEL_INSTANCE) == meta["name"]:
+                    (current["metadata"].get("labels") or {}).get(api.LABEL_INSTANCE) == meta["name"]:
                 await sign(self._ctx, self._ctx.children[(child.api_version, child.kind)].resource, current)
         for child, current in the_plan.adopt:
             await adopt(self._ctx, instance, child, current)
@@ -134,7 +130,7 @@ class InstanceReconciler:
             return answers
         created, deferred = answers
         return dataclasses.replace(observe(rendered, the_plan.observed, created, deferred),
-                                   env_secret=env_secret_of(instance))
+                                   env_secret=api.env_secret_of(instance))
 
     def _vetted_render(self, instance: Mapping[str, Any]) -> Rendered | Outcome:
         """The instance rendered from its template, once the template reconciler has vetted that template
@@ -144,26 +140,26 @@ class InstanceReconciler:
                                       self._ctx.template_namespace)
         if resolution.template is None:
             reason, message = resolution.reason, resolution.message
-            if reason == "TemplateNotFound":
-                return Outcome(PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
+            if reason == api.TEMPLATE_NOT_FOUND:
+                return Outcome(api.PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
             return failed(reason, message)
         template = resolution.template
-        valid = valid_condition(template)
-        if valid is None or valid.get("observedGeneration") != template["metadata"].get("generation") \
+        valid = api.condition(template, api.VALID)
+        if not valid or valid.get("observedGeneration") != template["metadata"].get("generation") \
                 or (template.get("status") or {}).get("policy") != self._ctx.policy.fingerprint:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
             message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
-            return Outcome(PENDING, (None, "TemplateNotValidated", message), (None, "TemplateNotValidated", message),
-                           (False, "TemplateNotValidated", message))
+            return Outcome(api.PENDING, (None, "TemplateNotValidated", message),
+                           (None, "TemplateNotValidated", message), (False, "TemplateNotValidated", message))
         if valid.get("status") == "False":
-            return failed("TemplateInvalid", f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
+            return failed(api.TEMPLATE_INVALID, f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
         try:
             rendered = render(template, instance)
         except (TemplateError, InstanceError) as exc:
             named = not exc.field or exc.message.startswith(exc.field)  # most messages name their field
             return failed(exc.reason, exc.message if named else f"{exc.field}: {exc.message}")
         if violations := self._ctx.policy.check(rendered.children):
-            return failed("PolicyViolation", "; ".join(f"{v.field}: {v.message}" for _, v in violations))
+            return failed(api.POLICY_VIOLATION, "; ".join(f"{v.field}: {v.message}" for _, v in violations))
         return rendered
 
     async def _plan(self, instance: Mapping[str, Any], rendered: Rendered,
@@ -229,9 +225,8 @@ class InstanceReconciler:
 
     async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         """A release request (see :mod:`.release`): done once; its status then says what it did."""
-        if previous.get("phase") == RELEASED:
-            return released(next((c.get("message", "") for c in previous.get("conditions") or ()
-                                   if c.get("type") == "Ready"), ""))
+        if previous.get("phase") == api.RELEASED:
+            return released(api.status_condition(previous, api.READY).get("message", ""))
         meta = instance["metadata"]
         namespace = meta["namespace"]
         kind = self._ctx.children.get(("v1", "PersistentVolumeClaim"))
@@ -249,7 +244,7 @@ class InstanceReconciler:
                     await self._ctx.client.patch(
                         kind.resource, step.name, {"metadata": {
                             "resourceVersion": claim_meta.get("resourceVersion"),
-                            "annotations": {ANNOTATION_SERVERS: ",".join(step.remaining)}}},
+                            "annotations": {api.ANNOTATION_SERVERS: ",".join(step.remaining)}}},
                         namespace, content_type=MERGE_PATCH)
             except NotFound:
                 continue
@@ -279,7 +274,7 @@ class InstanceReconciler:
         if child.retain:  # who has used it (delete-forever reads it); that this instance made it (claimtrust)
             meta = manifest["metadata"]
             mark = self._ctx.signer.creation_mark(namespace, child.name, instance["metadata"]["uid"])
-            annotations = {**meta.get("annotations", {}), ANNOTATION_SERVERS: instance["metadata"]["name"],
+            annotations = {**meta.get("annotations", {}), api.ANNOTATION_SERVERS: instance["metadata"]["name"],
                            ANNOTATION_CREATED_FOR: mark}
             manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
         try:
@@ -303,7 +298,7 @@ class InstanceReconciler:
             raise
         if child.retain:  # signed at once (if this write is lost, the next pass signs it)
             obj = await sign(self._ctx, kind.resource, obj)
-        self._ctx.recorder.emit(instance, NORMAL, "Created", f"created {child.kind} {child.name}", "Create")
+        self._ctx.recorder.emit(instance, NORMAL, api.CREATED, f"created {child.kind} {child.name}", "Create")
         return obj
 
     # -- status -------------------------------------------------------------------------------
@@ -312,9 +307,9 @@ class InstanceReconciler:
                             outcome: Outcome) -> None:
         meta = instance["metadata"]
         generation = int(meta.get("generation") or 0)
-        conditions = [st.condition("TemplateResolved", *outcome.resolved),
-                      st.condition("ChildrenReady", *outcome.children_ready),
-                      st.condition("Ready", *outcome.ready)]
+        conditions = [st.condition(api.TEMPLATE_RESOLVED, *outcome.resolved),
+                      st.condition(api.CHILDREN_READY, *outcome.children_ready),
+                      st.condition(api.READY, *outcome.ready)]
         desired: dict[str, Any] = {
             "observedGeneration": generation,
             "phase": outcome.phase,
@@ -335,7 +330,7 @@ class InstanceReconciler:
             return
         patch = {**{k: None for k in current if k not in desired}, **desired}
         try:
-            updated = await self._ctx.client.patch(INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
+            updated = await self._ctx.client.patch(api.INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
                                                    subresource="status")
         except NotFound:
             return  # deleted meanwhile: its delete event ends its story
@@ -345,24 +340,24 @@ class InstanceReconciler:
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
                   outcome: Outcome) -> None:
-        before = next((c.get("reason") for c in current.get("conditions") or () if c.get("type") == "Ready"), None)
-        if current.get("phase") == outcome.phase and (outcome.phase not in (FAILED, PENDING)
+        before = api.status_condition(current, api.READY).get("reason")
+        if current.get("phase") == outcome.phase and (outcome.phase not in (api.FAILED, api.PENDING)
                                                       or before == outcome.ready[1]):
             return  # one Event per transition (and per new reason for a failure or a wait)
-        if outcome.phase == RUNNING:
+        if outcome.phase == api.RUNNING:
             started = self._first_seen.pop(key, None)
             if started is not None:
                 self._metrics.spawned(self._clock.now() - started)
             url = (outcome.endpoint or {}).get("url", "")
-            self._ctx.recorder.emit(instance, NORMAL, "Ready", f"the notebook server is ready at {url}", "Ready")
-        elif outcome.phase == FAILED:
+            self._ctx.recorder.emit(instance, NORMAL, api.READY, f"the notebook server is ready at {url}", "Ready")
+        elif outcome.phase == api.FAILED:
             self._ctx.recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
-        elif outcome.phase == RELEASED:
-            self._ctx.recorder.emit(instance, NORMAL, "Released", outcome.ready[2][:1024], "Release")
-        elif outcome.ready[1] == "TemplateNotFound":  # Pending, but the hub should hear of it too
-            self._ctx.recorder.emit(instance, WARNING, "TemplateNotFound", outcome.ready[2], "Resolve")
-        elif outcome.phase == PROVISIONING:
-            self._ctx.recorder.emit(instance, NORMAL, "Provisioning", outcome.ready[2][:1024], "Provision")
+        elif outcome.phase == api.RELEASED:
+            self._ctx.recorder.emit(instance, NORMAL, api.RELEASED, outcome.ready[2][:1024], "Release")
+        elif outcome.ready[1] == api.TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
+            self._ctx.recorder.emit(instance, WARNING, api.TEMPLATE_NOT_FOUND, outcome.ready[2], "Resolve")
+        elif outcome.phase == api.PROVISIONING:
+            self._ctx.recorder.emit(instance, NORMAL, api.PROVISIONING, outcome.ready[2][:1024], "Provision")
 
 
 def _blocked(the_plan: Plan) -> Outcome | None:
@@ -374,7 +369,7 @@ def _blocked(the_plan: Plan) -> Outcome | None:
     if the_plan.in_use:
         message = "; ".join(u.message for u in the_plan.in_use)
         if all(u.terminating for u in the_plan.in_use):
-            return Outcome(PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
+            return Outcome(api.PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
                            (False, "ClaimInUse", message), retry_after=CLAIM_WAIT)
         return failed("ClaimInUse", message, True)
     return None

@@ -18,11 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..api import FAILED, PROVISIONING, RELEASED, RUNNING
 from . import status as st
 from .render import Child, Rendered
-
-PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
-RELEASED = "Released"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any
 
 from ..api import LABEL_INSTANCE, LABEL_RETAINED
+from ..kube.owners import controller_uid
 from .render import Child, Rendered
 
 Lookup = Callable[[Child], Mapping[str, Any] | None]
@@ -84,13 +85,6 @@ class Plan:
     untrusted: tuple[Untrusted, ...]
     observed: tuple[tuple[Child, Mapping[str, Any] | None], ...]
     """Every rendered child with what the cache holds for it (None: missing)."""
-
-
-def controller_uid(obj: Mapping[str, Any]) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
 
 
 def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Lookup,

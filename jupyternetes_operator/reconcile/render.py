@@ -157,14 +157,7 @@ def _child(group: str, index: int, entry: Mapping[str, Any], ctx: _Context) -> C
         "annotations": annotations,
     }
     if not retain:
-        meta["ownerReferences"] = [{
-            "apiVersion": api.API_VERSION,
-            "kind": api.INSTANCE_KIND,
-            "name": ctx.instance_name,
-            "uid": ctx.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }]
+        meta["ownerReferences"] = [api.instance_owner(ctx.instance_name, ctx.uid, controller=True)]
     manifest: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": meta}
     for key in templated_fields(group, entry):
         manifest[key] = render_value(entry[key], key_path(path, key), ctx.lookup)

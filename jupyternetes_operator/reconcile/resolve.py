@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..api import TEMPLATE_NOT_ALLOWED, TEMPLATE_NOT_FOUND
 from ..machinery.multistore import ReadStore
 
 
@@ -61,12 +62,6 @@ def template_namespaces(ref: TemplateRef, instance_namespace: str, shared_namesp
     return [n for n in dict.fromkeys((instance_namespace, shared_namespace)) if n]
 
 
-def valid_condition(template: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The template's ``Valid`` condition (the template reconciler's verdict), if it has one."""
-    conditions = (template.get("status") or {}).get("conditions") or ()
-    return next((c for c in conditions if c.get("type") == "Valid"), None)
-
-
 def resolve_template(ref: TemplateRef, instance_namespace: str, templates: ReadStore,
                      shared_namespace: str | None) -> Resolution:
     candidates = template_namespaces(ref, instance_namespace, shared_namespace)
@@ -77,8 +72,8 @@ def resolve_template(ref: TemplateRef, instance_namespace: str, templates: ReadS
         allowed = (template.get("spec") or {}).get("instanceNamespaces") or ()
         if namespace in (instance_namespace, shared_namespace) or "*" in allowed or instance_namespace in allowed:
             return Resolution(template)
-        return Resolution(None, "TemplateNotAllowed",
+        return Resolution(None, TEMPLATE_NOT_ALLOWED,
                           f"template {namespace}/{ref.name} does not list namespace {instance_namespace!r} in "
                           "spec.instanceNamespaces")
     where = " or ".join(repr(n) for n in candidates)
-    return Resolution(None, "TemplateNotFound", f"template {ref.name!r} not found in namespace {where}")
+    return Resolution(None, TEMPLATE_NOT_FOUND, f"template {ref.name!r} not found in namespace {where}")

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..api import TEMPLATES
+from ..api import TEMPLATES, VALID, status_condition
 from ..kube.errors import AlreadyExists, ApiError, Invalid
 from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
@@ -67,10 +67,9 @@ class TemplateReconciler:
         generation = int(meta.get("generation") or 0)
         current = thaw(template.get("status") or {})
         policy = self._ctx.policy.fingerprint
-        validated = current.get("observedGeneration") == generation and current.get("policy") == policy and any(
-            c.get("type") == "Valid" for c in current.get("conditions") or ())
+        valid = status_condition(current, VALID)
+        validated = current.get("observedGeneration") == generation and current.get("policy") == policy and bool(valid)
         if validated:
-            valid = next(c for c in current["conditions"] if c["type"] == "Valid")
             ok, reason, message = valid["status"] == "True", valid.get("reason", ""), valid.get("message", "")
         else:
             problems, note = await self._verdict(template)
@@ -83,14 +82,13 @@ class TemplateReconciler:
                     if self._resolves_to(i, meta["namespace"]))
         desired = {"observedGeneration": generation, "policy": policy, "instances": using,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
-                                                     [st.condition("Valid", ok, reason, message)], generation,
+                                                     [st.condition(VALID, ok, reason, message)], generation,
                                                      st.now_rfc3339())}
         if st.same_status(current, desired):
             return Result()
         await self._ctx.client.patch(TEMPLATES, meta["name"], {"status": desired}, meta["namespace"],
                                  subresource="status")
-        before = next((c for c in current.get("conditions") or () if c.get("type") == "Valid"), None)
-        if before is None or before.get("status") != ("True" if ok else "False") or not validated:
+        if not valid or valid.get("status") != ("True" if ok else "False") or not validated:
             if ok:
                 self._ctx.recorder.emit(template, NORMAL, "Valid", message, "Validate")
             else:

@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..api import LABEL_INSTANCE
+from ..api import LABEL_INSTANCE, VALID, condition
 from ..machinery.multistore import ReadStore
 from ..machinery.store import ObjectKey, key_of
-from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, template_namespaces, valid_condition
+from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, template_namespaces
 
 
 def templates_named_by(instance: Mapping[str, Any], *, shared_namespace: str | None) -> list[ObjectKey]:
@@ -50,7 +50,7 @@ def verdict_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def _verdict(template: Mapping[str, Any]) -> tuple[Any, ...]:
-    valid = valid_condition(template) or {}
+    valid = condition(template, VALID)
     return (template["metadata"].get("generation"), valid.get("status"), valid.get("observedGeneration"),
             (template.get("status") or {}).get("policy"))
 

@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..api import (
+    ADOPTED,
     ANNOTATION_ENV_FOR,
     ANNOTATION_SERVERS,
-    INSTANCE_KIND,
-    INSTANCES,
     LABEL_APP_INSTANCE,
     LABEL_INSTANCE,
     LABEL_TEMPLATE,
     claim_servers,
     env_secret_of,
+    instance_owner,
     with_server,
 )
 from ..kube.client import JSON_PATCH, MERGE_PATCH, Resource
@@ -45,8 +45,7 @@ async def own_env_secret(ctx: Context, instance: Mapping[str, Any], previous: Ma
     if secret is None or previous.get("envSecret") == secret:
         return None
     meta = instance["metadata"]
-    owner = {"apiVersion": INSTANCES.api_version, "kind": INSTANCE_KIND, "name": meta["name"],
-             "uid": meta["uid"], "controller": False, "blockOwnerDeletion": False}
+    owner = instance_owner(meta["name"], meta["uid"], controller=False)
     patch = [{"op": "test", "path": "/metadata/annotations/" + ANNOTATION_ENV_FOR.replace("/", "~1"),
               "value": meta["name"]},
              {"op": "add", "path": "/metadata/ownerReferences", "value": [owner]}]
@@ -86,4 +85,4 @@ async def adopt(ctx: Context, instance: Mapping[str, Any], child: Child, current
                                      child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
     except NotFound:
         return  # deleted meanwhile; the next pass creates it
-    ctx.recorder.emit(instance, NORMAL, "Adopted", f"adopted retained {child.kind} {child.name}", "Adopt")
+    ctx.recorder.emit(instance, NORMAL, ADOPTED, f"adopted retained {child.kind} {child.name}", "Adopt")

@@ -16,6 +16,11 @@ def template_missing(name: str, namespace: str) -> SpawnError:
         "existing one (kubectl get jnt -A)")
 
 
+def template_invalid(name: str, namespace: str, detail: str) -> SpawnError:
+    return SpawnError(f"JupyterNotebookTemplate {namespace}/{name} is invalid: {detail} "
+                      f"(kubectl describe jnt {name} -n {namespace})")
+
+
 def forbidden(verb: str, what: str, namespace: str, exc: Forbidden) -> SpawnError:
     return SpawnError(
         f"the hub is not allowed to {verb} {what} in namespace {namespace} ({exc.message}): bind the hub's "

@@ -19,6 +19,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeAlias
 
+from .. import api
 from ..kube import watch as kube_watch
 from ..kube.client import Client
 from ..kube.errors import ApiError
@@ -45,7 +46,7 @@ async def pump_phases(queue: Queue, tracker: prog.Tracker, instances: SharedCach
             return
         seen = True
         item = tracker.on_instance(obj)
-        final = prog.phase(obj) in (prog.RUNNING, prog.FAILED)
+        final = api.phase(obj) in (api.RUNNING, api.FAILED)
         if item is not None or final:
             queue.put_nowait((final, item))
         if final:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from .options import Declaration, Profile
+from ..api import Declaration
+from .options import Profile
 
 
 def settable(profile: Profile, declared: Sequence[Declaration], fixed: Mapping[str, str] | None = None,

@@ -9,18 +9,17 @@ Who may set what:
 
 A user value for a variable that is undeclared, not user-settable, fixed by the profile
 or outside its ``enum``/``pattern`` is refused with :class:`OptionsError`, whose message
-says which variable and why. Patterns are RE2, matched against the whole value (linear
-time, like the operator, which checks everything again).
+says which variable and why. Declarations are read, and values checked, by the operator's own
+rules (:mod:`jupyternetes_operator.api.variables`); the operator checks everything again.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import re2  # type: ignore[import-untyped, unused-ignore]
+from ..api import Declaration, parse_declarations
 
 USER_OPTION_KEYS = frozenset({"profile", "variables"})
 
@@ -29,28 +28,10 @@ class OptionsError(ValueError):
     """The user's (or the configuration's) choices cannot make a valid instance; ``str()`` says why."""
 
 
-@dataclass(frozen=True)
-class Declaration:
-    """One entry of a template's ``spec.variables``."""
-
-    name: str
-    description: str = ""
-    default: str | None = None
-    required: bool = False
-    pattern: str | None = None
-    enum: tuple[str, ...] = ()
-    user_settable: bool = False
-
-    @classmethod
-    def of(cls, entry: Mapping[str, Any]) -> Declaration:
-        return cls(str(entry["name"]), str(entry.get("description") or ""),
-                   None if entry.get("default") is None else str(entry["default"]), bool(entry.get("required")),
-                   entry.get("pattern") or None, tuple(str(v) for v in entry.get("enum") or ()),
-                   bool(entry.get("userSettable")))
-
-
 def declarations(template: Mapping[str, Any]) -> tuple[Declaration, ...]:
-    return tuple(Declaration.of(v) for v in (template.get("spec") or {}).get("variables") or ())
+    """The template's declarations; raises :class:`~jupyternetes_operator.api.variables.DeclarationError`
+    if it declares them wrongly (the operator refuses such a template too)."""
+    return parse_declarations((template.get("spec") or {}).get("variables") or ())
 
 
 @dataclass(frozen=True)
@@ -126,27 +107,6 @@ def choose(user_options: Mapping[str, Any] | None, available: Sequence[Profile])
     return Choice(profile, dict(variables))
 
 
-@functools.lru_cache(maxsize=256)
-def _compile(pattern: str) -> Any:
-    options = re2.Options()
-    options.log_errors = False
-    return re2.compile(pattern, options)
-
-
-def value_error(declaration: Declaration, value: str) -> str | None:
-    """Why ``value`` is not allowed for ``declaration`` (None if it is)."""
-    if declaration.enum and value not in declaration.enum:
-        return f"must be one of {list(declaration.enum)}, not {value!r}"
-    if declaration.pattern:
-        try:
-            compiled = _compile(declaration.pattern)
-        except re2.error:
-            return f"the template's pattern {declaration.pattern!r} is not valid RE2"
-        if compiled.fullmatch(value) is None:
-            return f"{value!r} does not match the pattern {declaration.pattern!r}"
-    return None
-
-
 def resolve(declared: Sequence[Declaration], user: Mapping[str, str], fixed: Mapping[str, str],
             template: str) -> dict[str, str]:
     """The instance's ``spec.variables``: the user's values (checked) under the fixed ones.
@@ -165,7 +125,7 @@ def resolve(declared: Sequence[Declaration], user: Mapping[str, str], fixed: Map
             problems.append(f"{name!r} cannot be chosen by users (template {template} does not mark it userSettable)")
         elif name in fixed:
             problems.append(f"{name!r} is fixed by the server profile")
-        elif (why := value_error(declaration, value)) is not None:
+        elif (why := declaration.problem(value)) is not None:
             problems.append(f"{name!r} {why}")
     if problems:
         raise OptionsError("invalid server options: " + "; ".join(problems))
@@ -173,7 +133,7 @@ def resolve(declared: Sequence[Declaration], user: Mapping[str, str], fixed: Map
         declaration = by_name.get(name)
         if declaration is None:
             problems.append(f"{name!r} (set by the hub configuration) is not declared by template {template}")
-        elif (why := value_error(declaration, value)) is not None:
+        elif (why := declaration.problem(value)) is not None:
             problems.append(f"{name!r} (set by the hub configuration) {why}")
     merged = {**user, **fixed}
     problems.extend(f"template {template} requires {d.name!r}, which neither the profile nor extra_variables sets"

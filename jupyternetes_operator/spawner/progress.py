@@ -10,33 +10,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING = "Pending", "Provisioning", "Running", "Failed", "Terminating"
-RELEASED = "Released"
+from ..api import (
+    ADOPTED,
+    CREATED,
+    FAILED,
+    PENDING,
+    POLICY_VIOLATION,
+    PROVISIONING,
+    READY,
+    RUNNING,
+    TEMPLATE_INVALID,
+    TEMPLATE_NOT_ALLOWED,
+    TEMPLATE_NOT_FOUND,
+    condition,
+    phase,
+)
 
 _PHASE_PROGRESS = {PENDING: 20, PROVISIONING: 50, RUNNING: 100}
-_EVENT_PROGRESS = {"Created": 40, "Adopted": 40, "Provisioning": 60, "Ready": 90}
+_EVENT_PROGRESS = {CREATED: 40, ADOPTED: 40, PROVISIONING: 60, READY: 90}
 
 HINTS = {
-    "TemplateInvalid": "the template is invalid; `kubectl describe jnt` shows why",
-    "TemplateNotFound": "the template does not exist (yet)",
-    "TemplateNotAllowed": "the template does not allow instances from this namespace (spec.instanceNamespaces)",
+    TEMPLATE_INVALID: "the template is invalid; `kubectl describe jnt` shows why",
+    TEMPLATE_NOT_FOUND: "the template does not exist (yet)",
+    TEMPLATE_NOT_ALLOWED: "the template does not allow instances from this namespace (spec.instanceNamespaces)",
     "ImagePullBackOff": "the image cannot be pulled; check its name and the registry's credentials",
     "ErrImagePull": "the image cannot be pulled; check its name and the registry's credentials",
     "Unschedulable": "no node can run the server (resources, node selectors or taints)",
-    "PolicyViolation": "the rendered pod breaks the operator's Pod Security level",
+    POLICY_VIOLATION: "the rendered pod breaks the operator's Pod Security level",
 }
-
-
-def phase(instance: Mapping[str, Any] | None) -> str:
-    return str(((instance or {}).get("status") or {}).get("phase") or "")
-
-
-def ready_condition(instance: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    for c in ((instance or {}).get("status") or {}).get("conditions") or ():
-        if c.get("type") == "Ready":
-            found: Mapping[str, Any] = c
-            return found
-    return {}
+"""A hint per reason: the operator's own, and the kubelet's and scheduler's it passes on."""
 
 
 def observed(instance: Mapping[str, Any] | None) -> bool:
@@ -58,8 +60,8 @@ def failure(instance: Mapping[str, Any] | None) -> str | None:
     """The message for a Failed instance (None otherwise): reason, detail and a hint."""
     if phase(instance) != FAILED:
         return None
-    ready = ready_condition(instance)
-    reason = str(ready.get("reason") or "Failed")
+    ready = condition(instance, READY)
+    reason = str(ready.get("reason") or FAILED)
     text = f"{reason}: {ready.get('message') or 'no detail'}"
     hint = next((h for key, h in HINTS.items() if key in reason or key in str(ready.get("message") or "")), None)
     return f"{text} ({hint})" if hint else text
@@ -75,7 +77,7 @@ class Tracker:
 
     @staticmethod
     def key(instance: Mapping[str, Any] | None) -> tuple[str, str, str]:
-        ready = ready_condition(instance)
+        ready = condition(instance, READY)
         return phase(instance), str(ready.get("reason") or ""), str(ready.get("message") or "")
 
     def _emit(self, value: int | None, message: str) -> dict[str, Any]:
@@ -96,7 +98,7 @@ class Tracker:
             return self._emit(None, f"Server failed: {failure(instance)}")
         if current == RUNNING:
             return self._emit(100, f"Server ready at {endpoint_url(instance)}")
-        ready = ready_condition(instance)
+        ready = condition(instance, READY)
         detail = f": {ready.get('reason')}: {ready.get('message')}" if ready.get("message") else ""
         return self._emit(_PHASE_PROGRESS.get(current), f"Instance {name} is {current}{detail}")
 

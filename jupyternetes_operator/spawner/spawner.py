@@ -33,7 +33,7 @@ from ..kube.errors import ApiError, NotFound
 from ..kube.resources import SECRETS
 from . import feed, form, manifests, names, options, shared
 from . import progress as prog
-from .errors import SpawnError, api_error, failed, operator_absent, template_missing
+from .errors import SpawnError, api_error, failed, operator_absent, template_invalid, template_missing
 from .state import ServerState
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -152,6 +152,14 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             raise template_missing(profile.template, namespace)
         return namespace, template
 
+    async def _declared(self, profile: options.Profile) -> tuple[str, tuple[api.Declaration, ...]]:
+        """The namespace of the profile's template and the variables it declares."""
+        namespace, template = await self._template(profile)
+        try:
+            return namespace, options.declarations(template)
+        except api.DeclarationError as exc:
+            raise template_invalid(profile.template, namespace, exc.message) from None
+
     # -- state ---------------------------------------------------------------------------
 
     def get_state(self) -> dict[str, Any]:
@@ -176,8 +184,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         extra = await self._extra()
         choices = []
         for profile in self._profiles():
-            _, template = await self._template(profile)
-            choices.append((profile, form.settable(profile, options.declarations(template), extra)))
+            _, declared = await self._declared(profile)
+            choices.append((profile, form.settable(profile, declared, extra)))
         return form.render(choices)
 
     # -- start ---------------------------------------------------------------------------
@@ -219,8 +227,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             choice = options.choose(self.user_options, self._profiles())
         except options.OptionsError as exc:
             raise SpawnError(str(exc)) from None
-        template_ns, template = await self._template(choice.profile)
-        declared = options.declarations(template)
+        template_ns, declared = await self._declared(choice.profile)
         fixed = {**choice.profile.variables, **await self._extra()}
         if any(d.name == "username" for d in declared):
             fixed["username"] = names.safe_username(self.user.name)
@@ -274,10 +281,10 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             obj = await instances.wait(name, settled, self.start_timeout)
         except TimeoutError:
             current = instances.get(name)
-            ready = prog.ready_condition(current)
+            ready = api.condition(current, api.READY)
             raise SpawnError(
                 f"JupyterNotebookInstance {namespace}/{name} is not ready after {self.start_timeout:g} s "
-                f"(c.Spawner.start_timeout): {prog.phase(current) or 'no phase'}: {ready.get('reason') or ''} "
+                f"(c.Spawner.start_timeout): {api.phase(current) or 'no phase'}: {ready.get('reason') or ''} "
                 f"{ready.get('message') or ''}".rstrip()) from None
         if not mine(obj):
             raise SpawnError(f"JupyterNotebookInstance {namespace}/{name} was deleted while the server started")
@@ -298,7 +305,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         obj = instances.get(self._state.instance)
         if obj is None:
             return 0
-        if prog.phase(obj) == prog.FAILED:
+        if api.phase(obj) == api.FAILED:
             return 1
         return None
 
@@ -349,12 +356,12 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         uid = created["metadata"]["uid"]
         try:
             done = await instances.wait(name, lambda o: o is not None and o["metadata"]["uid"] == uid
-                                        and prog.phase(o) in (prog.RELEASED, prog.FAILED), self.operator_timeout)
+                                        and api.phase(o) in (api.RELEASED, api.FAILED), self.operator_timeout)
         except TimeoutError:
             raise SpawnError(f"no operator answered the release request {namespace}/{name} within "
                              f"{self.operator_timeout:g} s; it stays, and the operator will act on it when it runs"
                              ) from None
-        self.log.info("Released the retained PVCs of %s/%s: %s", namespace, name, prog.ready_condition(done).get(
+        self.log.info("Released the retained PVCs of %s/%s: %s", namespace, name, api.condition(done, api.READY).get(
             "message", ""))
         with suppress(NotFound):
             await client.delete(api.INSTANCES, name, namespace, uid=uid)

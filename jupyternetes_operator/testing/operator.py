@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 import yaml
 
-from ..api import INSTANCES, TEMPLATES
+from ..api import INSTANCES, READY, RUNNING, TEMPLATES, VALID, condition, phase
 from ..kube.client import Client, Object
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -76,27 +76,20 @@ async def wait_for_list(kube: Client, resource: Any, namespace: str, predicate: 
     return await poll(lambda: kube.list(resource, namespace), predicate, timeout, what or str(resource), 0.1)
 
 
-def condition(obj: Any, type_: str) -> dict[str, Any]:
-    for c in ((obj or {}).get("status") or {}).get("conditions") or ():
-        if c["type"] == type_:
-            return dict(c)
-    return {}
-
-
 async def instance_reason(kube: Client, name: str, namespace: str, reason: str, timeout: float = 30) -> Any:
-    return await wait_for(kube, INSTANCES, name, namespace, lambda o: condition(o, "Ready").get("reason") == reason,
+    return await wait_for(kube, INSTANCES, name, namespace, lambda o: condition(o, READY).get("reason") == reason,
                           timeout, f"instance {name} Ready reason {reason}")
 
 
 async def ready_instance(kube: Client, name: str, namespace: str, timeout: float = 30) -> Any:
     return await wait_for(kube, INSTANCES, name, namespace,
-                          lambda o: o and (o.get("status") or {}).get("phase") == "Running", timeout,
+                          lambda o: phase(o) == RUNNING, timeout,
                           f"instance {name} Running")
 
 
 async def template_valid(kube: Client, name: str, namespace: str, status: str = "True", timeout: float = 30) -> Any:
     return await wait_for(kube, TEMPLATES, name, namespace,
-                          lambda o: condition(o, "Valid").get("status") == status
+                          lambda o: condition(o, VALID).get("status") == status
                           and (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"],
                           timeout, f"template {name} Valid={status}")
 

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 
 from jupyternetes_operator import api
+from jupyternetes_operator.api import condition
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.manager import Operator
 from jupyternetes_operator.metrics import Metrics
@@ -19,7 +20,6 @@ from jupyternetes_operator.testing.operator import (
     INSTANCE,
     TEMPLATE,
     OperatorProcess,
-    condition,
     instance,
     instance_reason,
     ready_instance,

@@ -19,6 +19,7 @@ from jupyternetes_operator.testing.operator import poll, wait_for_list
 
 from .operator_harness import (
     TEMPLATE,
+    condition,
     instance,
     instance_reason,
     ready_instance,
@@ -135,7 +136,7 @@ async def test_pod_deleted_under_a_running_server_fails_the_instance(control_pla
         await kube.delete(PODS, "victim-notebook", namespace, grace_period_seconds=0)
         failed = await wait_for(kube, INSTANCES, "victim", namespace,
                                 lambda o: (o.get("status") or {}).get("phase") == "Failed", what="victim Failed")
-        ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+        ready = condition(failed, "Ready")
         assert ready["status"] == "False"
         assert ready["reason"] in ("PodDeleted", "ChildDeleted")
         assert failed["status"].get("endpoint") is None
@@ -164,7 +165,7 @@ async def test_a_cache_behind_our_own_writes_does_not_fail_a_server(control_plan
         await kube.delete(PODS, "lagging-notebook", namespace, grace_period_seconds=0)
         failed = await wait_for(kube, INSTANCES, "lagging", namespace,
                                 lambda o: (o.get("status") or {}).get("phase") == "Failed", what="lagging Failed")
-        assert next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")["reason"] == "ChildDeleted"
+        assert condition(failed, "Ready")["reason"] == "ChildDeleted"
 
 
 async def test_templates_shared_across_namespaces(control_plane: ControlPlane, kube: Client, namespace: str) -> None:
@@ -214,7 +215,7 @@ async def test_image_pull_back_off_fails_the_instance_with_the_kubelets_reason(
                 namespace, subresource="status")
             failed = await wait_for(kube, INSTANCES, "unlucky", namespace,
                                     lambda o: (o.get("status") or {}).get("phase") == "Failed", what="unlucky Failed")
-            ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+            ready = condition(failed, "Ready")
             assert ready["reason"] == "ImagePullBackOff"
             assert "Back-off pulling image" in ready["message"]
             def warned(events: Any) -> bool:  # Events are sent in the background, after the status write

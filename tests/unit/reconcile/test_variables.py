@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -74,7 +73,7 @@ def test_enum() -> None:
     with pytest.raises(InstanceError) as info:
         resolve(DECLARATIONS, {"username": "alice", "image": "evil:latest"})
     assert (info.value.reason, info.value.field) == ("InvalidVariable", "spec.variables.image")
-    assert "spec.variables.image" in info.value.message
+    assert info.value.message == "spec.variables.image: must be one of ['minimal', 'scipy'], not 'evil:latest'"
 
 
 def test_non_string_value() -> None:
@@ -89,26 +88,11 @@ def test_huge_value_is_shortened_in_the_message() -> None:
     assert len(info.value.message) < 400
 
 
-def test_hostile_value_against_a_backtracking_pattern_is_fast() -> None:
-    # (a+)+$ takes exponential time in a backtracking engine on "aaaa...b"; RE2 is linear.
-    declarations = [{"name": "v", "pattern": "(a+)+"}]
-    start = time.monotonic()
-    with pytest.raises(InstanceError):
-        resolve(declarations, {"v": "a" * 50_000 + "b"})
-    assert time.monotonic() - start < 1.0
-
-
 def test_invalid_pattern_is_a_template_error() -> None:
     with pytest.raises(TemplateError) as info:
         resolve([{"name": "ok"}, {"name": "v", "pattern": "(unclosed"}], {})
     assert (info.value.reason, info.value.field) == ("InvalidPattern", "spec.variables[1].pattern")
     assert "missing )" in info.value.message
-
-
-def test_backreferences_are_not_re2() -> None:
-    with pytest.raises(TemplateError) as info:
-        resolve([{"name": "v", "pattern": r"(a)\1"}], {})
-    assert info.value.reason == "InvalidPattern"
 
 
 def test_invalid_pattern_is_reported_even_when_the_value_is_absent() -> None:
@@ -120,6 +104,7 @@ def test_default_breaking_its_pattern_is_a_template_error() -> None:
     with pytest.raises(TemplateError) as info:
         resolve([{"name": "v", "pattern": "[0-9]+", "default": "abc"}], {})
     assert (info.value.reason, info.value.field) == ("InvalidDefault", "spec.variables[0].default")
+    assert info.value.message == "spec.variables[0].default of variable 'v': 'abc' does not match the pattern '[0-9]+'"
 
 
 def test_unchecked_values_fill_required_with_samples() -> None:

@@ -18,7 +18,6 @@ from jupyternetes_operator.reconcile.resolve import (
     instances_by_template,
     resolve_template,
     template_namespaces,
-    valid_condition,
 )
 from jupyternetes_operator.reconcile.wiring import (
     instance_of_claim,
@@ -110,12 +109,6 @@ def test_instances_wake_on_a_new_generation_or_verdict_only() -> None:
     # The same verdict reached again under other policy settings: instances waiting for a verdict
     # under the operator's own settings must hear of it.
     assert verdict_changed(before, template("t", valid="True", policy="p2"))
-
-
-def test_valid_condition() -> None:
-    assert valid_condition(template("t")) is None
-    assert valid_condition(template("t", valid="False")) == {"type": "Valid", "status": "False",
-                                                             "observedGeneration": 1}
 
 
 # ---------------------------------------------------------------- claim -> instance

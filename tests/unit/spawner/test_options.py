@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from jupyternetes_operator.api import Declaration
 from jupyternetes_operator.spawner.options import (
-    Declaration,
     OptionsError,
     Profile,
     choose,

@@ -17,14 +17,15 @@ from jupyternetes_operator.spawner.errors import SpawnError
 from .test_options import TEMPLATE
 
 
-def make(user: str = "alice", server: str = "", **config: Any) -> JupyternetesSpawner:
+def make(user: str = "alice", server: str = "", *, cached: dict[str, Any] = TEMPLATE,
+         **config: Any) -> JupyternetesSpawner:
     mock_user = Mock(server=Server(), escaped_name=user, url="/user/" + user)
     mock_user.name = user
     spawner = JupyternetesSpawner(hub=Hub(), user=mock_user, orm_spawner=SimpleNamespace(name=server, server=None),
                                   api_token="secret-token", oauth_client_id="unused", namespace="hub", **config)
 
     async def template(profile: Any) -> tuple[str, Any]:
-        found = copy.deepcopy(TEMPLATE)
+        found = copy.deepcopy(cached)
         found["metadata"] = {"name": profile.template}
         return "hub", found
 
@@ -81,6 +82,16 @@ async def test_generated_options_form_and_its_parsing() -> None:
     assert spawner.run_options_from_form({"profile": ["default"], "default/image": ["img:2"]}) == {
         "profile": "default", "variables": {"image": "img:2"}}
     assert await make(options_form="<b>mine</b>").get_options_form() == "<b>mine</b>"
+
+
+async def test_a_template_that_declares_its_variables_wrongly_is_named_before_any_write() -> None:
+    broken = {"spec": {"variables": [{"name": "tag", "pattern": "(unclosed", "userSettable": True}]}}
+    for spawner in (make(cached=broken), make(cached=broken, user_options={"variables": {"tag": "v1"}})):
+        with pytest.raises(SpawnError, match=r"JupyterNotebookTemplate hub/jupyterlab is invalid: spec\.variables"
+                                             r"\[0\]\.pattern of variable 'tag' is not a valid RE2 expression"):
+            await spawner._instance_manifest("n", "hub", "0123456789abcdef")
+    with pytest.raises(SpawnError, match="is invalid"):
+        await make(cached=broken).get_options_form()
 
 
 def test_the_environment_goes_to_the_server_port() -> None:

@@ -1,8 +1,6 @@
-"""The Jupyternetes API as plain data: group, kinds, label keys and derived names.
+"""Names of the Jupyternetes API: group, version, resources, kinds, labels, annotations, derived names.
 
-Shared by the operator and the spawner (which runs inside JupyterHub and must not
-import the operator's engine), so that both derive the same names from the same
-inputs. Pure functions, no I/O.
+Guaranteed: the operator and the spawner derive the same name from the same inputs (pure, no I/O).
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .kube.client import Resource
+from ..kube.client import Resource
 
 GROUP = "jupyternetes.io"
 VERSION = "v1"
