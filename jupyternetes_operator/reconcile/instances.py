@@ -33,12 +33,13 @@ from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import Outcome, failed, observe, released
+from .outcome import Outcome, failed, observe, released, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
-from .render import Child, Endpoint, InstanceError, Rendered, TemplateError, render
+from .render import Child, InstanceError, Rendered, TemplateError, render
 from .resolve import TemplateRef, resolve_template
+from .status import Condition
 from .writes import adopt, own_env_secret, sign
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ class InstanceReconciler:
         first_seen = self._first_seen.setdefault(key, self._clock.now())
         previous = self._written.seen(key, instance, thaw(instance.get("status") or {}))
         if instance["metadata"].get("deletionTimestamp"):
-            outcome = Outcome(api.TERMINATING, (None, "Terminating", ""), (None, "Terminating", ""),
-                              (False, "Terminating", "the instance is being deleted"))
+            outcome = Outcome(api.TERMINATING, Condition(None, "Terminating"), Condition(None, "Terminating"),
+                              Condition(False, "Terminating", "the instance is being deleted"))
         elif (instance.get("spec") or {}).get("release"):
             outcome = await self._release(instance, previous)
         else:
@@ -141,7 +142,7 @@ class InstanceReconciler:
         if resolution.template is None:
             reason, message = resolution.reason, resolution.message
             if reason == api.TEMPLATE_NOT_FOUND:
-                return Outcome(api.PENDING, (False, reason, message), (None, reason, message), (False, reason, message))
+                return waiting(reason, message, resolved=False)
             return failed(reason, message)
         template = resolution.template
         valid = api.condition(template, api.VALID)
@@ -149,8 +150,7 @@ class InstanceReconciler:
                 or (template.get("status") or {}).get("policy") != self._ctx.policy.fingerprint:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
             message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
-            return Outcome(api.PENDING, (None, "TemplateNotValidated", message),
-                           (None, "TemplateNotValidated", message), (False, "TemplateNotValidated", message))
+            return waiting("TemplateNotValidated", message)
         if valid.get("status") == "False":
             return failed(api.TEMPLATE_INVALID, f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
         try:
@@ -171,7 +171,7 @@ class InstanceReconciler:
         def trusted(claim: Mapping[str, Any]) -> bool:
             return self._ctx.signer.trusted(claim, meta["uid"])
 
-        the_plan = plan(rendered, meta["name"], meta["uid"], self._lookup, holder, trusted)
+        the_plan = plan(rendered.children, meta["name"], meta["uid"], self._lookup, holder, trusted)
         existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
                    if c.get("state") != st.MISSING}
         recorded = [c for c in the_plan.create if (c.kind, c.name) in existed]
@@ -186,7 +186,7 @@ class InstanceReconciler:
             # A server is never silently re-created (its state is gone).
             missing = ", ".join(f"{c.kind} {c.name}" for c in vanished)
             return failed("ChildDeleted", f"{missing} disappeared; the server will not be re-created", True)
-        return plan(rendered, meta["name"], meta["uid"], lambda c: live.get(c.name) or self._lookup(c),
+        return plan(rendered.children, meta["name"], meta["uid"], lambda c: live.get(c.name) or self._lookup(c),
                     holder, trusted)
 
     async def _create_all(self, instance: Mapping[str, Any], the_plan: Plan) -> Outcome | tuple[
@@ -283,8 +283,7 @@ class InstanceReconciler:
             # Ours from an earlier attempt the cache has not shown yet, or an object outside our
             # label-selected cache that squats on the name: look, and never overwrite the latter.
             existing = await self._ctx.client.get(kind.resource, child.name, namespace)
-            single = Rendered((child,), {}, Endpoint("", None, 0), 0)
-            seen = plan(single, instance["metadata"]["name"], instance["metadata"]["uid"], lambda _: existing,
+            seen = plan((child,), instance["metadata"]["name"], instance["metadata"]["uid"], lambda _: existing,
                         trusted=lambda c: self._ctx.signer.trusted(c, instance["metadata"]["uid"]))
             if seen.conflicts:
                 raise _ChildConflict("ChildConflict", seen.conflicts[0].message) from None
@@ -307,9 +306,8 @@ class InstanceReconciler:
                             outcome: Outcome) -> None:
         meta = instance["metadata"]
         generation = int(meta.get("generation") or 0)
-        conditions = [st.condition(api.TEMPLATE_RESOLVED, *outcome.resolved),
-                      st.condition(api.CHILDREN_READY, *outcome.children_ready),
-                      st.condition(api.READY, *outcome.ready)]
+        conditions = [outcome.resolved.as_status(api.TEMPLATE_RESOLVED),
+                      outcome.children_ready.as_status(api.CHILDREN_READY), outcome.ready.as_status(api.READY)]
         desired: dict[str, Any] = {
             "observedGeneration": generation,
             "phase": outcome.phase,
@@ -342,7 +340,7 @@ class InstanceReconciler:
                   outcome: Outcome) -> None:
         before = api.status_condition(current, api.READY).get("reason")
         if current.get("phase") == outcome.phase and (outcome.phase not in (api.FAILED, api.PENDING)
-                                                      or before == outcome.ready[1]):
+                                                      or before == outcome.ready.reason):
             return  # one Event per transition (and per new reason for a failure or a wait)
         if outcome.phase == api.RUNNING:
             started = self._first_seen.pop(key, None)
@@ -351,13 +349,13 @@ class InstanceReconciler:
             url = (outcome.endpoint or {}).get("url", "")
             self._ctx.recorder.emit(instance, NORMAL, api.READY, f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == api.FAILED:
-            self._ctx.recorder.emit(instance, WARNING, outcome.ready[1], outcome.ready[2], "Fail")
+            self._ctx.recorder.emit(instance, WARNING, outcome.ready.reason, outcome.ready.message, "Fail")
         elif outcome.phase == api.RELEASED:
-            self._ctx.recorder.emit(instance, NORMAL, api.RELEASED, outcome.ready[2][:1024], "Release")
-        elif outcome.ready[1] == api.TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
-            self._ctx.recorder.emit(instance, WARNING, api.TEMPLATE_NOT_FOUND, outcome.ready[2], "Resolve")
+            self._ctx.recorder.emit(instance, NORMAL, api.RELEASED, outcome.ready.message[:1024], "Release")
+        elif outcome.ready.reason == api.TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
+            self._ctx.recorder.emit(instance, WARNING, api.TEMPLATE_NOT_FOUND, outcome.ready.message, "Resolve")
         elif outcome.phase == api.PROVISIONING:
-            self._ctx.recorder.emit(instance, NORMAL, api.PROVISIONING, outcome.ready[2][:1024], "Provision")
+            self._ctx.recorder.emit(instance, NORMAL, api.PROVISIONING, outcome.ready.message[:1024], "Provision")
 
 
 def _blocked(the_plan: Plan) -> Outcome | None:
@@ -369,7 +367,6 @@ def _blocked(the_plan: Plan) -> Outcome | None:
     if the_plan.in_use:
         message = "; ".join(u.message for u in the_plan.in_use)
         if all(u.terminating for u in the_plan.in_use):
-            return Outcome(api.PENDING, (True, "Resolved", ""), (False, "ClaimInUse", message),
-                           (False, "ClaimInUse", message), retry_after=CLAIM_WAIT)
+            return waiting("ClaimInUse", message, resolved=True, retry_after=CLAIM_WAIT)
         return failed("ClaimInUse", message, True)
     return None

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import FAILED, PROVISIONING, RELEASED, RUNNING
+from ..api import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING
 from . import status as st
 from .render import Child, Rendered
+from .status import Condition
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,9 @@ class Outcome:
     """What one reconcile concluded, before it is written as status."""
 
     phase: str
-    resolved: tuple[bool | None, str, str]
-    children_ready: tuple[bool | None, str, str]
-    ready: tuple[bool | None, str, str]
+    resolved: Condition
+    children_ready: Condition
+    ready: Condition
     endpoint: dict[str, Any] | None = None
     children: tuple[dict[str, Any], ...] = ()
     template_generation: int | None = None
@@ -40,13 +41,24 @@ class Outcome:
     """The environment Secret the instance owns (recorded in status so it is checked once)."""
 
 
+RESOLVED = Condition(True, "Resolved")
+
+
 def released(message: str) -> Outcome:
-    return Outcome(RELEASED, (None, "Released", ""), (None, "Released", ""), (False, "Released", message))
+    return Outcome(RELEASED, Condition(None, "Released"), Condition(None, "Released"),
+                   Condition(False, "Released", message))
 
 
 def failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
-    return Outcome(FAILED, (resolved, reason if not resolved else "Resolved", message if not resolved else ""),
-                   (None, reason, message), (False, reason, message))
+    return Outcome(FAILED, RESOLVED if resolved else Condition(resolved, reason, message),
+                   Condition(None, reason, message), Condition(False, reason, message))
+
+
+def waiting(reason: str, message: str, resolved: bool | None = None, retry_after: float | None = None) -> Outcome:
+    """Pending for ``reason``; ``resolved``: whether the template resolved (None: not known yet)."""
+    return Outcome(PENDING, RESOLVED if resolved else Condition(resolved, reason, message),
+                   Condition(False if resolved else None, reason, message), Condition(False, reason, message),
+                   retry_after=retry_after)
 
 
 def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
@@ -80,16 +92,16 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
     generation = rendered.template_generation
     if failure is not None:
         reason, message = failure
-        return Outcome(FAILED, (True, "Resolved", ""), (False, reason, message), (False, reason, message),
+        return Outcome(FAILED, RESOLVED, Condition(False, reason, message), Condition(False, reason, message),
                        None, tuple(children), generation)
     if ready and endpoint is None:
         message = f"endpoint port {rendered.endpoint.port!r} not found on pod {rendered.endpoint.pod}"
-        return Outcome(FAILED, (True, "Resolved", ""), (True, "ChildrenReady", ""),
-                       (False, "EndpointNotFound", message), None, tuple(children), generation)
+        return Outcome(FAILED, RESOLVED, Condition(True, "ChildrenReady"),
+                       Condition(False, "EndpointNotFound", message), None, tuple(children), generation)
     if ready:
-        return Outcome(RUNNING, (True, "Resolved", ""), (True, "ChildrenReady", ""),
-                       (True, "ServerReady", f"serving at {endpoint['url'] if endpoint else ''}"),
+        return Outcome(RUNNING, RESOLVED, Condition(True, "ChildrenReady"),
+                       Condition(True, "ServerReady", f"serving at {endpoint['url'] if endpoint else ''}"),
                        endpoint, tuple(children), generation)
     message = "; ".join(waiting)
-    return Outcome(PROVISIONING, (True, "Resolved", ""), (False, "ChildrenNotReady", message),
-                   (False, "Provisioning", message), None, tuple(children), generation)
+    return Outcome(PROVISIONING, RESOLVED, Condition(False, "ChildrenNotReady", message),
+                   Condition(False, "Provisioning", message), None, tuple(children), generation)

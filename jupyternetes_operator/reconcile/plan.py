@@ -18,14 +18,14 @@ be disturbed by a template edit, and an object we did not create is never touche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from ..api import LABEL_INSTANCE, LABEL_RETAINED
 from ..kube.owners import controller_uid
-from .render import Child, Rendered
+from .render import Child
 
 Lookup = Callable[[Child], Mapping[str, Any] | None]
 
@@ -87,16 +87,18 @@ class Plan:
     """Every rendered child with what the cache holds for it (None: missing)."""
 
 
-def plan(rendered: Rendered, instance_name: str, instance_uid: str, lookup: Lookup,
+def plan(children: Iterable[Child], instance_name: str, instance_uid: str, lookup: Lookup,
          holder: HolderLookup = lambda _: Holder.ABSENT,
          trusted: Callable[[Mapping[str, Any]], bool] = lambda _: True) -> Plan:
+    """What to do about each of an instance's rendered ``children`` (the only classifier: a single
+    child met on create is classified by the same rules)."""
     create: list[Child] = []
     adopt: list[tuple[Child, Mapping[str, Any]]] = []
     conflicts: list[Conflict] = []
     in_use: list[InUse] = []
     untrusted: list[Untrusted] = []
     observed: list[tuple[Child, Mapping[str, Any] | None]] = []
-    for child in rendered.children:
+    for child in children:
         current = lookup(child)
         observed.append((child, current))
         if current is None:

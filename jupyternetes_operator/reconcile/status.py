@@ -126,9 +126,18 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def condition(type_: str, ok: bool | None, reason: str, message: str = "") -> dict[str, Any]:
-    status = "Unknown" if ok is None else ("True" if ok else "False")
-    return {"type": type_, "status": status, "reason": reason, "message": message[:32768]}
+@dataclass(frozen=True)
+class Condition:
+    """A condition before it is stamped: ``ok`` True, False or None (Unknown), its reason and message."""
+
+    ok: bool | None
+    reason: str
+    message: str = ""
+
+    def as_status(self, type_: str) -> dict[str, Any]:
+        """The condition as a status carries it (without the stamps :func:`merge_conditions` adds)."""
+        status = "Unknown" if self.ok is None else ("True" if self.ok else "False")
+        return {"type": type_, "status": status, "reason": self.reason, "message": self.message[:32768]}
 
 
 def merge_conditions(previous: Iterable[Mapping[str, Any]], new: Sequence[dict[str, Any]], generation: int,

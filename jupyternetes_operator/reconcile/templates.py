@@ -82,7 +82,7 @@ class TemplateReconciler:
                     if self._resolves_to(i, meta["namespace"]))
         desired = {"observedGeneration": generation, "policy": policy, "instances": using,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
-                                                     [st.condition(VALID, ok, reason, message)], generation,
+                                                     [st.Condition(ok, reason, message).as_status(VALID)], generation,
                                                      st.now_rfc3339())}
         if st.same_status(current, desired):
             return Result()

@@ -68,7 +68,7 @@ def store_lookup(*objects: Mapping[str, Any]) -> Any:
 
 
 def test_nothing_in_the_cache_creates_every_child_in_order() -> None:
-    the_plan = plan(sample(), "jupyter-alice", UID, lambda _: None)
+    the_plan = plan(sample().children, "jupyter-alice", UID, lambda _: None)
     assert [(c.kind, c.name) for c in the_plan.create] == [
         ("PersistentVolumeClaim", "home-alice"), ("Pod", "jupyter-alice-notebook"),
     ]
@@ -80,7 +80,7 @@ def test_nothing_in_the_cache_creates_every_child_in_order() -> None:
 def test_children_controlled_by_this_instance_are_kept() -> None:
     pvc = existing("home-alice", controller=UID)
     pod = existing("jupyter-alice-notebook", controller=UID)
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(pvc, pod))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(pvc, pod))
     assert (the_plan.create, the_plan.adopt, the_plan.conflicts) == ((), (), ())
     assert [(c.name, obj) for c, obj in the_plan.observed] == [
         ("home-alice", freeze(pvc)), ("jupyter-alice-notebook", freeze(pod)),
@@ -91,26 +91,26 @@ def test_the_rendered_children_themselves_are_kept() -> None:
     """What the operator creates from a render must plan as 'keep' once the cache holds it."""
     the_rendered = sample()
     pod = copy.deepcopy(the_rendered.children[1].manifest)
-    the_plan = plan(the_rendered, "jupyter-alice", UID, store_lookup(pod))
+    the_plan = plan(the_rendered.children, "jupyter-alice", UID, store_lookup(pod))
     assert [c.name for c in the_plan.create] == ["home-alice"]
     assert the_plan.conflicts == ()
 
 
 def test_retained_claim_of_another_instance_is_adopted() -> None:
     claim = retained("home-alice", "jupyter-alice-old")
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim))
     assert [(c.kind, c.name) for c, _ in the_plan.adopt] == [("PersistentVolumeClaim", "home-alice")]
     assert [c.name for c in the_plan.create] == ["jupyter-alice-notebook"]
     assert the_plan.conflicts == ()
 
 
 def test_retained_claim_without_an_instance_label_is_adopted() -> None:
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(retained("home-alice", None)))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(retained("home-alice", None)))
     assert [c.name for c, _ in the_plan.adopt] == ["home-alice"]
 
 
 def test_retained_claim_already_labelled_for_this_instance_is_kept() -> None:
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(retained("home-alice", "jupyter-alice")))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(retained("home-alice", "jupyter-alice")))
     assert the_plan.adopt == ()
     assert the_plan.conflicts == ()
     assert [c.name for c in the_plan.create] == ["jupyter-alice-notebook"]
@@ -119,7 +119,7 @@ def test_retained_claim_already_labelled_for_this_instance_is_kept() -> None:
 def test_the_rendered_retained_claim_is_kept_once_created() -> None:
     the_rendered = sample()
     pvc = copy.deepcopy(the_rendered.children[0].manifest)
-    the_plan = plan(the_rendered, "jupyter-alice", UID, store_lookup(pvc))
+    the_plan = plan(the_rendered.children, "jupyter-alice", UID, store_lookup(pvc))
     assert the_plan.adopt == ()
     assert the_plan.conflicts == ()
 
@@ -128,7 +128,8 @@ def test_a_retained_claim_held_by_a_live_instance_is_never_adopted() -> None:
     """One home is never mounted by two servers: the holder still exists, so this one may not take it."""
     claim = retained("home-alice", "jupyter-alice--lab")
     holders = {"jupyter-alice--lab": Holder.LIVE}
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim), lambda n: holders.get(n, Holder.ABSENT))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim),
+                    lambda n: holders.get(n, Holder.ABSENT))
     assert the_plan.adopt == ()
     assert the_plan.in_use == (InUse(the_plan.observed[0][0], "jupyter-alice--lab", terminating=False),)
     assert "in use by instance jupyter-alice--lab" in the_plan.in_use[0].message
@@ -136,20 +137,20 @@ def test_a_retained_claim_held_by_a_live_instance_is_never_adopted() -> None:
 
 def test_a_retained_claim_held_by_an_instance_being_deleted_waits() -> None:
     claim = retained("home-alice", "jupyter-alice--lab")
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim), lambda _: Holder.TERMINATING)
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim), lambda _: Holder.TERMINATING)
     assert the_plan.adopt == ()
     assert [(u.holder, u.terminating) for u in the_plan.in_use] == [("jupyter-alice--lab", True)]
 
 
 def test_retained_claim_with_a_non_controller_owner_is_adopted() -> None:
     claim = retained("home-alice", "bob", owner=OTHER_UID)
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim))
     assert [c.name for c, _ in the_plan.adopt] == ["home-alice"]
 
 
 def test_child_controlled_by_another_instance_conflicts() -> None:
     pod = existing("jupyter-alice-notebook", controller=OTHER_UID)
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(pod))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(pod))
     assert the_plan.conflicts == (Conflict(
         sample().children[1],
         "Pod 'jupyter-alice-notebook' already exists and has another controller; it will not be overwritten",
@@ -159,7 +160,7 @@ def test_child_controlled_by_another_instance_conflicts() -> None:
 
 def test_retained_claim_controlled_by_someone_conflicts() -> None:
     claim = retained("home-alice", "jupyter-alice-old", controller=OTHER_UID)
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(claim))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim))
     assert the_plan.adopt == ()
     assert [c.message for c in the_plan.conflicts] == [
         "PersistentVolumeClaim 'home-alice' already exists and has another controller; it will not be overwritten",
@@ -172,7 +173,7 @@ def test_retained_claim_controlled_by_someone_conflicts() -> None:
     ids=["no-labels", "retained-false", "retained-not-exactly-true", "instance-label-only"],
 )
 def test_unowned_claim_not_marked_retained_conflicts(labels: dict[str, str]) -> None:
-    the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(existing("home-alice", labels=labels)))
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(existing("home-alice", labels=labels)))
     assert the_plan.adopt == ()
     assert [c.message for c in the_plan.conflicts] == [
         "PersistentVolumeClaim 'home-alice' already exists and has no controller and is not a retained claim; "
@@ -182,14 +183,14 @@ def test_unowned_claim_not_marked_retained_conflicts(labels: dict[str, str]) -> 
 
 def test_retained_object_for_a_child_that_is_not_retained_conflicts() -> None:
     cm = child("ConfigMap", "settings")
-    the_plan = plan(rendered(cm), "inst", UID, lambda _: retained("settings", "other"))
+    the_plan = plan(rendered(cm).children, "inst", UID, lambda _: retained("settings", "other"))
     assert the_plan.adopt == ()
     assert [c.child for c in the_plan.conflicts] == [cm]
 
 
 def test_non_controller_owner_reference_is_not_control() -> None:
     cm = child("ConfigMap", "settings")
-    the_plan = plan(rendered(cm), "inst", UID, lambda _: existing("settings", owner=UID))
+    the_plan = plan(rendered(cm).children, "inst", UID, lambda _: existing("settings", owner=UID))
     assert [c.message for c in the_plan.conflicts] == [
         "ConfigMap 'settings' already exists and has no controller and is not a retained claim; "
         "it will not be overwritten",
@@ -205,7 +206,7 @@ def test_every_child_is_planned_and_observed_once_in_render_order() -> None:
         asked.append(wanted.name)
         return cache.get(wanted.name)
 
-    the_plan = plan(rendered(a, b, c, d), "inst", UID, lookup)
+    the_plan = plan(rendered(a, b, c, d).children, "inst", UID, lookup)
     assert asked == ["a", "b", "c", "d"]
     assert the_plan.create == (a, d)
     assert [x.child for x in the_plan.conflicts] == [c]
@@ -213,14 +214,14 @@ def test_every_child_is_planned_and_observed_once_in_render_order() -> None:
 
 
 def test_empty_render_plans_nothing() -> None:
-    the_plan = plan(rendered(), "inst", UID, lambda _: pytest.fail("nothing to look up"))
+    the_plan = plan(rendered().children, "inst", UID, lambda _: pytest.fail("nothing to look up"))
     assert (the_plan.create, the_plan.adopt, the_plan.conflicts, the_plan.observed) == ((), (), (), ())
 
 
 def test_a_retained_claim_the_operator_did_not_sign_is_never_kept_adopted_or_mounted() -> None:
     """Planted under the home's name with the operator's labels, even labelled for this very instance."""
     for holder in (None, "jupyter-alice", "jupyter-old"):
-        the_plan = plan(sample(), "jupyter-alice", UID, store_lookup(retained("home-alice", holder)),
+        the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(retained("home-alice", holder)),
                         trusted=lambda _: False)
         assert [u.child.name for u in the_plan.untrusted] == ["home-alice"], holder
         assert the_plan.adopt == ()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from jupyternetes_operator import api
@@ -680,6 +680,7 @@ def shape(value: Any) -> Any:
 @given(st.text(max_size=300))
 @settings(max_examples=200)
 def test_values_never_change_the_structure(value: str) -> None:
+    assume("$(" not in value)  # refused whatever the template (test_variables: the kubelet would expand it)
     plain = render(INJECTION_TEMPLATE, instance(variables={"v": "plain"}))
     hostile = render(INJECTION_TEMPLATE, instance(variables={"v": value}))
     assert [shape(c.manifest) for c in hostile.children] == [shape(c.manifest) for c in plain.children]
@@ -689,6 +690,7 @@ def test_values_never_change_the_structure(value: str) -> None:
 
 @given(st.text(max_size=100), st.text(max_size=100))
 def test_rendering_is_deterministic(v: str, w: str) -> None:
+    assume("$(" not in v and "$(" not in w)
     inst = instance(variables={"v": v, "w": w})
     first = render(INJECTION_TEMPLATE, inst)
     assert render(freeze(INJECTION_TEMPLATE), freeze(inst)) == first

@@ -12,8 +12,8 @@ from jupyternetes_operator.reconcile.status import (
     READY,
     STUCK_REASONS,
     ChildState,
+    Condition,
     child_state,
-    condition,
     endpoint_of,
     merge_conditions,
     pod_state,
@@ -261,6 +261,10 @@ def test_ipv6_address_is_bracketed_in_the_url_only() -> None:
 
 
 # ---------------------------------------------------------------- conditions
+
+
+def condition(type_: str, ok: bool | None, reason: str, message: str = "") -> dict[str, Any]:
+    return Condition(ok, reason, message).as_status(type_)
 
 
 @pytest.mark.parametrize(("ok", "status"), [(True, "True"), (False, "False"), (None, "Unknown")])
