@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+from jupyternetes_operator import api
+from jupyternetes_operator.reconcile.outcome import failed, observe, waiting
+from jupyternetes_operator.reconcile.status import Condition
+
+from .test_plan import sample
+
+RUNNING_POD = {"status": {"phase": "Running", "podIP": "10.0.0.7",
+                          "conditions": [{"type": "Ready", "status": "True"}]},
+               "spec": {"containers": [{"name": "notebook", "ports": [{"name": "http", "containerPort": 8888}]}]}}
+
+
+def claim(phase: str) -> dict[str, Any]:
+    return {"status": {"phase": phase}}
+
+
+def test_a_pod_held_back_for_its_claim_is_missing_with_the_reason() -> None:
+    rendered = sample()
+    pvc, pod = rendered.children
+    outcome = observe(rendered, ((pvc, claim("Pending")), (pod, None)), {},
+                      {pod.name: "waiting for PersistentVolumeClaim home-alice to bind before the pod is created"})
+    assert outcome.phase == api.PROVISIONING
+    assert [(c["kind"], c["state"]) for c in outcome.children] == [("PersistentVolumeClaim", "Pending"),
+                                                                   ("Pod", "Missing")]
+    assert outcome.ready == Condition(False, "Provisioning", outcome.ready.message)
+    assert f"Pod {pod.name}: waiting for PersistentVolumeClaim home-alice to bind" in outcome.ready.message
+
+
+def test_all_children_ready_is_running_with_the_endpoint() -> None:
+    rendered = sample()
+    pvc, pod = rendered.children
+    outcome = observe(rendered, ((pvc, claim("Bound")), (pod, RUNNING_POD)), {})
+    assert outcome.phase == api.RUNNING
+    assert outcome.endpoint == {"address": "10.0.0.7", "port": 8888, "url": "http://10.0.0.7:8888"}
+    assert outcome.ready.ok is True
+    assert outcome.children_ready == Condition(True, "ChildrenReady")
+
+
+def test_just_created_children_are_pending_not_missing() -> None:
+    rendered = sample()
+    pvc, pod = rendered.children
+    outcome = observe(rendered, ((pvc, None), (pod, None)), {pvc.name: claim("Pending"), pod.name: None})
+    assert [c["state"] for c in outcome.children] == ["Pending", "Pending"]
+
+
+def test_waiting_and_failed_conditions() -> None:
+    not_found = waiting("TemplateNotFound", "no such template", resolved=False)
+    assert (not_found.phase, not_found.resolved.ok, not_found.children_ready.ok) == (api.PENDING, False, None)
+    in_use = waiting("ClaimInUse", "held", resolved=True, retry_after=5)
+    assert (in_use.resolved, in_use.children_ready.ok, in_use.retry_after) == (Condition(True, "Resolved"), False, 5)
+    assert waiting("TemplateNotValidated", "soon").resolved == Condition(None, "TemplateNotValidated", "soon")
+    conflict = failed("ChildConflict", "taken", resolved=True)
+    assert (conflict.phase, conflict.resolved.ok, conflict.ready) == (api.FAILED, True,
+                                                                       Condition(False, "ChildConflict", "taken"))
