@@ -6,7 +6,8 @@ PersistentVolumeClaims") and enters the scheduler's back-off (1 s doubling to 10
 class-start burst that costs seconds per pod. So the pod waits until the instance's own
 claims it mounts are ``Bound``. A ``WaitForFirstConsumer`` claim binds only once its pod is
 scheduled, so that pod is created at once; so is a pod whose claim's class is unknown to the
-operator (none named, not found, or not readable): the order then is what it was before.
+operator (none named, not found, not readable, or not asked for while the API server answers 429
+with a Retry-After): the order then is what it was before.
 
 :func:`awaited_claims` is pure; :class:`BindingModes` reads each StorageClass once (its
 ``volumeBindingMode`` is immutable).
@@ -15,11 +16,12 @@ operator (none named, not found, or not readable): the order then is what it was
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..kube.client import Client
-from ..kube.errors import Forbidden, NotFound
+from ..kube.errors import Forbidden, NotFound, TooManyRequests
 from ..kube.resources import STORAGE_CLASSES
 
 log = logging.getLogger(__name__)
@@ -56,21 +58,29 @@ def awaited_claims(pod: Mapping[str, Any], claims: Mapping[str, Mapping[str, Any
 class BindingModes:
     """``volumeBindingMode`` by StorageClass name, read with one GET per class and then kept."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
+        self._clock = clock
         self._modes: dict[str, str | None] = {}
         self._forbidden = False
+        self._quiet_until = 0.0
 
     async def immediate(self, names: Iterable[str]) -> set[str]:
-        """Which of ``names`` bind immediately (a class not found or not readable: not known to)."""
+        """Which of ``names`` bind immediately (a class not found, not readable, or not asked for while
+        the API server said to wait: not known to)."""
         for name in set(names) - set(self._modes):
             if self._forbidden:
                 self._modes[name] = None
                 continue
+            if self._clock() < self._quiet_until:
+                continue  # one class read shared by every instance: not asked again before Retry-After
             try:
                 found = await self._client.get(STORAGE_CLASSES, name)
             except NotFound:
                 continue  # may be created later: asked again next time
+            except TooManyRequests as exc:
+                self._quiet_until = self._clock() + (exc.retry_after or 1.0)
+                continue
             except Forbidden:
                 log.warning("may not get StorageClasses: pods are created without waiting for their claims "
                             "to bind (grant get on storage.k8s.io storageclasses)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from jupyternetes_operator.kube.client import Resource
-from jupyternetes_operator.kube.errors import Forbidden, NotFound
+from jupyternetes_operator.kube.errors import Forbidden, NotFound, TooManyRequests
 from jupyternetes_operator.reconcile.binding import BindingModes, awaited_claims, mounted_claims
 
 POD = {"spec": {"volumes": [
@@ -63,3 +63,23 @@ async def test_a_forbidden_class_read_orders_nothing_and_is_not_repeated() -> No
     assert await modes.immediate(["fast"]) == set()
     assert await modes.immediate(["fast", "other"]) == set()
     assert client.asked == ["fast"]
+
+
+async def test_a_429_is_honoured_for_every_instance_until_its_retry_after() -> None:
+    client = Classes({"fast": {"volumeBindingMode": "Immediate"}})
+    now = [100.0]
+    modes = BindingModes(cast(Any, client), clock=lambda: now[0])
+
+    async def throttled(resource: Resource, name: str) -> dict[str, Any]:
+        client.asked.append(name)
+        raise TooManyRequests(429, "TooManyRequests", retry_after=2.0)
+
+    client.get = throttled  # type: ignore[method-assign]
+    assert await modes.immediate(["fast"]) == set()  # not known: the pod is not held back
+    now[0] = 101.9
+    assert await modes.immediate(["fast"]) == set()
+    assert client.asked == ["fast"]  # not asked again before Retry-After, whoever asks
+    del client.get
+    now[0] = 102.1
+    assert await modes.immediate(["fast"]) == {"fast"}
+    assert client.asked == ["fast", "fast"]
