@@ -104,6 +104,11 @@ def _ms(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{1000 * x:,.0f}"
 
 
+def _times(ratio: dict[str, float], key: str, variant: str) -> str:
+    """A ratio to bare: 1.00 on bare's own row, ``-`` in a run without bare pods."""
+    return "1.00" if variant == BARE else f"{ratio[key]:.2f}" if key in ratio else "-"
+
+
 def markdown(summaries: Sequence[dict[str, Any]]) -> str:
     """``spawn.md``: one table per scenario run, then the goals from every run together."""
     lines = ["# Spawn latency", ""]
@@ -142,11 +147,11 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
             sent = (w.get("client_requests") or {}).get(variant)
             client = f"{sent / r['spawns']:.1f}" if sent is not None and r["spawns"] else "-"
             all_done = f"{r.get('all_done_seconds', math.nan):.1f}" if burst else "-"
-            all_done_ratio = f"{ratio.get('all_done', 1.0):.2f}" if burst else "-"
+            all_done_ratio = _times(ratio, "all_done", variant) if burst else "-"
             lines.append(
                 f"| {v} | {r['done']}/{r['spawns']} | {_ms(lat.get('p50'))} | {_ms(lat.get('p90'))} | "
-                f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | {ratio.get('p50', 1.0):.2f} | "
-                f"{ratio.get('p99', 1.0):.2f} | {all_done} | {all_done_ratio} | {client} | "
+                f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | {_times(ratio, 'p50', variant)} | "
+                f"{_times(ratio, 'p99', variant)} | {all_done} | {all_done_ratio} | {client} | "
                 f"{'-' if per_spawn is None else f'{per_spawn:.1f}'} | "
                 f"{'-' if reqs is None else f'{reqs:.1f}'} | {recs} |")
         # A claim mark only where there are claims (--home): the other runs' tables stay as they were.

@@ -144,3 +144,11 @@ def test_home_runs_are_their_own_rows() -> None:
     plain_part, home_part = md.split("## burst200-home")
     assert "claim bound" not in plain_part
     assert "| variant | create answered | operator saw it | claim bound | pod created |" in home_part
+
+
+def test_a_run_without_bare_pods_shows_no_ratios_to_them() -> None:
+    from bench.spawn.phases import Spawn
+
+    md = markdown([summary(True, {"spawner": [Spawn("s1", {SENT: 0.0, DONE: 1.0})]})])
+    row = next(line for line in md.splitlines() if line.startswith("| spawner | 1/1 |"))
+    assert row.split(" | ")[6:10] == ["-", "-", "1.0", "-"]  # p50 x bare, p99 x bare, all done s, x bare
