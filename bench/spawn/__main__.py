@@ -1,8 +1,9 @@
 """Spawn latency: one scenario, side by side variants, against a local control plane or a kubeconfig.
 
-``python -m bench.spawn --scenario sequential|burst --n N [--concurrency C] [--variants ...]
+``python -m bench.spawn --scenario sequential|burst --n N [--concurrency C] [--variants ...] [--home]
 [--kubeconfig FILE] [--out bench/results]`` writes ``spawn-<scenario>.json``,
-``spawn-<scenario>.png`` and ``spawn.md`` (every ``spawn-*.json`` in ``--out``, with the goals).
+``spawn-<scenario>.png`` and ``spawn.md`` (every ``spawn-*.json`` in ``--out``, with the goals);
+with ``--home`` (every spawn with a home claim) the names end in ``-home``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.resources import PODS
+from jupyternetes_operator.kube.resources import PODS, PVCS
 
 from ..watch_hotpath import Display
 from .cluster import (
@@ -40,11 +41,13 @@ from .cluster import (
     instance,
     namespace_of,
     prepare,
+    template_name,
     template_valid,
-    with_current_context,
 )
+from .home import bare_claim, claim_name
+from .kubespawner import with_current_context
 from .phases import READY, Spawn
-from .report import markdown, plot, summary_of
+from .report import HOME_SUFFIX, markdown, plot, summary_of
 
 SCENARIOS = ("sequential", "burst", "sustained", "scale")
 
@@ -57,6 +60,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default %(default)s)")
     parser.add_argument("--variants", default="bare,jupyternetes,spawner",
                         help=f"comma-separated, of {','.join(VARIANTS)} (default %(default)s)")
+    parser.add_argument("--home", action="store_true", help="every spawn with a home claim, as real hubs "
+                        "spawn: the sample template's PVC kept, KubeSpawner with storage_pvc_ensure, bare "
+                        "pods after their own claim (results named ...-home)")
     parser.add_argument("--kubeconfig", type=Path, help="an existing cluster with the CRDs (default: start a "
                         "local control plane)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="default %(default)s")
@@ -97,7 +103,8 @@ class Runner:
         self.spawns: dict[str, list[Spawn]] = {}
         self.windows: dict[str, Any] = {}
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
-                                        args.out / f"spawn-{args.scenario}-operator.log", tuple(args.operator_arg))
+                                      args.out / f"spawn-{args.scenario}{home_suffix(args)}-operator.log",
+                                      tuple(args.operator_arg))
 
     async def window(self, name: str, coro: Any, operated_spawns: int) -> dict[str, Any]:
         """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran."""
@@ -119,7 +126,7 @@ class Runner:
         args, display = self.args, self.display
         async with await Client.from_kubeconfig(str(self.kubeconfig)) as client:
             display.status("namespaces and templates")
-            await prepare(client, args.variants)
+            await prepare(client, args.variants, args.home)
             self.operator.start()
             try:
                 async with anyio.create_task_group() as tg:
@@ -138,20 +145,22 @@ class Runner:
 
     async def _run(self, client: Client, tg: anyio.abc.TaskGroup) -> dict[str, Any]:
         args, display, op = self.args, self.display, self.operator
-        watches = Watches(client)
+        watches = Watches(client, claims=args.home)
         await watches.start(tg)
         tg.start_soon(op.sampler)
         display.status("operator: waiting for the templates to be Valid")
         for v in OPERATED:  # the templates prepare() created: the chosen variants' and the warm-up's
             if v in args.variants or v == JUPYTERNETES:
-                await template_valid(client, namespace_of(v))
-        bench = Bench(client, watches, self.kubeconfig, args.timeout, requests=self.requests)
+                await template_valid(client, namespace_of(v), template_name(args.home))
+        bench = Bench(client, watches, self.kubeconfig, args.timeout, home=args.home, requests=self.requests)
         display.status("warm-up: one instance, to take the rendered pod")
         warm = await bench.spawn(JUPYTERNETES, 0, "warm")
         if warm.error:
             raise RuntimeError(f"warm-up instance failed: {warm.error}")
         pods = await client.list(PODS, namespace_of(JUPYTERNETES), label_selector=f"{LABEL_INSTANCE}={warm.key}")
         bench.rendered = bare_pod(pods["items"][0])
+        if args.home:
+            bench.claim = bare_claim(await client.get(PVCS, claim_name(warm.key), namespace_of(JUPYTERNETES)))
         for v in args.variants:
             display.status(f"warm-up: {v}")
             if (w := await bench.spawn(v, 1, "warm")).error:
@@ -163,7 +172,7 @@ class Runner:
                   for v, ss in spawns.items()}
         idle = await self.measure_idle(args.idle)
         metrics = await anyio.to_thread.run_sync(op.metrics)
-        (args.out / f"spawn-{args.scenario}-metrics.txt").write_text(metrics)
+        (args.out / f"spawn-{args.scenario}{home_suffix(args)}-metrics.txt").write_text(metrics)
         live = sum(len(ss) for label, ss in spawns.items() if label.split("@")[0] in OPERATED) + 2 + self.live
         return {"spawns": spawns, "windows": windows, "watch_lines": watches.lines, "operator": {
             "rss_end_mb": idle["rss_mb"], "rss_max_mb": max(r for _, r, _ in op.samples) / 1e6,
@@ -248,7 +257,7 @@ class Runner:
 
         async def create(name: str) -> None:
             async with limiter:
-                await bench.client.create(INSTANCES, instance(name), namespace)
+                await bench.client.create(INSTANCES, instance(name, template_name(self.args.home)), namespace)
 
         self.display.status(f"scale: creating {live} live notebooks")
         async with anyio.create_task_group() as tg:
@@ -272,6 +281,11 @@ class Runner:
                 await anyio.sleep(0.5)
                 if (now := (await self.operator.counters())[0]) != last:
                     last, since = now, time.monotonic()
+
+
+def home_suffix(args: argparse.Namespace) -> str:
+    """What ``--home`` adds to the names of a run's files."""
+    return HOME_SUFFIX if args.home else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,12 +7,16 @@ Variants (each in its own namespace, all on the same cluster and the same render
 - ``jupyternetes``: the client creates an instance and waits on its instance watch for Ready.
 - ``spawner``: ``JupyternetesSpawner.start()`` with a mock user and a ``Hub()``, as in
   ``tests/integration/test_spawner.py`` (no JupyterHub process).
+- ``kubespawner``: ``KubeSpawner.start()`` configured for the same pod (:mod:`.kubespawner`).
 
-Two watches (all pods, all instances) run for the whole benchmark and stamp every chunk with
-the client's ``time.perf_counter()`` on receipt; :class:`~bench.spawn.phases.Marks` keeps the
-first time each state was seen. The operator runs as ``python -m jupyternetes_operator run``
-so that ``/proc/<pid>`` is its own: RSS and CPU seconds are sampled from there, API requests
-from its ``/metrics``.
+By default the sample template's home claim is stripped; with ``home`` every variant spawns
+with one (:mod:`.home`).
+
+Two watches (all pods, all instances; with ``home``, a third on all claims) run for the whole
+benchmark and stamp every chunk with the client's ``time.perf_counter()`` on receipt;
+:class:`~bench.spawn.phases.Marks` keeps the first time each state was seen. The operator runs
+as ``python -m jupyternetes_operator run`` so that ``/proc/<pid>`` is its own: RSS and CPU
+seconds are sampled from there, API requests from its ``/metrics``.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ import yaml
 
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES, VALID, condition
 from jupyternetes_operator.kube.client import Client, Resource
-from jupyternetes_operator.kube.resources import PODS
+from jupyternetes_operator.kube.resources import PODS, PVCS
 from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, LineSplitter, decode
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 from jupyternetes_operator.testing.operator import OperatorProcess, metric_sum
 
+from .home import claim_name, mounting, named
+from .kubespawner import kubespawner_config
 from .phases import ACKED, DONE, READY, RUNNING, SENT, Marks, Spawn
 
 Report = Callable[[str, int, int], None]
@@ -56,9 +62,18 @@ def namespace_of(variant: str) -> str:
     return f"bench-{variant}"
 
 
-def template() -> dict[str, Any]:
-    """The sample template without its home PVC (kwok's volume binding would dominate and race)."""
+def template_name(home: bool) -> str:
+    """The template's name (two, so that runs with and without claims can share a cluster)."""
+    return "jupyterlab-home" if home else "jupyterlab"
+
+
+def template(home: bool = False) -> dict[str, Any]:
+    """The sample template; without ``home``, without its home PVC (kwok's volume binding would
+    dominate and race)."""
     doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "template-jupyterlab.yaml").read_text())
+    doc["metadata"]["name"] = template_name(home)
+    if home:
+        return doc
     doc["spec"]["pvcs"] = []
     pod = doc["spec"]["pods"][0]["spec"]
     pod["volumes"] = []
@@ -66,10 +81,10 @@ def template() -> dict[str, Any]:
     return doc
 
 
-def instance(name: str) -> dict[str, Any]:
+def instance(name: str, template: str = "jupyterlab") -> dict[str, Any]:
     return {"apiVersion": "jupyternetes.io/v1", "kind": "JupyterNotebookInstance",
             "metadata": {"name": name, "labels": {"hub.jupyter.org/username": name}},
-            "spec": {"template": {"name": "jupyterlab"}, "variables": {"username": name}}}
+            "spec": {"template": {"name": template}, "variables": {"username": name}}}
 
 
 def bare_pod(rendered: dict[str, Any]) -> dict[str, Any]:
@@ -144,8 +159,9 @@ class ClientRequests:
 class Watches:
     """One all-namespaces watch per resource; ``wait(key, mark)`` returns once a mark is seen."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, claims: bool = False) -> None:
         self.client = client
+        self.claims = claims
         self.marks = Marks()
         self.events: dict[tuple[str, str], anyio.Event] = {}
         self.lines = 0
@@ -158,7 +174,10 @@ class Watches:
         return self.marks.times[key][mark]
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
-        for resource, apply in ((PODS, self.marks.pod_event), (INSTANCES, self.marks.instance_event)):
+        watched = [(PODS, self.marks.pod_event), (INSTANCES, self.marks.instance_event)]
+        if self.claims:
+            watched.append((PVCS, self.marks.claim_event))
+        for resource, apply in watched:
             rv = str((await self.client.list_page(resource, params={"limit": 1}))["metadata"]["resourceVersion"])
             tg.start_soon(self._run, resource, apply, rv)
 
@@ -209,6 +228,10 @@ class Bench:
     kubeconfig: Path
     timeout: float = 300.0
     rendered: dict[str, Any] = field(default_factory=dict)
+    home: bool = False
+    """Every spawn with a home claim (:mod:`.home`)."""
+    claim: dict[str, Any] = field(default_factory=dict)
+    """With ``home``: the warm-up's claim as a client would create it (:func:`.home.bare_claim`)."""
     kubespawner: Any = None
     """KubeSpawner's Config (built from ``rendered``)."""
     requests: ClientRequests = field(default_factory=ClientRequests)
@@ -223,6 +246,8 @@ class Bench:
     async def spawn(self, variant: str, i: int, tag: str) -> Spawn:
         key = self.key(variant, i, tag)
         marks = self.watches.marks
+        if self.home:
+            marks.claims[claim_name(key)] = key
         try:
             with anyio.fail_after(self.timeout):
                 await getattr(self, f"_{variant}")(key, namespace_of(variant))
@@ -237,9 +262,12 @@ class Bench:
         self.watches.marks.mark(key, ACKED, time.perf_counter())
 
     async def _bare(self, key: str, namespace: str) -> None:
-        pod = copy.deepcopy(self.rendered)
+        pod = mounting(self.rendered, claim_name(key)) if self.home else copy.deepcopy(self.rendered)
         pod["metadata"]["name"] = key
         self._sent(key)
+        if self.home:  # the claim, then the pod at once: what a naive client does
+            self.requests.counts[BARE] += 1
+            await self.client.create(PVCS, named(self.claim, claim_name(key)), namespace)
         self.requests.counts[BARE] += 1
         await self.client.create(PODS, pod, namespace)
         self._acked(key)
@@ -248,7 +276,7 @@ class Bench:
     async def _jupyternetes(self, key: str, namespace: str) -> None:
         self._sent(key)
         self.requests.counts[JUPYTERNETES] += 1
-        await self.client.create(INSTANCES, instance(key), namespace)
+        await self.client.create(INSTANCES, instance(key, template_name(self.home)), namespace)
         self._acked(key)
         self.watches.marks.mark(key, DONE, await self.watches.wait(key, READY))
 
@@ -261,7 +289,8 @@ class Bench:
         orm_spawner = SimpleNamespace(name="", server=None)
         spawner = JupyternetesSpawner(hub=Hub(), user=MockUser(name=user), orm_spawner=orm_spawner,
                                       api_token=secrets.token_hex(16), oauth_client_id="unused",
-                                      kubeconfig=str(self.kubeconfig), namespace=namespace, template_name="jupyterlab")
+                                      kubeconfig=str(self.kubeconfig), namespace=namespace,
+                                      template_name=template_name(self.home))
         self._sent(key)
         await spawner.start()
         self.watches.marks.mark(key, DONE, time.perf_counter())
@@ -274,7 +303,7 @@ class Bench:
         from kubespawner import KubeSpawner  # type: ignore[import-untyped]
 
         if self.kubespawner is None:
-            self.kubespawner = kubespawner_config(namespace, self.rendered)
+            self.kubespawner = kubespawner_config(namespace, self.rendered, self.claim if self.home else None)
         spawner = KubeSpawner(hub=Hub(), user=MockUser(name=key.removeprefix("jupyter-")), config=self.kubespawner,
                               api_token=secrets.token_hex(16), oauth_client_id="unused")
         self._sent(key)
@@ -282,60 +311,19 @@ class Bench:
         self.watches.marks.mark(key, DONE, time.perf_counter())
 
 
-def with_current_context(kubeconfig: Path) -> Path:
-    """``kubeconfig``, or a copy next to it with ``current-context`` set (KubeSpawner's loader needs one)."""
-    doc = yaml.safe_load(kubeconfig.read_text())
-    if doc.get("current-context"):
-        return kubeconfig
-    copy_path = kubeconfig.with_name(f"{kubeconfig.stem}-current-context.yaml")
-    copy_path.write_text(yaml.safe_dump({**doc, "current-context": doc["contexts"][0]["name"]}))
-    copy_path.chmod(0o600)
-    return copy_path
-
-
-def kubespawner_config(namespace: str, rendered: dict[str, Any]) -> Any:
-    """KubeSpawner configured for the pod the operator renders: same image, args, port,
-    resources, security contexts and labels (KubeSpawner adds its own labels and the
-    JupyterHub environment, as the operator's spawner does)."""
-    from traitlets.config import Config
-
-    container = rendered["spec"]["containers"][0]
-    resources = container.get("resources") or {}
-    pod_security = dict(rendered["spec"].get("securityContext") or {})
-    c = Config()
-    k = c.KubeSpawner
-    k.namespace = namespace
-    k.image = container["image"]
-    k.cmd = list(container.get("args") or container.get("command") or [])
-    k.port = container["ports"][0]["containerPort"]
-    k.cpu_guarantee = 0.1 if resources.get("requests", {}).get("cpu") == "100m" else None
-    k.mem_guarantee = "256M" if resources.get("requests", {}).get("memory") == "256Mi" else None
-    k.mem_limit = "2G" if resources.get("limits", {}).get("memory") == "2Gi" else None
-    k.uid = pod_security.pop("runAsUser", None)
-    k.fs_gid = pod_security.pop("fsGroup", None)
-    k.pod_security_context = pod_security
-    k.container_security_context = dict(container.get("securityContext") or {})
-    k.extra_labels = dict(rendered["metadata"].get("labels") or {})
-    k.start_timeout = 300
-    k.http_timeout = 300
-    # As kubespawner's own test-suite: the server would otherwise need these to start.
-    c.Spawner.environment = {"JUPYTERHUB_API_TOKEN": "test-secret-token", "JUPYTERHUB_CLIENT_ID": "ignored"}
-    return c
-
-
-async def prepare(client: Client, variants: tuple[str, ...]) -> None:
+async def prepare(client: Client, variants: tuple[str, ...], home: bool = False) -> None:
     """A namespace per variant (and the one for warm-ups), with the template where the operator works."""
     for variant in (*variants, JUPYTERNETES):
         ns = namespace_of(variant)
         await ensure_namespace(client, ns)
-        if variant in OPERATED and await client.get_or_none(TEMPLATES, "jupyterlab", ns) is None:
-            await client.create(TEMPLATES, template(), ns)
+        if variant in OPERATED and await client.get_or_none(TEMPLATES, template_name(home), ns) is None:
+            await client.create(TEMPLATES, template(home), ns)
 
 
-async def template_valid(client: Client, namespace: str, timeout: float = 60) -> None:
+async def template_valid(client: Client, namespace: str, name: str = "jupyterlab", timeout: float = 60) -> None:
     with anyio.fail_after(timeout):
         while True:
-            obj = await client.get(TEMPLATES, "jupyterlab", namespace)
+            obj = await client.get(TEMPLATES, name, namespace)
             if condition(obj, VALID).get("status") == "True":
                 return
             await anyio.sleep(0.1)

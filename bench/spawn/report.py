@@ -18,12 +18,16 @@ from typing import Any
 
 from .. import package_version
 from .cluster import BARE, JUPYTERNETES, OPERATED, SPAWNER
-from .phases import LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
+from .phases import CLAIM_BOUND, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
+
+HOME_SUFFIX = "-home"
+"""Ends the names of runs made with home claims (``--home``)."""
 
 
-def run_name(scenario: str, n: int) -> str:
-    """A run's name (and file name): the scenario, and a burst's size unless it is the default 1,000."""
-    return f"burst{n}" if scenario == "burst" and n != 1000 else scenario
+def run_name(scenario: str, n: int, home: bool = False) -> str:
+    """A run's name (and file name): the scenario, a burst's size unless it is the default 1,000,
+    and :data:`HOME_SUFFIX` for a run with home claims."""
+    return (f"burst{n}" if scenario == "burst" and n != 1000 else scenario) + (HOME_SUFFIX if home else "")
 
 
 def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float, ...]) -> dict[str, Any]:
@@ -39,7 +43,7 @@ def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float,
         ratios[v]["p50_minus_bare_ms"] = 1000 * (r["latency"]["p50"] - base["latency"]["p50"])
         ratios[v]["all_done"] = r["all_done_seconds"] / base["all_done_seconds"]
     return {
-        "benchmark": "spawn", "scenario": args.scenario, "run": run_name(args.scenario, args.n),
+        "benchmark": "spawn", "scenario": args.scenario, "run": run_name(args.scenario, args.n, args.home),
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                     "loadavg_before": load, "loadavg_after": os.getloadavg()},
@@ -48,7 +52,8 @@ def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float,
         "parameters": {"n": args.n, "concurrency": args.concurrency if args.scenario == "burst" else 1,
                        **({"rate": args.rate, "duration": args.duration} if args.scenario == "sustained" else {}),
                        **({"live": args.live} if args.scenario == "scale" else {}),
-                       "variants": list(args.variants), "cluster": str(args.kubeconfig or "local control plane"),
+                       "variants": list(args.variants), "home": args.home,
+                       "cluster": str(args.kubeconfig or "local control plane"),
                        "timeout": args.timeout, "idle_seconds": args.idle, "operator_args": args.operator_arg},
         "results": results, "ratios_vs_bare": ratios, "operator": {**raw["operator"], "windows": raw["windows"]},
         "watch_lines": raw["watch_lines"],
@@ -88,7 +93,8 @@ def plot(summary: dict[str, Any], spawns: dict[str, list[Spawn]], path: Path) ->
     parts.invert_yaxis()
     parts.legend(fontsize=7)
     fig.suptitle(f"spawn latency, {summary['scenario']} n={summary['parameters']['n']}"
-                 + (f", concurrency {summary['parameters']['concurrency']}" if summary["scenario"] == "burst" else ""))
+                 + (f", concurrency {summary['parameters']['concurrency']}" if summary["scenario"] == "burst" else "")
+                 + (", with home claims" if summary["parameters"].get("home") else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -96,6 +102,11 @@ def plot(summary: dict[str, Any], spawns: dict[str, list[Spawn]], path: Path) ->
 
 def _ms(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{1000 * x:,.0f}"
+
+
+def _times(ratio: dict[str, float], key: str, variant: str) -> str:
+    """A ratio to bare: 1.00 on bare's own row, ``-`` in a run without bare pods."""
+    return "1.00" if variant == BARE else f"{ratio[key]:.2f}" if key in ratio else "-"
 
 
 def markdown(summaries: Sequence[dict[str, Any]]) -> str:
@@ -114,6 +125,7 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
         p = s["parameters"]
         lines += [f"## {s.get('run', s['scenario'])}: n={p['n']}" + (f", concurrency {p['concurrency']}"
                                                         if s["scenario"] == "burst" else "")
+                  + (", with home claims" if p.get("home") else "")
                   + f" ({s['when']}, load {s['machine']['loadavg_before'][0]:.1f})", "",
                   "| variant | done/n | p50 ms | p90 ms | p99 ms | max ms | p50 x bare | p99 x bare | "
                   "all done s | x bare | client API req/spawn | op CPU ms/spawn | op API req/spawn | "
@@ -135,19 +147,22 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
             sent = (w.get("client_requests") or {}).get(variant)
             client = f"{sent / r['spawns']:.1f}" if sent is not None and r["spawns"] else "-"
             all_done = f"{r.get('all_done_seconds', math.nan):.1f}" if burst else "-"
-            all_done_ratio = f"{ratio.get('all_done', 1.0):.2f}" if burst else "-"
+            all_done_ratio = _times(ratio, "all_done", variant) if burst else "-"
             lines.append(
                 f"| {v} | {r['done']}/{r['spawns']} | {_ms(lat.get('p50'))} | {_ms(lat.get('p90'))} | "
-                f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | {ratio.get('p50', 1.0):.2f} | "
-                f"{ratio.get('p99', 1.0):.2f} | {all_done} | {all_done_ratio} | {client} | "
+                f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | {_times(ratio, 'p50', variant)} | "
+                f"{_times(ratio, 'p99', variant)} | {all_done} | {all_done_ratio} | {client} | "
                 f"{'-' if per_spawn is None else f'{per_spawn:.1f}'} | "
                 f"{'-' if reqs is None else f'{reqs:.1f}'} | {recs} |")
+        # A claim mark only where there are claims (--home): the other runs' tables stay as they were.
+        marks = [m for m in ORDER[1:] if m != CLAIM_BOUND or any(m in r.get("phase_p50", {})
+                                                                for r in s["results"].values())]
         lines += ["", "Median ms from the create sent to each mark (client clock):", "",
-                  "| variant | " + " | ".join(LABELS[m] for m in ORDER[1:]) + " |",
-                  "| --- |" + " --- |" * (len(ORDER) - 1)]
+                  "| variant | " + " | ".join(LABELS[m] for m in marks) + " |",
+                  "| --- |" + " --- |" * len(marks)]
         for v, r in s["results"].items():
             p50 = r.get("phase_p50", {})
-            lines.append(f"| {v} | " + " | ".join(_ms(p50.get(m)) for m in ORDER[1:]) + " |")
+            lines.append(f"| {v} | " + " | ".join(_ms(p50.get(m)) for m in marks) + " |")
         lines += ["", f"Operator: peak RSS {op['rss_max_mb']:.0f} MB with {op['live_notebooks']} live notebooks, "
                   f"idle CPU {op['idle_cpu_percent']:.2f}% of a core.", ""]
     lines += ["## Goals", "", "| goal | status | measured | limit |", "| --- | --- | --- | --- |"]

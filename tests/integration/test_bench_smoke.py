@@ -1,5 +1,6 @@
-"""The spawn benchmark at a tiny size, every scenario and variant, so that it never rots (the full
-runs are in ``bench/README.md``). Against the test control plane, as ``python -m bench.spawn``."""
+"""The spawn benchmark at a tiny size, every scenario and variant, and with home claims, so that it
+never rots (the full runs are in ``bench/README.md``). Against the test control plane, as
+``python -m bench.spawn``."""
 
 from __future__ import annotations
 
@@ -10,10 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from bench.spawn.cluster import namespace_of
+from bench.spawn.home import claim_name
+from bench.spawn.phases import CLAIM_BOUND, LABEL_INSTANCE
 from jupyternetes_operator.testing import ControlPlane
 
 REPO = Path(__file__).parents[2]
 VARIANTS = "bare,jupyternetes,spawner,kubespawner"
+
+
+def bench(control_plane: ControlPlane, out: Path, *args: str) -> None:
+    argv = [sys.executable, "-m", "bench.spawn", *args, "--kubeconfig", str(control_plane.kubeconfig),
+            "--out", str(out), "--idle", "0.5", "--settle", "0"]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
 @pytest.mark.parametrize(("scenario", "args", "runs"), [
@@ -27,10 +38,7 @@ VARIANTS = "bare,jupyternetes,spawner,kubespawner"
 ])
 def test_every_scenario_runs_and_reports(control_plane: ControlPlane, tmp_path: Path, scenario: str,
                                          args: list[str], runs: dict[str, int]) -> None:
-    argv = [sys.executable, "-m", "bench.spawn", "--scenario", scenario, "--variants", VARIANTS, *args,
-            "--kubeconfig", str(control_plane.kubeconfig), "--out", str(tmp_path), "--idle", "0.5", "--settle", "0"]
-    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    bench(control_plane, tmp_path, "--scenario", scenario, "--variants", VARIANTS, *args)
     name = "burst3" if scenario == "burst" else scenario
     summary = json.loads((tmp_path / f"spawn-{name}.json").read_text())
     assert {v: r["done"] for v, r in summary["results"].items()} == runs
@@ -46,3 +54,28 @@ def test_every_scenario_runs_and_reports(control_plane: ControlPlane, tmp_path: 
     if scenario == "scale":
         assert summary["operator"]["live_notebooks"] >= 4
         assert summary["operator"]["idle_at_live"]["rss_mb"] > 0
+
+
+def test_home_claims_are_made_bound_and_mounted(control_plane: ControlPlane, tmp_path: Path) -> None:
+    bench(control_plane, tmp_path, "--scenario", "burst", "--n", "3", "--concurrency", "3", "--home",
+          "--variants", VARIANTS)
+    summary = json.loads((tmp_path / "spawn-burst3-home.json").read_text())
+    assert summary["parameters"]["home"] is True
+    assert {v: (r["done"], r["errors"]) for v, r in summary["results"].items()} == {
+        v: (3, 0) for v in VARIANTS.split(",")}
+    assert (tmp_path / "spawn-burst3-home.png").exists()
+    assert "with home claims" in (tmp_path / "spawn.md").read_text()
+    for variant, spawns in summary["spawns"].items():
+        ns = namespace_of(variant)
+        claims = {c["metadata"]["name"]: c for c in json.loads(
+            control_plane.kubectl("get", "pvc", "-n", ns, "-o", "json").stdout)["items"]}
+        pods = json.loads(control_plane.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
+        for spawn in spawns:
+            assert CLAIM_BOUND in spawn["phases"], spawn  # the bench's claim watch saw it Bound
+            claim = claims[claim_name(spawn["key"])]
+            assert claim["status"]["phase"] == "Bound"
+            pod = next(p for p in pods if spawn["key"] in (p["metadata"]["name"], (p["metadata"].get("labels") or {})
+                                                           .get(LABEL_INSTANCE)))
+            assert [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]
+                    if "persistentVolumeClaim" in v] == [claim["metadata"]["name"]]
+            assert pod["status"]["phase"] == "Running"
