@@ -13,7 +13,8 @@ import pytest
 
 from bench.spawn.cluster import namespace_of
 from bench.spawn.home import claim_name
-from bench.spawn.phases import CLAIM_BOUND, LABEL_INSTANCE
+from bench.spawn.phases import CLAIM_BOUND
+from jupyternetes_operator.api import LABEL_INSTANCE
 from jupyternetes_operator.testing import ControlPlane
 
 REPO = Path(__file__).parents[2]
