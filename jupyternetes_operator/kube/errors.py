@@ -140,22 +140,6 @@ def error_from_response(http_status: int, body: bytes, headers: Mapping[str, str
     return error_from_status(parsed, http_status, retry_after)
 
 
-def is_not_found(exc: BaseException) -> bool:
-    return isinstance(exc, NotFound)
-
-
-def is_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, Conflict)
-
-
-def is_already_exists(exc: BaseException) -> bool:
-    return isinstance(exc, AlreadyExists)
-
-
-def is_gone(exc: BaseException) -> bool:
-    return isinstance(exc, Gone)
-
-
 def is_retryable(exc: BaseException) -> bool:
     """Worth retrying unchanged after a backoff: throttling, server errors, lost races."""
     return isinstance(exc, TooManyRequests | ServerError | Conflict)

@@ -35,7 +35,3 @@ class Backoff:
     def reset(self) -> None:
         self._failures = 0
         self._last_failure = None
-
-    @property
-    def failures(self) -> int:
-        return self._failures

@@ -279,10 +279,6 @@ class Store:
         return builtins.list(self._indices[index_name])
 
     @property
-    def index_names(self) -> builtins.list[str]:
-        return builtins.list(self._indexers)
-
-    @property
     def has_synced(self) -> bool:
         """False until the first :meth:`replace` (the initial LIST) has been applied."""
         return self._synced

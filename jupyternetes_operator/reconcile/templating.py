@@ -151,23 +151,6 @@ def declared_names(spec: Mapping[str, Any]) -> set[str]:
     return {d["name"] for d in declarations if isinstance(d, Mapping) and isinstance(d.get("name"), str)}
 
 
-def references(template: Mapping[str, Any]) -> set[str]:
-    """Every reference (the text inside ``{{ }}``) the template's children use."""
-    spec = template.get("spec")
-    found: set[str] = set()
-    if not isinstance(spec, Mapping):
-        return found
-    for group in GROUPS:
-        raw = spec.get(group)
-        if not is_list(raw):
-            continue
-        for index, entry in enumerate(raw):
-            if isinstance(entry, Mapping):
-                for _, text in templated_strings(group, index, entry):
-                    found.update(match[1] for match in PLACEHOLDER.finditer(text))
-    return found
-
-
 def is_known(ref: str, declared: set[str], logical: Mapping[str, set[str]]) -> bool:
     if ref in BUILTINS or ref in declared:
         return True

@@ -47,7 +47,7 @@ def test_retry_after_from_header_wins_over_details() -> None:
 def test_watch_expired_status_is_gone() -> None:
     # A watch delivers 410 as an ERROR event whose Status says reason Expired.
     err = errors.error_from_status({"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"})
-    assert errors.is_gone(err)
+    assert isinstance(err, errors.Gone)
 
 
 def test_non_status_body_keeps_the_text() -> None:
@@ -59,10 +59,8 @@ def test_non_status_body_keeps_the_text() -> None:
 def test_predicates() -> None:
     conflict = errors.error_from_response(409, status(409, "Conflict"), {})
     exists = errors.error_from_response(409, status(409, "AlreadyExists"), {})
-    assert errors.is_conflict(conflict)
-    assert not errors.is_conflict(exists)
-    assert errors.is_already_exists(exists)
-    assert not errors.is_already_exists(conflict)
+    assert type(conflict) is errors.Conflict  # the same code, two reasons, two classes
+    assert type(exists) is errors.AlreadyExists
     assert errors.is_retryable(conflict)
     assert not errors.is_retryable(exists)
-    assert errors.is_not_found(errors.error_from_response(404, status(404, "NotFound"), {}))
+    assert isinstance(errors.error_from_response(404, status(404, "NotFound"), {}), errors.NotFound)
