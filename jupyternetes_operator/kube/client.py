@@ -13,12 +13,13 @@ never retries on its own.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Protocol, Self
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -79,6 +80,15 @@ def _verb(method: str, params: Mapping[str, str | int | bool] | None, has_name: 
     return method
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``, unless ``NO_PROXY``
+    covers its host), as Go clients such as kubectl find it."""
+    parts = urlsplit(url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class WriteFenced(Exception):
     """A write refused before it left the process: this replica may not act (it is not leading)."""
 
@@ -132,9 +142,15 @@ class Client:
     def __init__(self, configuration: Configuration, *, metrics: ClientMetrics | None = None,
                  throttle: Throttle | None = None, field_manager: str | None = None) -> None:
         self._configuration = configuration
-        self._rest = RESTClientObject(configuration)
-        self._session: aiohttp.ClientSession = self._rest.pool_manager
+        self._rest = RESTClientObject(configuration)  # its TLS connection pool; its session is not used
         self._host = str(configuration.host).rstrip("/")
+        # The proxy is settled once: the kubeconfig's proxy-url, else HTTPS_PROXY/NO_PROXY. aiohttp's own
+        # trust_env would look for ~/.netrc in a worker thread on every request (a thread hop per request,
+        # and a netrc entry for the API host would clash with the token header).
+        self._proxy: str | None = configuration.proxy or env_proxy(self._host)
+        self._proxy_headers: Mapping[str, str] | None = configuration.proxy_headers if self._proxy else None
+        connector = self._rest.pool_manager.connector
+        self._session = aiohttp.ClientSession(connector=connector, connector_owner=False, read_bufsize=2**21)
         self._metrics = metrics if metrics is not None else ClientMetrics()
         self._throttle = throttle
         self.field_manager = field_manager
@@ -144,8 +160,8 @@ class Client:
         # Fenced writes go through a second session on the same connection pool, the only one traced:
         # a trace on the main session would also run for every chunk of every watch (+1.2 ms of CPU
         # per spawn at a 300-spawn burst, bench/README.md).
-        self._fenced = aiohttp.ClientSession(connector=self._session.connector, connector_owner=False,
-                                             trust_env=self._session.trust_env, trace_configs=[_late_fence()])
+        self._fenced = aiohttp.ClientSession(connector=connector, connector_owner=False,
+                                             trace_configs=[_late_fence()])
 
     @classmethod
     async def from_kubeconfig(cls, path: str | None = None, context: str | None = None,
@@ -163,6 +179,7 @@ class Client:
 
     async def close(self) -> None:
         await self._fenced.close()
+        await self._session.close()
         await self._rest.close()
 
     async def __aenter__(self) -> Self:
@@ -216,6 +233,7 @@ class Client:
                 method, self._url(path, params), data=body,
                 headers=await self._headers(content_type),
                 timeout=aiohttp.ClientTimeout(total=timeout), trace_request_ctx=fence,
+                proxy=self._proxy, proxy_headers=self._proxy_headers,
             ) as response:
                 code = str(response.status)
                 data = await response.read()
@@ -242,7 +260,8 @@ class Client:
         timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout)
         try:
             async with self._session.get(self._url(path, params), headers=await self._headers(None),
-                                         timeout=timeout) as response:
+                                         timeout=timeout, proxy=self._proxy,
+                                         proxy_headers=self._proxy_headers) as response:
                 code = str(response.status)
                 self._after("WATCH", "GET", code, started)
                 if response.status >= 300:

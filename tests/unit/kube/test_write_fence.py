@@ -1,10 +1,13 @@
+import asyncio
+from pathlib import Path
+
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes_asyncio.client import Configuration
 
-from jupyternetes_operator.kube.client import Client, WriteFenced
+from jupyternetes_operator.kube.client import Client, WriteFenced, env_proxy
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, LEASES
 
 
@@ -57,3 +60,45 @@ async def test_a_write_deposed_while_it_waited_for_a_connection_never_leaves() -
             await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
             assert answers == []
     assert received == ["GET", "POST"]
+
+
+async def test_a_netrc_entry_for_the_api_host_neither_clashes_with_the_token_nor_costs_a_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's trust_env would look up ~/.netrc in a worker thread on every request, and an entry for
+    the API host would clash with the bearer token (ValueError): the client does neither."""
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({"metadata": {"name": "x"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    (tmp_path / "netrc").write_text("machine 127.0.0.1 login someone password secret\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    async with TestServer(app) as server:
+        configuration = Configuration()
+        configuration.host = str(server.make_url("")).rstrip("/")
+        configuration.api_key = {"BearerToken": "token-1"}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        async with Client(configuration) as client:
+            loop = asyncio.get_running_loop()
+            hops: list[object] = []
+            original = loop.run_in_executor
+            monkeypatch.setattr(loop, "run_in_executor", lambda *a: hops.append(a) or original(*a))
+            await client.get(CONFIG_MAPS, "x", "ns")
+            await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
+    assert seen == ["Bearer token-1", "Bearer token-1"]
+    assert hops == []
+
+
+def test_the_proxy_comes_from_the_environment_unless_no_proxy_covers_the_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_proxy("https://api.example:6443") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    assert env_proxy("https://api.example:6443") == "http://proxy.corp:3128"
+    monkeypatch.setenv("NO_PROXY", ".example,10.0.0.0/8")
+    assert env_proxy("https://api.example:6443") is None
+    assert env_proxy("https://other.test") == "http://proxy.corp:3128"
