@@ -121,7 +121,9 @@ def serve(directory: Path, nodes: int, operator: bool = False) -> int:
         plane.start(progress)
         if operator:
             progress("starting the operator")
-            plane.kubectl("create", "namespace", "jupyternetes")  # its own (the claim signing key's), as deployed
+            # Its own namespace (the claim signing key's), as deployed; applied, since a dev cluster
+            # started again keeps its etcd data.
+            plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jupyternetes"}}])
             proc = ManagedProcess("operator", [
                 sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={plane.kubeconfig}",
                 "--leader-elect=false", "--log-format=text", f"--bind-address={OPERATOR_ADDRESS}"],
