@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..kube.client import Client
@@ -65,7 +65,7 @@ class BindingModes:
         self._forbidden = False
         self._quiet_until = 0.0
 
-    async def immediate(self, names: Iterable[str]) -> set[str]:
+    async def immediate(self, names: Collection[str]) -> set[str]:
         """Which of ``names`` bind immediately (a class not found, not readable, or not asked for while
         the API server said to wait: not known to)."""
         for name in set(names) - set(self._modes):
