@@ -222,7 +222,7 @@ class Client:
             content_type = JSON
         verb = _verb(method, params, named)
         started = await self._before(verb)
-        # Checked after any throttling wait: the last moment before the request leaves.
+        # Checked after any throttling wait, and again once the connection is in hand (_late_fence).
         fence = None
         if method not in ("GET", "HEAD") and self.write_fence is not None:
             fence = _Fence(self.write_fence, method, path)
