@@ -51,11 +51,13 @@ async def apiserver_outage(env: FaultEnv, down: float = 0.0) -> float:
     return time.monotonic() - started
 
 
-async def ensure_apiserver(env: FaultEnv) -> None:
-    """Start kube-apiserver again if a scenario failed while it was down (the plane is shared)."""
+async def restore_plane(env: FaultEnv) -> None:
+    """Leave the shared plane as responsive as it was: kube-apiserver started again if a scenario
+    failed while it was down, and its clients restarted out of their watch back-off."""
     proc = env.control_plane.processes.get("kube-apiserver")
     if proc is not None and not proc.alive():
         await anyio.to_thread.run_sync(partial(env.control_plane.restart, "kube-apiserver"))
+    await anyio.to_thread.run_sync(env.control_plane.refresh_clients)
 
 
 
@@ -88,7 +90,7 @@ async def apiserver_restart_during_burst(env: FaultEnv, size: int, rng: random.R
         no_relist_loop(run, text, len(outages))
         run.notes.update(outage_s=outages, relists=relists(text))
     finally:
-        await ensure_apiserver(env)
+        await restore_plane(env)
         await operator.stop()
     await claims_per_instance(run, env, size)
     return run
@@ -146,7 +148,7 @@ async def apiserver_restart_during_leader_renewal(env: FaultEnv, size: int, rng:
         await diagnose(run, replicas)
         run.notes.update(leader_stopped_after_s=stopped_after, exits=[f"{e.replica}:{e.code}" for e in exits])
     finally:
-        await ensure_apiserver(env)
+        await restore_plane(env)
         await stop_all(replicas)
     await claims_per_instance(run, env, size)
     return run
@@ -223,7 +225,7 @@ async def compaction_while_watches_are_down(env: FaultEnv, size: int, rng: rando
     finally:
         if operator.running:
             operator.signal(signal.SIGCONT)
-        await ensure_apiserver(env)
+        await restore_plane(env)
         await operator.stop()
     await claims_per_instance(run, env, size)
     return run

@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -41,6 +42,9 @@ __all__ = ["ADMIN", "ControlPlane", "ControlPlaneConfig", "StartError"]
 ADMIN = "admin"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 STORAGE_CLASS = "kwok-volume"
+CLIENTS = ("kube-controller-manager", "kube-scheduler")
+"""The clients of the API server that :meth:`ControlPlane.refresh_clients` restarts (not kwok: a new kwok
+process waits out its predecessor's node leases, 40 s, before it serves pods)."""
 
 Progress = Callable[[str], None]
 
@@ -97,6 +101,7 @@ class ControlPlane:
         self.apiserver_port = _free_port()
         self.tokens: dict[str, str] = {}
         self.processes: dict[str, ManagedProcess] = {}
+        self._health: dict[str, str] = {}  # component -> its /healthz URL
         self._pki: Pki | None = None
 
     # -- addresses and credentials -------------------------------------------------
@@ -199,6 +204,18 @@ class ControlPlane:
         proc.start()
         if name == "kube-apiserver":
             proc.wait_ready(self._apiserver_ready, self.config.start_timeout)
+
+    def refresh_clients(self) -> None:
+        """Restart the controller-manager and the scheduler, and wait until they serve. A restarted API
+        server answers 403 until its RBAC cache loads, and client-go's watch back-off after that can
+        keep a controller idle for a minute (a namespace without its ``default`` ServiceAccount, a
+        claim unbound): fault runs call this once they end, so the next test starts on a plane as
+        responsive as the first."""
+        for name in CLIENTS:
+            self.restart(name)
+            if url := self._health.get(name):
+                self.processes[name].wait_ready(partial(self._https_ok, url, verify=False),
+                                                self.config.start_timeout)
 
     def _etcd_call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(f"{self.etcd_endpoint}{path}", data=json.dumps(body).encode(),
@@ -326,10 +343,11 @@ class ControlPlane:
             f"--server-address=127.0.0.1:{kwok_port}",
             *(f"--config={stage}" for stage in binaries.kwok_stages),
         ])
-        timeout = self.config.start_timeout
-        kcm.wait_ready(lambda: self._https_ok(f"https://127.0.0.1:{kcm_port}/healthz", verify=False), timeout)
-        sched.wait_ready(lambda: self._https_ok(f"https://127.0.0.1:{sched_port}/healthz", verify=False),
-                         timeout)
+        self._health = {"kube-controller-manager": f"https://127.0.0.1:{kcm_port}/healthz",
+                        "kube-scheduler": f"https://127.0.0.1:{sched_port}/healthz"}
+        for proc in (kcm, sched):
+            url = self._health[proc.name]
+            proc.wait_ready(partial(self._https_ok, url, verify=False), self.config.start_timeout)
 
     # -- bootstrap objects -----------------------------------------------------------
 

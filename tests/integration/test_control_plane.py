@@ -13,9 +13,11 @@ import pytest
 
 from jupyternetes_operator.kube.client import Client, Object
 from jupyternetes_operator.kube.errors import Forbidden
-from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, PODS, PVCS, Resource
+from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, NAMESPACES, PODS, PVCS, Resource
 from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig, StartError
 from jupyternetes_operator.testing.binaries import KUBERNETES_VERSION
+from jupyternetes_operator.testing.controlplane import CLIENTS
+from jupyternetes_operator.testing.namespaces import ensure_namespace
 
 from .operator_harness import wait_for
 
@@ -61,6 +63,23 @@ async def test_pvc_of_the_kwok_storage_class_binds(kube: Client, namespace: str)
     assert bound is not None
     assert bound["spec"]["storageClassName"] == "kwok-volume"  # the default class
     assert bound["spec"]["volumeName"]
+
+
+async def test_refreshed_clients_serve_again(control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    # What fault runs do once they end: the controller-manager and the scheduler start again, each a new
+    # process, and the plane works as before (a new namespace gets its ServiceAccount, a pod runs).
+    before = {name: control_plane.processes[name].pid for name in CLIENTS}
+    await anyio.to_thread.run_sync(control_plane.refresh_clients)
+    after = {name: control_plane.processes[name].pid for name in CLIENTS}
+    assert all(after[name] not in (None, before[name]) for name in CLIENTS), (before, after)
+    await ensure_namespace(kube, f"{namespace}-again", timeout=30)
+    try:
+        await kube.create(PODS, pod("after-refresh"), f"{namespace}-again")
+        running = await wait_for(kube, PODS, "after-refresh", f"{namespace}-again",
+                                 lambda p: p and p["status"].get("phase") == "Running")
+        assert running is not None
+    finally:
+        await kube.delete(NAMESPACES, f"{namespace}-again")
 
 
 async def test_non_admin_user_is_forbidden_until_granted(control_plane: ControlPlane, kube: Client,
