@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +35,7 @@ from .cluster import (
     Bench,
     BenchOperator,
     ClientRequests,
+    FlameGraph,
     Watches,
     at_rate,
     bare_pod,
@@ -72,6 +74,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--operator-arg", action="append", default=[], help="extra flag for the operator")
     parser.add_argument("--rate", type=float, default=20.0, help="sustained: spawns per second (default %(default)s)")
     parser.add_argument("--duration", type=float, default=30.0, help="sustained: seconds (default %(default)s)")
+    parser.add_argument("--profile", action="append", choices=("flame", "memray"), default=[],
+                        help="flame: a py-spy flame graph of the operator per operated window "
+                        "(...-<window>-flame.svg); memray: the operator under memray, its peak-memory flame "
+                        "graph and stats written at the end (...-memray.html, ...-memray-stats.txt; "
+                        "slows the operator: take timings from a run without it)")
     parser.add_argument("--live", type=int, default=10000, help="scale: live notebooks created before the runs "
                         "(default %(default)s)")
     args = parser.parse_args(argv)
@@ -102,16 +109,22 @@ class Runner:
         self.requests.install()
         self.spawns: dict[str, list[Spawn]] = {}
         self.windows: dict[str, Any] = {}
+        self.prefix = args.out / f"spawn-{args.scenario}{home_suffix(args)}"
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
-                                      args.out / f"spawn-{args.scenario}{home_suffix(args)}-operator.log",
-                                      tuple(args.operator_arg))
+                                      Path(f"{self.prefix}-operator.log"), tuple(args.operator_arg),
+                                      Path(f"{self.prefix}-memray.bin") if "memray" in args.profile else None)
 
     async def window(self, name: str, coro: Any, operated_spawns: int) -> dict[str, Any]:
-        """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran."""
+        """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran (and, with
+        ``--profile flame``, where its CPU went, in ``...-<name>-flame.svg``)."""
         op = self.operator
         clients0 = dict(self.requests.counts)
         (requests0, reconciles0), (t0, _, cpu0) = await op.counters(), op.usage()
-        result = await coro
+        if "flame" in self.args.profile and operated_spawns and op.proc is not None:
+            async with FlameGraph(op.proc.pid, Path(f"{self.prefix}-{name.replace('@', '-')}-flame.svg")):
+                result = await coro
+        else:
+            result = await coro
         (requests1, reconciles1), (t1, _, cpu1) = await op.counters(), op.usage()
         rss = max((r for t, r, _ in op.samples if t0 <= t <= t1), default=0)
         return {"result": result, "operator": {
@@ -141,7 +154,9 @@ class Runner:
                     from kubespawner import KubeSpawner  # type: ignore[import-untyped]
 
                     await KubeSpawner._stop_all_reflectors()
-                self.operator.terminate()
+                self.operator.terminate(timeout=600 if self.operator.memray else 30)
+                if self.operator.memray is not None:
+                    memray_reports(self.operator.memray)
 
     async def _run(self, client: Client, tg: anyio.abc.TaskGroup) -> dict[str, Any]:
         args, display, op = self.args, self.display, self.operator
@@ -200,7 +215,7 @@ class Runner:
 
         self.display.status(f"sequential{stage}: {n} spawns per variant, variants interleaved")
         operated = n * sum(v in OPERATED for v in variants)
-        self.windows["all" + stage] = (await self.window("all", run(), operated))["operator"]
+        self.windows["all" + stage] = (await self.window("all" + stage, run(), operated))["operator"]
 
     async def paced(self, bench: Bench, stage: str, tag: str, total: int,
                     runner: Callable[[int, Callable[[int], Awaitable[Spawn]], Callable[[Spawn], None]],
@@ -211,7 +226,7 @@ class Runner:
                 return bench.spawn(v, i, tag)
 
             runs = runner(total, one, self.report(v + stage, total))
-            self.windows[v + stage] = (await self.window(v, runs, total if v in OPERATED else 0))["operator"]
+            self.windows[v + stage] = (await self.window(v + stage, runs, total if v in OPERATED else 0))["operator"]
             await anyio.sleep(self.args.settle)
 
     async def scenario(self, bench: Bench) -> None:
@@ -281,6 +296,18 @@ class Runner:
                 await anyio.sleep(0.5)
                 if (now := (await self.operator.counters())[0]) != last:
                     last, since = now, time.monotonic()
+
+
+def memray_reports(tracked: Path) -> None:
+    """memray's flame graph of the operator's memory at its peak (HTML) and its stats (text) beside
+    ``tracked``, which is then removed (it is large and not meant for the repository)."""
+    stem = str(tracked.with_suffix(""))
+    memray = [sys.executable, "-m", "memray"]
+    subprocess.run([*memray, "flamegraph", "--force", "--output", f"{stem}.html", str(tracked)], check=True)
+    stats = subprocess.run([*memray, "stats", "--num-largest", "25", str(tracked)], check=True,
+                           capture_output=True, text=True).stdout
+    Path(f"{stem}-stats.txt").write_text(stats)
+    tracked.unlink()
 
 
 def home_suffix(args: argparse.Namespace) -> str:

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import copy
 import secrets
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -99,10 +102,16 @@ def bare_pod(rendered: dict[str, Any]) -> dict[str, Any]:
 # -- the operator's process --------------------------------------------------------------
 
 class BenchOperator(OperatorProcess):
-    """The operator without leader election, sampled for RSS and CPU every ``interval``."""
+    """The operator without leader election, sampled for RSS and CPU every ``interval``; with ``memray``,
+    run under memray's tracker (Python allocators traced, aggregated), which writes that file as it exits."""
 
-    def __init__(self, kubeconfig: Path, namespaces: tuple[str, ...], log: Path, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, kubeconfig: Path, namespaces: tuple[str, ...], log: Path, args: tuple[str, ...] = (),
+                 memray: Path | None = None) -> None:
         super().__init__(kubeconfig, namespaces, log, *args, leader_election=False)
+        self.memray = memray
+        if memray is not None:
+            self.argv[1:1] = ["-m", "memray", "run", "--force", "--aggregate", "--trace-python-allocators",
+                              "--output", str(memray)]
         self.samples: list[tuple[float, int, float]] = []
         """(perf_counter, RSS bytes, CPU seconds)."""
 
@@ -116,6 +125,26 @@ class BenchOperator(OperatorProcess):
         text = await anyio.to_thread.run_sync(self.metrics)
         return (metric_sum(text, "rest_client_requests_total"),
                 metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"'))
+
+
+class FlameGraph:
+    """py-spy sampling process ``pid`` (every thread, native frames left out) for as long as the
+    ``async with`` lasts, written to ``path`` as an SVG flame graph when it ends."""
+
+    def __init__(self, pid: int, path: Path, rate: int = 100) -> None:
+        self.argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--rate", str(rate),
+                     "--format", "flamegraph", "--output", str(path)]
+        self.proc: anyio.abc.Process | None = None
+
+    async def __aenter__(self) -> FlameGraph:
+        self.proc = await anyio.open_process(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes the graph on SIGINT
+        with anyio.fail_after(60):
+            await self.proc.wait()
 
 
 # -- the clients' own requests -----------------------------------------------------------
