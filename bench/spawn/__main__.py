@@ -49,7 +49,7 @@ from .cluster import (
 from .home import bare_claim, claim_name
 from .kubespawner import with_current_context
 from .phases import READY, Spawn
-from .report import HOME_SUFFIX, markdown, plot, summary_of
+from .report import HOME_SUFFIX, markdown, plot, run_name, summary_of
 
 SCENARIOS = ("sequential", "burst", "sustained", "scale")
 
@@ -109,9 +109,11 @@ class Runner:
         self.requests.install()
         self.spawns: dict[str, list[Spawn]] = {}
         self.windows: dict[str, Any] = {}
-        self.prefix = args.out / f"spawn-{args.scenario}{home_suffix(args)}"
+        self.prefix = args.out / f"spawn-{run_name(args.scenario, args.n, args.home)}"
+        """Of the profiles' files."""
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
-                                      Path(f"{self.prefix}-operator.log"), tuple(args.operator_arg),
+                                      args.out / f"spawn-{args.scenario}{home_suffix(args)}-operator.log",
+                                      tuple(args.operator_arg),
                                       Path(f"{self.prefix}-memray.bin") if "memray" in args.profile else None)
 
     async def window(self, name: str, coro: Any, operated_spawns: int) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Guaranteed:
 
 - :func:`freeze` makes a deep, read-only copy: mappings become ``MappingProxyType`` views over a
-  private dict, lists and tuples become tuples, JSON scalars stay. Nothing else is accepted
+  private dict, lists and tuples become tuples, JSON scalars stay (short strings replaced by an
+  equal, interned one: :data:`INTERN_MAX`). Nothing else is accepted
   (``TypeError``), so read-only holds for every node.
 - :func:`thaw` makes a deep, independent, plain ``dict``/``list`` copy (ready for ``orjson``).
 
@@ -13,6 +14,7 @@ Not promised: hashability (a ``MappingProxyType`` is not hashable), or sharing: 
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeAlias, overload
@@ -21,6 +23,12 @@ FrozenObject: TypeAlias = Mapping[str, Any]
 """A stored object: a read-only ``MappingProxyType`` tree (lists became tuples)."""
 
 _SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+INTERN_MAX = 32
+"""Strings up to this length are interned as they are frozen: the values a cache holds thousands
+of times ("True", "Running", a namespace, an image, a label value) are then held once. A string
+longer than this is most often unique (a uid is 36), and is kept as it came."""
+_intern = sys.intern
 
 
 def _is_scalar(value: Any) -> bool:
@@ -48,10 +56,18 @@ def freeze(obj: Any) -> Any:
         copy = {}
         for k, v in obj.items():
             t = type(v)
-            copy[k] = v if t is str or t is int or t is bool or v is None or t is float else freeze(v)
+            if t is str:
+                copy[k] = _intern(v) if len(v) <= INTERN_MAX else v
+            elif t is int or t is bool or v is None or t is float:
+                copy[k] = v
+            else:
+                copy[k] = freeze(v)
         return MappingProxyType(copy)
     if kind is list or kind is tuple:
-        return tuple([v if _is_scalar(v) else freeze(v) for v in obj])
+        return tuple([(_intern(v) if type(v) is str and len(v) <= INTERN_MAX else v) if _is_scalar(v) else freeze(v)
+                      for v in obj])
+    if kind is str:
+        return _intern(obj) if len(obj) <= INTERN_MAX else obj
     if kind in _SCALARS:
         return obj
     if isinstance(obj, Mapping):

@@ -126,6 +126,20 @@ def test_freeze_copies_so_the_callers_dict_cannot_reach_the_stored_object() -> N
     assert store.index_keys("app", "x") == [ObjectKey("ns", "a")]
 
 
+def test_freeze_holds_a_short_string_once_across_objects() -> None:
+    # Parsed apart, as two watch events are: equal short values become one object once frozen;
+    # a long one (a uid, a message) is kept as it came.
+    uid = "5c2c0ab4-9e2f-4ac5-b994-aa680ec5f373"
+    raw = b'{"status": {"phase": "Running", "conditions": [{"status": "True"}], "tags": ["Running"], "uid": "%s"}}'
+    one, two = (freeze(orjson.loads(raw % uid.encode())) for _ in range(2))
+    assert one["status"]["phase"] is two["status"]["phase"]
+    assert one["status"]["conditions"][0]["status"] is two["status"]["conditions"][0]["status"]
+    assert one["status"]["tags"][0] is two["status"]["phase"]
+    assert one["status"]["uid"] == two["status"]["uid"] == uid
+    assert one == {"status": {"phase": "Running", "conditions": ({"status": "True"},), "tags": ("Running",),
+                              "uid": uid}}
+
+
 def test_freeze_rejects_non_json_values() -> None:
     with pytest.raises(TypeError, match="set"):
         freeze({"a": {1, 2}})
