@@ -41,7 +41,7 @@ from .machinery.informer import Informer, InformerOptions
 from .machinery.leader import LeaderElectionConfig, LeaderElector
 from .machinery.multistore import CompositeStore
 from .machinery.ratelimit import BucketThrottle
-from .machinery.store import ObjectKey
+from .machinery.store import ObjectKey, Transform
 from .machinery.wiring import wake
 from .machinery.workqueue import WorkQueue
 from .metrics import Metrics
@@ -51,7 +51,7 @@ from .reconcile.context import ChildKind, Context
 from .reconcile.instances import InstanceReconciler
 from .reconcile.policy import Policy
 from .reconcile.resolve import INSTANCES_BY_TEMPLATE, instances_by_template
-from .reconcile.status import pod_view
+from .reconcile.status import claim_view, pod_view
 from .reconcile.templates import TemplateReconciler
 from .settings import Settings
 
@@ -59,7 +59,9 @@ log = logging.getLogger(__name__)
 
 CHILD_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 LEASES_PATH = "/apis/coordination.k8s.io/"  # the elector's own writes are never fenced
-
+VIEWS: dict[tuple[str, str], Transform] = {
+    ("v1", "Pod"): pod_view, ("v1", "PersistentVolumeClaim"): claim_view}
+"""What the child caches keep of each kind they trim (the rest is kept whole, less managedFields)."""
 
 COUNT_DELAY = 1.0
 """Seconds a template's instance count may lag behind its instances."""
@@ -131,8 +133,8 @@ class Operator:
         for api_version, kind in sorted(s.allowed_kinds):
             resource = await resource_for(self.client, api_version, kind)
             options = InformerOptions(label_selector=CHILD_SELECTOR)
-            if (api_version, kind) == ("v1", "Pod"):
-                options = dataclasses.replace(options, transform=pod_view)
+            if (view := VIEWS.get((api_version, kind))) is not None:
+                options = dataclasses.replace(options, transform=view)
             made, store = self._informers(resource, resource.plural, options, scopes)
             child_informers += made
             claim_informers += made if kind == "PersistentVolumeClaim" else []

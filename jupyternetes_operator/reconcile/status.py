@@ -28,9 +28,12 @@ class ChildState:
     reason: str = ""
 
 
-_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "labels", "ownerReferences",
-                 "deletionTimestamp")
+_CHILD_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "labels", "ownerReferences",
+                   "deletionTimestamp")
 _CONDITION = ("type", "status", "reason", "message")
+_POD_CONDITIONS = ("PodScheduled", "Ready")
+"""The only pod conditions :func:`pod_state` reads."""
+_OURS = "jupyternetes.io/"
 
 
 def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,18 +49,35 @@ def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
         waiting = (c.get("state") or {}).get("waiting")
         return {"name": c.get("name"), "ready": c.get("ready"), **({"state": {"waiting": waiting}} if waiting else {})}
 
+    kept = {key: [container_status(c) for c in found]
+            for key in ("containerStatuses", "initContainerStatuses") if (found := status.get(key))}
     return {
         "apiVersion": pod.get("apiVersion", "v1"), "kind": pod.get("kind", "Pod"),
-        "metadata": {k: meta[k] for k in _POD_METADATA if k in meta},
+        "metadata": {k: meta[k] for k in _CHILD_METADATA if k in meta},
         "spec": {"nodeName": spec.get("nodeName"),
                  "containers": [{"name": c.get("name"), "ports": c.get("ports") or []}
                                 for c in spec.get("containers") or ()]},
         "status": {**{k: status[k] for k in ("phase", "reason", "message", "podIP") if k in status},
-                   "conditions": [{k: c[k] for k in _CONDITION if k in c} for c in status.get("conditions") or ()],
-                   "containerStatuses": [container_status(c) for c in status.get("containerStatuses") or ()],
-                   "initContainerStatuses": [container_status(c)
-                                             for c in status.get("initContainerStatuses") or ()]},
+                   "conditions": [{k: c[k] for k in _CONDITION if k in c} for c in status.get("conditions") or ()
+                                  if c.get("type") in _POD_CONDITIONS],
+                   **kept},
     }
+
+
+def claim_view(claim: Mapping[str, Any]) -> dict[str, Any]:
+    """A PersistentVolumeClaim as the operator's cache keeps it: identity, labels, owners, the
+    operator's own annotations (signature, creation mark, servers), its class and its phase: what
+    the planner, :mod:`.claimtrust`, :mod:`.binding` and release read. The volume controller's
+    annotations, the rest of the spec and the status are not kept."""
+    meta = claim.get("metadata") or {}
+    viewed = {k: meta[k] for k in _CHILD_METADATA if k in meta}
+    if annotations := {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(_OURS)}:
+        viewed["annotations"] = annotations
+    storage_class = (claim.get("spec") or {}).get("storageClassName")
+    phase = (claim.get("status") or {}).get("phase")
+    return {"apiVersion": claim.get("apiVersion", "v1"), "kind": claim.get("kind", "PersistentVolumeClaim"),
+            "metadata": viewed, "spec": {"storageClassName": storage_class} if storage_class else {},
+            "status": {"phase": phase} if phase else {}}
 
 
 def pod_state(pod: Mapping[str, Any]) -> ChildState:

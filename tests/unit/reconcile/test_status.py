@@ -4,7 +4,10 @@ from typing import Any
 
 import pytest
 
+from jupyternetes_operator.api import ANNOTATION_SERVERS, LABEL_INSTANCE, LABEL_RETAINED, claim_servers
 from jupyternetes_operator.machinery.store import freeze
+from jupyternetes_operator.reconcile.binding import storage_class
+from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_CREATED_FOR, ANNOTATION_SIGNATURE, ClaimSigner
 from jupyternetes_operator.reconcile.status import (
     FAILED,
     MISSING,
@@ -14,6 +17,7 @@ from jupyternetes_operator.reconcile.status import (
     ChildState,
     Condition,
     child_state,
+    claim_view,
     endpoint_of,
     merge_conditions,
     pod_state,
@@ -408,3 +412,68 @@ def test_the_cached_view_keeps_identity_and_ownership_and_drops_the_rest() -> No
                                   ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")}
     assert viewed["spec"] == {"nodeName": "n1", "containers": [{"name": "notebook", "ports": [
         {"name": "http", "containerPort": 8888}]}]}
+
+
+def test_the_cached_view_keeps_only_the_conditions_pod_state_reads() -> None:
+    full = pod()
+    full["status"]["conditions"] += [{"type": "Initialized", "status": "True"},
+                                     {"type": "ContainersReady", "status": "True", "lastProbeTime": None}]
+    viewed = pod_view(full)
+    assert [c["type"] for c in viewed["status"]["conditions"]] == ["PodScheduled", "Ready"]
+    assert "containerStatuses" not in viewed["status"]
+    assert "initContainerStatuses" not in viewed["status"]
+
+
+# ---------------------------------------------------------------- claim_view (the cached form)
+
+SIGNER = ClaimSigner(b"k" * 32)
+
+
+def claim(phase: str | None = "Bound", **annotations: str) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "home-alice", "namespace": "ns", "uid": "c1", "resourceVersion": "9",
+                     "labels": {LABEL_RETAINED: "true", LABEL_INSTANCE: "alice"},
+                     "annotations": {"pv.kubernetes.io/bind-completed": "yes",
+                                     "volume.kubernetes.io/storage-provisioner": "kwok", **annotations},
+                     "managedFields": [{"manager": "m"}]},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}},
+                 "storageClassName": "standard", "volumeName": "pv-1", "volumeMode": "Filesystem"},
+        "status": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "10Gi"}}}
+    if phase is not None:
+        obj["status"]["phase"] = phase
+    return obj
+
+
+SIGNED = claim(**{ANNOTATION_SIGNATURE: SIGNER.signature(claim())})
+CLAIMS = [SIGNED, claim(), claim("Pending"), claim("Lost"), claim(None),
+          claim(**{ANNOTATION_SIGNATURE: "forged", ANNOTATION_SERVERS: "alice,alice-gpu"}),
+          claim("Pending", **{ANNOTATION_CREATED_FOR: SIGNER.creation_mark("ns", "home-alice", "i1")})]
+
+
+@pytest.mark.parametrize("the_claim", CLAIMS)
+def test_the_cached_view_of_a_claim_means_the_same(the_claim: dict[str, Any]) -> None:
+    for viewed in (claim_view(the_claim), freeze(claim_view(the_claim))):
+        assert child_state("PersistentVolumeClaim", viewed) == child_state("PersistentVolumeClaim", the_claim)
+        assert storage_class(viewed) == storage_class(the_claim) == "standard"
+        assert claim_servers(viewed) == claim_servers(the_claim)
+        assert SIGNER.signed(viewed) == SIGNER.signed(the_claim)
+        for instance_uid in ("i1", "i2"):
+            assert SIGNER.trusted(viewed, instance_uid) == SIGNER.trusted(the_claim, instance_uid)
+        assert viewed["metadata"]["labels"] == the_claim["metadata"]["labels"]
+
+
+def test_the_claims_viewed_differ_in_what_the_view_must_keep() -> None:
+    # Else the test above could not tell a view that lost the signature or the creation mark.
+    assert SIGNER.signed(claim_view(SIGNED))
+    assert SIGNER.trusted(claim_view(CLAIMS[-1]), "i1")
+    assert not SIGNER.trusted(claim_view(CLAIMS[-1]), "i2")
+
+
+def test_the_cached_view_of_a_claim_drops_the_volume_controllers_part() -> None:
+    viewed = claim_view(claim(**{ANNOTATION_SERVERS: "alice"}))
+    assert viewed["metadata"] == {"name": "home-alice", "namespace": "ns", "uid": "c1", "resourceVersion": "9",
+                                  "labels": {LABEL_RETAINED: "true", LABEL_INSTANCE: "alice"},
+                                  "annotations": {ANNOTATION_SERVERS: "alice"}}
+    assert viewed["spec"] == {"storageClassName": "standard"}
+    assert viewed["status"] == {"phase": "Bound"}
