@@ -1,8 +1,9 @@
 """The only HTTP code: raw-bytes requests to the Kubernetes API.
 
 Config, credentials (including token refresh) and the aiohttp transport come from
-``kubernetes_asyncio``; request and response bodies are bytes written and read with
-orjson. No generated model object is built here, so every hot path stays cheap.
+``kubernetes_asyncio`` (imported without its generated API: :mod:`.library`); request and response
+bodies are bytes written and read with orjson. No generated model object is built here, so every
+hot path stays cheap.
 
 Contract: a 2xx answer returns the parsed body; anything else raises the typed
 error from :mod:`.errors`, and a connection that fails mid-request raises an
@@ -23,13 +24,16 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.client.rest import RESTClientObject
 
 from .errors import Gone, NotFound, error_from_response
 from .jsonwire import loads
+from .library import import_lean
 from .metrics import ClientMetrics
+
+import_lean()  # before the three imports below: kubernetes_asyncio without its generated API
+from kubernetes_asyncio import config as k8s_config  # noqa: E402
+from kubernetes_asyncio.client import Configuration  # noqa: E402
+from kubernetes_asyncio.client.rest import RESTClientObject  # noqa: E402
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
