@@ -43,7 +43,7 @@ from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .context import Context
 from .render import Child, TemplateError
-from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, resolve_template
+from .resolve import INSTANCES_BY_TEMPLATE, count_resolving
 from .validation import validate
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ class TemplateReconciler:
             message = (note or VALID_MESSAGE) if ok else \
                 "; ".join(f"{p.field}: {p.message}" if p.field and not p.message.startswith(p.field) else p.message
                           for p in problems)
-        using = sum(1 for i in self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"])
-                    if self._resolves_to(i, meta["namespace"]))
+        using = count_resolving(template, self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"]),
+                                self._ctx.templates, self._ctx.template_namespace)
         desired = {"observedGeneration": generation, "policy": policy, "instances": using,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
                                                      [st.Condition(ok, reason, message).as_status(VALID)], generation,
@@ -94,11 +94,6 @@ class TemplateReconciler:
             else:
                 self._ctx.recorder.emit(template, WARNING, reason, message[:1024], "Validate")
         return Result()
-
-    def _resolves_to(self, instance: Mapping[str, Any], namespace: str) -> bool:
-        resolved = resolve_template(TemplateRef.of(instance), instance["metadata"]["namespace"], self._ctx.templates,
-                                    self._ctx.template_namespace).template
-        return resolved is not None and resolved["metadata"]["namespace"] == namespace
 
     async def problems(self, template: Mapping[str, Any]) -> list[TemplateError]:
         """Every reason this template cannot be used, most fundamental first."""

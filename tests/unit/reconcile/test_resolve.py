@@ -8,7 +8,7 @@ import pytest
 from jupyternetes_operator import api
 from jupyternetes_operator.machinery.multistore import CompositeStore
 from jupyternetes_operator.machinery.store import Store
-from jupyternetes_operator.reconcile.resolve import Resolution, TemplateRef, resolve_template
+from jupyternetes_operator.reconcile.resolve import Resolution, TemplateRef, count_resolving, resolve_template
 
 SHARED = "jupyternetes"
 
@@ -157,3 +157,25 @@ def test_composite_store_over_all_namespaces() -> None:
     templates = CompositeStore({None: store(template("team-a"), template(SHARED, name="base"))})
     assert found_in(resolve_template(TemplateRef("lab", None), "team-a", templates, SHARED)) == "team-a"
     assert found_in(resolve_template(TemplateRef("base", None), "team-a", templates, SHARED)) == SHARED
+
+
+# ---------------------------------------------------------------- count_resolving
+
+
+def instance(namespace: str, ref_namespace: str | None = None, index: int = 0) -> dict[str, Any]:
+    ref = {"name": "lab", **({"namespace": ref_namespace} if ref_namespace else {})}
+    return {"metadata": {"name": f"i{index}", "namespace": namespace}, "spec": {"template": ref}}
+
+
+def test_count_resolving_counts_what_resolving_each_instance_would() -> None:
+    templates = store(template(SHARED), template("team-a"), template("team-b", allowed=["team-c"]))
+    naming = [instance(ns, ref_ns, i) for i, (ns, ref_ns) in enumerate(
+        [("team-a", None)] * 3 + [("team-b", None)] * 2 + [("team-c", None)] * 4 + [("team-c", "team-b")] * 5
+        + [("team-d", "team-b")] * 6 + [("team-d", None)] * 7 + [("team-a", SHARED)] * 8)]
+    for the_template, expected in ((template(SHARED), 4 + 7 + 8), (template("team-a"), 3),
+                                   (template("team-b", allowed=["team-c"]), 2 + 5)):
+        one_by_one = sum(
+            1 for i in naming
+            if (r := resolve_template(TemplateRef.of(i), i["metadata"]["namespace"], templates, SHARED).template)
+            is not None and r["metadata"]["namespace"] == the_template["metadata"]["namespace"])
+        assert count_resolving(the_template, naming, templates, SHARED) == one_by_one == expected
