@@ -251,10 +251,9 @@ class Operator:
 
     async def _refresh_gauges(self) -> None:
         """Instances by phase and templates by validity, recomputed from the caches (no API calls)."""
-        phases = (api.PENDING, api.PROVISIONING, api.RUNNING, api.FAILED, api.TERMINATING)
         while True:
             if self.ready:
-                counts = dict.fromkeys(phases, 0)
+                counts = dict.fromkeys(api.PHASES, 0)
                 for instance in self._instances.list():
                     phase = api.phase(instance) or api.PENDING
                     counts[phase] = counts.get(phase, 0) + 1

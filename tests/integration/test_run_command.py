@@ -58,6 +58,7 @@ async def test_run_serves_health_and_metrics_and_stops_gracefully(control_plane:
         assert lease["spec"]["holderIdentity"]
         expected = (
             'jupyternetes_instances{phase="Running"} 1.0',
+            'jupyternetes_instances{phase="Released"} 0.0',  # every phase is exported, none left out
             'leader_election_master_status{name="jupyternetes-operator"} 1.0',
             'jupyternetes_templates{valid="true"} 1.0',
             "jupyternetes_spawn_duration_seconds_count 1.0",
