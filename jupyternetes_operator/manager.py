@@ -65,6 +65,8 @@ VIEWS: dict[tuple[str, str], Transform] = {
 
 COUNT_DELAY = 1.0
 """Seconds a template's instance count may lag behind its instances."""
+EVENT_HOLD = 2.0
+"""Seconds a Normal Event may wait while instances are queued (a burst): the spawns' writes first."""
 
 
 def excluding(field_selector: str | None, namespaces: Iterable[str]) -> str | None:
@@ -154,7 +156,8 @@ class Operator:
             .watches(instances_i, partial(wiring.templates_named_by, shared_namespace=s.template_namespace),
                      when_updated=never, delay=COUNT_DELAY))
 
-        self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity)
+        self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity,
+                                      busy=lambda: len(instance_queue) > 0, hold=EVENT_HOLD, clock=self.clock)
         self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
         context = Context(self.client, templates, instances, children, self.recorder,
                           Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer)

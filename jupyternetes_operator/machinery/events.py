@@ -1,9 +1,9 @@
 """Kubernetes Events (``events.k8s.io/v1``) without slowing reconciles down.
 
 ``emit()`` never blocks and never raises: it puts the event on a bounded buffer that
-``run()`` sends in the background. When the buffer is full (the API server is slow
-or down) new events are dropped and counted — events are a courtesy to humans, never
-worth stalling a reconcile for.
+``run()`` sends in the background (Warnings on a buffer of their own). When a buffer is full
+(the API server is slow or down) new events are dropped and counted — events are a courtesy to
+humans, never worth stalling a reconcile for.
 
 Every event names its reporter: ``controller`` (``reportingController``, e.g.
 ``example.com/operator``) and ``instance`` (``reportingInstance``, e.g. the replica's
@@ -15,15 +15,16 @@ from __future__ import annotations
 import datetime
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..kube.client import WriteFenced
 from ..kube.errors import ApiError
 from ..kube.resources import EVENTS
+from .clock import Clock, MonotonicClock
 
 if TYPE_CHECKING:
     from ..kube.client import Client
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NORMAL, WARNING = "Normal", "Warning"
+HOLD_POLL = 0.1
+"""Seconds between two looks at ``busy()`` while a Normal event is held."""
 _MAX_NAME = 253  # a DNS subdomain, like every Event's name
 
 
@@ -58,34 +61,52 @@ def event_for(regarding: Mapping[str, Any], type_: str, reason: str, note: str, 
 
 
 class EventRecorder:
-    """``senders`` requests in flight drain the buffer: one at a time fell behind a burst of spawns
-    (a 300-instance bad-input run lost Warnings to a full buffer)."""
+    """Warnings go at once, on their own senders, so no Normal event ever holds one back. Normal
+    events wait while ``busy()`` (work is queued), each at most ``hold`` seconds after it was
+    emitted: in a burst of spawns the API server serves the spawns' own writes first, and the
+    "Created" and "Ready" notes follow the burst by at most ``hold``, which no reader of
+    ``kubectl describe`` or a spawn's progress can tell from sending them at once. ``senders``
+    requests in flight drain the Normal buffer: one at a time fell behind a burst of spawns (a
+    300-instance bad-input run lost Warnings to a full buffer)."""
 
     def __init__(self, client: Client, *, controller: str, instance: str, buffer: int = 4096,
-                 senders: int = 8) -> None:
+                 senders: int = 8, warning_senders: int = 2, busy: Callable[[], bool] = lambda: False,
+                 hold: float = 0.0, clock: Clock | None = None) -> None:
         self._client = client
         self._senders = senders
+        self._warning_senders = warning_senders
         self._controller = controller
         self._instance = instance
-        self._send: MemoryObjectSendStream[dict[str, Any]]
-        self._receive: MemoryObjectReceiveStream[dict[str, Any]]
-        self._send, self._receive = anyio.create_memory_object_stream[dict[str, Any]](buffer)
+        self._busy = busy
+        self._hold = hold
+        self._clock = clock or MonotonicClock()
+        self._normal = anyio.create_memory_object_stream[tuple[float, dict[str, Any]]](buffer)
+        self._warnings = anyio.create_memory_object_stream[tuple[float, dict[str, Any]]](buffer)
         self.dropped = 0
 
     def emit(self, regarding: Mapping[str, Any], type_: str, reason: str, note: str, action: str = "Reconcile") -> None:
+        send = (self._warnings if type_ == WARNING else self._normal)[0]
         try:
-            self._send.send_nowait(event_for(regarding, type_, reason, note, action,
-                                             self._controller, self._instance))
+            send.send_nowait((self._clock.now(), event_for(regarding, type_, reason, note, action,
+                                                           self._controller, self._instance)))
         except anyio.WouldBlock:
             self.dropped += 1
+
+    def pending(self) -> int:
+        """Events emitted and not yet taken by a sender."""
+        return sum(receive.statistics().current_buffer_used for _, receive in (self._normal, self._warnings))
 
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
             for _ in range(self._senders):
-                tg.start_soon(self._send_from, self._receive.clone())
+                tg.start_soon(self._send_from, self._normal[1].clone(), self._hold)
+            for _ in range(self._warning_senders):
+                tg.start_soon(self._send_from, self._warnings[1].clone(), 0.0)
 
-    async def _send_from(self, receive: MemoryObjectReceiveStream[dict[str, Any]]) -> None:
-        async for event in receive:
+    async def _send_from(self, receive: MemoryObjectReceiveStream[tuple[float, dict[str, Any]]], hold: float) -> None:
+        async for emitted, event in receive:
+            while hold and self._busy() and (wait := emitted + hold - self._clock.now()) > 0:
+                await self._clock.sleep(min(wait, HOLD_POLL))
             try:
                 await self._client.create(EVENTS, event, event["metadata"]["namespace"])
             except (ApiError, OSError, TimeoutError, WriteFenced) as exc:  # fenced: no longer the leader

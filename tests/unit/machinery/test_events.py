@@ -1,4 +1,5 @@
-"""An Event's name stays a valid object name whatever the name of what it is about."""
+"""An Event's name stays a valid object name whatever the name of what it is about; Normal events
+wait out a burst (bounded), Warnings never wait."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import re
 
 import anyio
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from kubernetes_asyncio.client import Configuration
 
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.machinery.events import NORMAL, WARNING, EventRecorder, event_for
+
+from .fakeclock import FakeClock
 
 SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -43,6 +48,46 @@ async def test_events_left_when_the_lease_is_given_up_are_dropped_not_raised() -
         async with anyio.create_task_group() as tg:
             tg.start_soon(recorder.run)
             with anyio.fail_after(5):
-                while recorder._receive.statistics().current_buffer_used:  # noqa: ASYNC110
+                while recorder.pending():  # noqa: ASYNC110
                     await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+
+
+async def test_normal_events_wait_while_busy_at_most_hold_and_warnings_never_wait() -> None:
+    received: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        received.append((await request.json())["reason"])
+        return web.json_response({}, status=201)
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handler)
+    clock, busy = FakeClock(), [True]
+    async with TestServer(app) as server:
+        configuration = Configuration()
+        configuration.host = str(server.make_url("")).rstrip("/")
+        async with Client(configuration) as client, anyio.create_task_group() as tg:
+            recorder = EventRecorder(client, controller="example.com/ctl", instance="me", busy=lambda: busy[0],
+                                     hold=2.0, clock=clock)
+            tg.start_soon(recorder.run)
+            regarding = {"metadata": {"name": "a", "namespace": "ns"}}
+
+            async def until(expected: list[str]) -> None:
+                with anyio.fail_after(5):
+                    while received != expected:  # noqa: ASYNC110
+                        await anyio.sleep(0.01)
+
+            recorder.emit(regarding, NORMAL, "Created", "note")
+            recorder.emit(regarding, WARNING, "CreateFailed", "note")
+            await until(["CreateFailed"])  # at once, though a Normal event waits
+            clock.step(1.9)
+            await anyio.sleep(0.2)
+            assert received == ["CreateFailed"]  # still busy, held less than 2 s
+            clock.step(0.1)
+            await until(["CreateFailed", "Created"])  # held 2 s: sent, busy or not
+            recorder.emit(regarding, NORMAL, "Ready", "note")
+            await anyio.sleep(0.2)
+            busy[0] = False
+            clock.step(0.1)
+            await until(["CreateFailed", "Created", "Ready"])  # not busy any more: sent at the next look
             tg.cancel_scope.cancel()
