@@ -28,19 +28,31 @@ class ChildState:
     reason: str = ""
 
 
-_CHILD_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "labels", "ownerReferences",
-                   "deletionTimestamp")
+_CHILD_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp")
+_OWNER = ("apiVersion", "kind", "name", "uid", "controller")
 _CONDITION = ("type", "status", "reason", "message")
 _POD_CONDITIONS = ("PodScheduled", "Ready")
 """The only pod conditions :func:`pod_state` reads."""
 _OURS = "jupyternetes.io/"
 
 
+def _child_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Identity, the operator's own labels and annotations (``jupyternetes.io/``: the only ones it reads
+    of a child), and the owners."""
+    viewed = {k: meta[k] for k in _CHILD_METADATA if k in meta}
+    for field in ("labels", "annotations"):
+        if ours := {k: v for k, v in (meta.get(field) or {}).items() if k.startswith(_OURS)}:
+            viewed[field] = ours
+    if owners := meta.get("ownerReferences"):
+        viewed["ownerReferences"] = [{k: ref[k] for k in _OWNER if k in ref} for ref in owners]
+    return viewed
+
+
 def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
     """A Pod as the operator's cache keeps it: only what :func:`pod_state`, :func:`endpoint_of`
-    and the planner read (identity, labels, owners, containers' ports, status). The rest of the
-    spec (env, volumes, security contexts, ...) is most of a pod's size and is never read, so at
-    10,000 notebooks it is not kept."""
+    and the planner read (identity, the operator's labels, owners, containers' ports, status). The
+    rest of the spec (env, volumes, security contexts, ...) is most of a pod's size and is never
+    read, so at 10,000 notebooks it is not kept."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -53,7 +65,7 @@ def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
             for key in ("containerStatuses", "initContainerStatuses") if (found := status.get(key))}
     return {
         "apiVersion": pod.get("apiVersion", "v1"), "kind": pod.get("kind", "Pod"),
-        "metadata": {k: meta[k] for k in _CHILD_METADATA if k in meta},
+        "metadata": _child_metadata(meta),
         "spec": {"nodeName": spec.get("nodeName"),
                  "containers": [{"name": c.get("name"), "ports": c.get("ports") or []}
                                 for c in spec.get("containers") or ()]},
@@ -65,18 +77,15 @@ def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def claim_view(claim: Mapping[str, Any]) -> dict[str, Any]:
-    """A PersistentVolumeClaim as the operator's cache keeps it: identity, labels, owners, the
-    operator's own annotations (signature, creation mark, servers), its class and its phase: what
+    """A PersistentVolumeClaim as the operator's cache keeps it: identity, the operator's own labels and
+    annotations (signature, creation mark, servers), owners, its class and its phase: what
     the planner, :mod:`.claimtrust`, :mod:`.binding` and release read. The volume controller's
     annotations, the rest of the spec and the status are not kept."""
-    meta = claim.get("metadata") or {}
-    viewed = {k: meta[k] for k in _CHILD_METADATA if k in meta}
-    if annotations := {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(_OURS)}:
-        viewed["annotations"] = annotations
     storage_class = (claim.get("spec") or {}).get("storageClassName")
     phase = (claim.get("status") or {}).get("phase")
     return {"apiVersion": claim.get("apiVersion", "v1"), "kind": claim.get("kind", "PersistentVolumeClaim"),
-            "metadata": viewed, "spec": {"storageClassName": storage_class} if storage_class else {},
+            "metadata": _child_metadata(claim.get("metadata") or {}),
+            "spec": {"storageClassName": storage_class} if storage_class else {},
             "status": {"phase": phase} if phase else {}}
 
 

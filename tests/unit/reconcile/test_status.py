@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from jupyternetes_operator.api import ANNOTATION_SERVERS, LABEL_INSTANCE, LABEL_RETAINED, claim_servers
+from jupyternetes_operator.kube.owners import controller_uid
 from jupyternetes_operator.machinery.store import freeze
 from jupyternetes_operator.reconcile.binding import storage_class
 from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_CREATED_FOR, ANNOTATION_SIGNATURE, ClaimSigner
@@ -403,13 +404,16 @@ def test_the_cached_view_of_a_pod_means_the_same(the_pod: dict[str, Any]) -> Non
 
 def test_the_cached_view_keeps_identity_and_ownership_and_drops_the_rest() -> None:
     full = pod()
-    full["metadata"].update(uid="u", resourceVersion="7", labels={"a": "b"}, annotations={"big": "x" * 1000},
-                            ownerReferences=[{"uid": "o", "controller": True}], managedFields=[{"manager": "m"}])
+    full["metadata"].update(uid="u", resourceVersion="7", labels={"a": "b", LABEL_INSTANCE: "alice"},
+                            annotations={"big": "x" * 1000}, managedFields=[{"manager": "m"}],
+                            ownerReferences=[{"uid": "o", "controller": True, "blockOwnerDeletion": True}])
     full["spec"].update(volumes=[{"name": "v"}], securityContext={"runAsUser": 1000}, nodeName="n1")
     full["spec"]["containers"][0]["env"] = [{"name": "E", "value": "v"}]
     viewed = pod_view(full)
-    assert viewed["metadata"] == {k: full["metadata"][k] for k in
-                                  ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")}
+    assert viewed["metadata"] == {"name": "p", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+                                  "labels": {LABEL_INSTANCE: "alice"},
+                                  "ownerReferences": [{"uid": "o", "controller": True}]}
+    assert controller_uid(viewed) == "o"
     assert viewed["spec"] == {"nodeName": "n1", "containers": [{"name": "notebook", "ports": [
         {"name": "http", "containerPort": 8888}]}]}
 
@@ -433,7 +437,7 @@ def claim(phase: str | None = "Bound", **annotations: str) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": "home-alice", "namespace": "ns", "uid": "c1", "resourceVersion": "9",
-                     "labels": {LABEL_RETAINED: "true", LABEL_INSTANCE: "alice"},
+                     "labels": {LABEL_RETAINED: "true", LABEL_INSTANCE: "alice", "app": "jupyterhub"},
                      "annotations": {"pv.kubernetes.io/bind-completed": "yes",
                                      "volume.kubernetes.io/storage-provisioner": "kwok", **annotations},
                      "managedFields": [{"manager": "m"}]},
@@ -460,7 +464,7 @@ def test_the_cached_view_of_a_claim_means_the_same(the_claim: dict[str, Any]) ->
         assert SIGNER.signed(viewed) == SIGNER.signed(the_claim)
         for instance_uid in ("i1", "i2"):
             assert SIGNER.trusted(viewed, instance_uid) == SIGNER.trusted(the_claim, instance_uid)
-        assert viewed["metadata"]["labels"] == the_claim["metadata"]["labels"]
+        assert viewed["metadata"]["labels"] == {LABEL_RETAINED: "true", LABEL_INSTANCE: "alice"}
 
 
 def test_the_claims_viewed_differ_in_what_the_view_must_keep() -> None:
