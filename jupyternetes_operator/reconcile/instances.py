@@ -97,6 +97,8 @@ class InstanceReconciler:
                 (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:
             return Result(requeue_after=wait)  # children events may make it Running before then
         await self._write_status(key, instance, previous, outcome)
+        if outcome.phase not in (api.PENDING, api.PROVISIONING):
+            self._first_seen.pop(key, None)  # the spawn is over: not kept for each of 10,000 live servers
         return Result(requeue_after=outcome.retry_after)
 
     # -- observe / render / plan / apply ----------------------------------------------------
