@@ -77,7 +77,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="append", choices=("flame", "memray"), default=[],
                         help="flame: a py-spy flame graph of the operator per operated window "
                         "(...-<window>-flame.svg); memray: the operator under memray, its peak-memory flame "
-                        "graph and stats written at the end (...-memray.html, ...-memray-stats.txt; "
+                        "graph and summary written at the end (...-memray.html, ...-memray-summary.txt; "
                         "slows the operator: take timings from a run without it)")
     parser.add_argument("--live", type=int, default=10000, help="scale: live notebooks created before the runs "
                         "(default %(default)s)")
@@ -301,14 +301,15 @@ class Runner:
 
 
 def memray_reports(tracked: Path) -> None:
-    """memray's flame graph of the operator's memory at its peak (HTML) and its stats (text) beside
-    ``tracked``, which is then removed (it is large and not meant for the repository)."""
+    """memray's flame graph of the operator's memory at its peak (HTML) and its summary of what
+    allocated it (text, the 60 largest) beside ``tracked``, which is then removed (it is large and
+    not meant for the repository)."""
     stem = str(tracked.with_suffix(""))
     memray = [sys.executable, "-m", "memray"]
     subprocess.run([*memray, "flamegraph", "--force", "--output", f"{stem}.html", str(tracked)], check=True)
-    stats = subprocess.run([*memray, "stats", "--num-largest", "25", str(tracked)], check=True,
-                           capture_output=True, text=True).stdout
-    Path(f"{stem}-stats.txt").write_text(stats)
+    summary = subprocess.run([*memray, "summary", "--max-rows", "60", str(tracked)], check=True,
+                             capture_output=True, text=True, env={**os.environ, "COLUMNS": "220"}).stdout
+    Path(f"{stem}-summary.txt").write_text(summary)
     tracked.unlink()
 
 
