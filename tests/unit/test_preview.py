@@ -180,6 +180,7 @@ async def test_decide_follows_the_instance_reconcilers_order() -> None:
     assert valid[:2] == (False, "PodSecurityViolation")
     # a refused template wins over the instance's own errors, as in the reconciler
     decision = decide(template, instance_for(template, {}, name="x", namespace="hub"), policy, valid)
-    assert decision.refusal is not None and decision.refusal[0] == api.TEMPLATE_INVALID
+    assert decision.refusal is not None
+    assert decision.refusal[0] == api.TEMPLATE_INVALID
     assert decision.refusal[1] == f"template jupyterlab: PodSecurityViolation: {valid[2]}"
     assert decision.rendered is None
