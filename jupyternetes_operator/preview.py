@@ -35,7 +35,7 @@ from .machinery.store import ObjectKey
 from .reconcile.policy import Policy, Violation
 from .reconcile.render import Child, InstanceError, Rendered, TemplateError, render
 from .reconcile.resolve import Resolution, TemplateRef, resolve_template, template_namespaces
-from .reconcile.templates import dry_run, valid_condition, verdict
+from .reconcile.templates import VALID_MESSAGE, dry_run, valid_condition, verdict
 
 __all__ = ["Decision", "Preview", "PreviewError", "decide", "instance_for", "manifests_yaml", "preview", "report",
            "resolve_from_cluster"]
@@ -194,9 +194,11 @@ def report(result: Preview) -> Iterator[str]:
     """Lines saying what the operator would do: the template's ``Valid`` condition, the instance's
     outcome, each policy finding and dry-run objection."""
     ok, reason, message = result.valid
-    if ok:
-        checked = "" if result.dry_run else " (offline: its children were not dry-run on an API server)"
-        yield f"template {_where(result.template)}: Valid=True {reason}: {message}{checked}"
+    if ok and not result.dry_run and message == VALID_MESSAGE:
+        yield (f"template {_where(result.template)}: Valid=True {reason}: the template renders and passes policy "
+               "(offline: --server-dry-run also dry-runs its children, as the operator does)")
+    elif ok:
+        yield f"template {_where(result.template)}: Valid=True {reason}: {message}"
     else:
         yield f"template {_where(result.template)}: Valid=False {reason}: {message}"
     decision = result.decision

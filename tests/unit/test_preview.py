@@ -56,8 +56,8 @@ def test_the_children_are_the_operators_render(capsys: pytest.CaptureFixture[str
     assert docs == [c.manifest for c in expected.children]
     assert [d["kind"] for d in docs] == ["PersistentVolumeClaim", "Pod"]
     assert docs[1]["metadata"]["ownerReferences"][0]["uid"] == PREVIEW_UID
-    assert "template hub/jupyterlab: Valid=True Valid:" in err
-    assert "(offline: its children were not dry-run on an API server)" in err
+    assert "template hub/jupyterlab: Valid=True Valid: the template renders and passes policy (offline: " \
+           "--server-dry-run also dry-runs its children, as the operator does)" in err
     assert "instance hub/jupyter-alice: would be provisioned: PersistentVolumeClaim home-alice, " \
            "Pod jupyter-alice-notebook" in err
 
