@@ -111,6 +111,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     flag("shutdown-timeout", "25", "seconds SIGTERM waits for in-flight reconciles", type=float)
     flag("watch-inactivity-timeout", "150", "seconds a watch may stay silent before it is cut and reopened",
          type=float)
+    flag("prepull", "false", "keep the images of valid templates pulled on every node (one DaemonSet in the "
+         "lease namespace; needs deploy/components/prepull)", choices=["true", "false"])
+    flag("prepull-pause-image", "registry.k8s.io/pause:3.10", "the image puller's long-running container")
 
 
 def _policy_flags(p: argparse.ArgumentParser) -> None:
@@ -232,7 +235,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         tenant=_tenant(args), adopt_unsigned_claims=args.adopt_unsigned_claims == "true",
         leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,
         kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout,
-        watch_inactivity_timeout=args.watch_inactivity_timeout)
+        watch_inactivity_timeout=args.watch_inactivity_timeout, prepull=args.prepull == "true",
+        prepull_pause_image=args.prepull_pause_image)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,8 +83,8 @@ class TemplateReconciler:
                    "conditions": st.merge_conditions(current.get("conditions") or (),
                                                      [st.Condition(ok, reason, message).as_status(VALID)], generation,
                                                      st.now_rfc3339())}
-        if st.same_status(current, desired):
-            return Result()
+        if st.same_status({k: v for k, v in current.items() if k in desired}, desired):
+            return Result()  # what others write beside it (status.prePull: reconcile/prepull.py) is theirs
         await self._ctx.client.patch(TEMPLATES, meta["name"], {"status": desired}, meta["namespace"],
                                  subresource="status")
         if not valid or valid.get("status") != ("True" if ok else "False") or not validated:
