@@ -13,7 +13,8 @@ Guaranteed:
   :data:`MAX_COMBINATIONS`); one naming a variable without an ``enum`` or a built-in is not
   pre-pulled, and the template's status says so.
 - Only templates whose ``Valid`` condition is True for their current generation count: an
-  invalid or unvetted template puts nothing on the nodes.
+  invalid or unvetted template puts nothing new on the nodes (while a new generation of a valid
+  template is being validated, the images last pulled for it stay).
 - The DaemonSet is created when the first image is needed, its pod template changed (a merge
   patch, only when the image list changes) when the union of images changes, and deleted when no
   template needs any. At most :data:`MAX_IMAGES` images, the first in sorted order; the others are
@@ -128,6 +129,18 @@ def vetted(template: Mapping[str, Any]) -> bool:
         (template.get("metadata") or {}).get("generation")
 
 
+def wanted(template: Mapping[str, Any]) -> Images | None:
+    """What ``template`` asks to pre-pull: its images once vetted; while a new generation of a template
+    that was valid is being validated, what was last pulled for it (so an edit never drops the puller's
+    images for a moment); None for a template not valid."""
+    if vetted(template):
+        return template_images(template)
+    if api.condition(template, api.VALID).get("status") == "True":
+        previous = ((template.get("status") or {}).get("prePull") or {}).get("images") or ()
+        return Images(tuple(str(i) for i in previous), ())
+    return None
+
+
 def digest(images: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(images).encode()).hexdigest()[:16]
 
@@ -211,14 +224,15 @@ class PrePullReconciler:
 
     async def reconcile(self, key: ObjectKey) -> Result:
         templates = self._templates.list()
-        wanted = {(t["metadata"]["namespace"], t["metadata"]["name"]): template_images(t) if vetted(t) else None
-                  for t in templates}
-        union = sorted({i for w in wanted.values() if w is not None for i in w.images})[:MAX_IMAGES]
+        asked = {(t["metadata"]["namespace"], t["metadata"]["name"]): wanted(t) for t in templates}
+        union = sorted({i for w in asked.values() if w is not None for i in w.images})[:MAX_IMAGES]
         current = self._daemonsets.get_by_name(self.namespace, DAEMONSET)
         current = await self._converge(current, union)
         for template in templates:
             meta = template["metadata"]
-            desired = pull_status(template, wanted[(meta["namespace"], meta["name"])], union, current)
+            if not vetted(template) and asked[(meta["namespace"], meta["name"])] is not None:
+                continue  # being validated: its status waits for the verdict
+            desired = pull_status(template, asked[(meta["namespace"], meta["name"])], union, current)
             if (template.get("status") or {}).get("prePull") != desired:
                 try:
                     await self._client.patch(api.TEMPLATES, meta["name"], {"status": {"prePull": desired}},

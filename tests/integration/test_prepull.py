@@ -80,8 +80,9 @@ async def test_images_pulled_updated_and_removed(control_plane: ControlPlane, ku
         current["spec"]["variables"][1]["enum"] = [MINIMAL, R]
         await kube.replace(TEMPLATES, current, namespace)
         expected = ["docker.io/library/nginx:1.27", MINIMAL, R]
-        await wait_for(kube, DAEMONSETS, DAEMONSET, namespace, lambda o: init_images(o) == expected,
-                       what=f"the puller with {expected}")
+        updated = await wait_for(kube, DAEMONSETS, DAEMONSET, namespace, lambda o: init_images(o) == expected,
+                                 what=f"the puller with {expected}")
+        assert updated["metadata"]["uid"] == ds["metadata"]["uid"]  # changed in place, never dropped meanwhile
         lab_status = await wait_for(kube, TEMPLATES, "jupyterlab", namespace,
                                     lambda o: pre_pull(o).get("images") == [MINIMAL, R]
                                     and pre_pull(o).get("state") == "Pulled", what="jupyterlab's new images Pulled")

@@ -20,6 +20,7 @@ from jupyternetes_operator.reconcile.prepull import (
     rollout,
     template_images,
     vetted,
+    wanted,
 )
 
 from .test_render import sample_template
@@ -114,3 +115,15 @@ def test_pull_status() -> None:
     assert over["images"] == ["a"]
     assert over["skipped"] == ["z: over the limit of 200 images"]
     assert pull_status(template, Images((), ("x: why",)), ["a"], ready)["state"] == NOT_PULLED
+
+
+def test_a_template_being_validated_keeps_what_was_pulled_for_it() -> None:
+    template = sample_template()
+    template["metadata"]["generation"] = 3
+    template["status"] = {"conditions": [{"type": "Valid", "status": "True", "observedGeneration": 2}],
+                          "prePull": {"state": PULLED, "images": ["old:1"]}}
+    assert wanted(template) == Images(("old:1",), ())
+    template["status"]["conditions"][0]["status"] = "False"
+    assert wanted(template) is None
+    template["status"]["conditions"][0].update(status="True", observedGeneration=3)
+    assert wanted(template) == template_images(template)
