@@ -91,23 +91,23 @@ def component_grants() -> set[tuple[str, str, str]]:
 
 async def test_the_pullers_rights_are_enough_and_all_used(audited: ControlPlane, tmp_path: Path) -> None:
     template = copy.deepcopy(TEMPLATE)
-    async with await Client.from_kubeconfig(str(audited.kubeconfig)) as kube:
-        async with operator_process(audited, tmp_path / "operator.log"):
-            await kube.create(TEMPLATES, template, WATCHED_NS)
-            await template_valid(kube, "jupyterlab", WATCHED_NS)
-            images = sorted(template["spec"]["variables"][1]["enum"])
-            await wait_for(kube, DAEMONSETS, DAEMONSET, OPERATOR_NS, lambda o: init_images(o) == images,
-                           what="the puller created")
-            await wait_for(kube, TEMPLATES, "jupyterlab", WATCHED_NS, lambda o: (
-                (o.get("status") or {}).get("prePull") or {}).get("state") == "Pulled", what="pulled")
-            current = await kube.get(TEMPLATES, "jupyterlab", WATCHED_NS)
-            current["spec"]["variables"][1]["enum"] = [SCIPY, R]
-            current["spec"]["variables"][1]["default"] = SCIPY
-            await kube.replace(TEMPLATES, current, WATCHED_NS)
-            await wait_for(kube, DAEMONSETS, DAEMONSET, OPERATOR_NS, lambda o: init_images(o) == [R, SCIPY],
-                           what="the puller patched")
-            await kube.delete(TEMPLATES, "jupyterlab", WATCHED_NS)
-            await wait_for(kube, DAEMONSETS, DAEMONSET, OPERATOR_NS, lambda o: o is None, what="the puller deleted")
+    async with await Client.from_kubeconfig(str(audited.kubeconfig)) as kube, \
+            operator_process(audited, tmp_path / "operator.log"):
+        await kube.create(TEMPLATES, template, WATCHED_NS)
+        await template_valid(kube, "jupyterlab", WATCHED_NS)
+        images = sorted(template["spec"]["variables"][1]["enum"])
+        await wait_for(kube, DAEMONSETS, DAEMONSET, OPERATOR_NS, lambda o: init_images(o) == images,
+                       what="the puller created")
+        await wait_for(kube, TEMPLATES, "jupyterlab", WATCHED_NS, lambda o: (
+            (o.get("status") or {}).get("prePull") or {}).get("state") == "Pulled", what="pulled")
+        current = await kube.get(TEMPLATES, "jupyterlab", WATCHED_NS)
+        current["spec"]["variables"][1]["enum"] = [SCIPY, R]
+        current["spec"]["variables"][1]["default"] = SCIPY
+        await kube.replace(TEMPLATES, current, WATCHED_NS)
+        await wait_for(kube, DAEMONSETS, DAEMONSET, OPERATOR_NS, lambda o: init_images(o) == [R, SCIPY],
+                       what="the puller patched")
+        await kube.delete(TEMPLATES, "jupyterlab", WATCHED_NS)
+        await wait_for(kube, DAEMONSETS, DAEMONSET, OPERATOR_NS, lambda o: o is None, what="the puller deleted")
 
     events = audit_events(audited)
     denied = [(e["verb"], resource_of(e["objectRef"]), e["objectRef"].get("namespace"))
