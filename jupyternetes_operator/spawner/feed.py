@@ -76,8 +76,14 @@ async def pump_pod_events(queue: Queue, tracker: prog.Tracker, client: Client, i
         if (item := tracker.on_pod_event(event, shown)) is not None:
             queue.put_nowait((False, item))
 
+    seen = False  # the cache may not show the instance just created yet: absent is not deleted until seen
+
     def news(obj: Mapping[str, Any] | None) -> bool:
-        return obj is None or obj["metadata"]["uid"] != uid or bool(set(podevents.pod_names(obj)) - watched)
+        nonlocal seen
+        if obj is None or obj["metadata"]["uid"] != uid:
+            return seen
+        seen = True
+        return bool(set(podevents.pod_names(obj)) - watched)
 
     async with asyncio.TaskGroup() as tasks:
         while True:
