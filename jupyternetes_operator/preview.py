@@ -7,9 +7,8 @@ Guaranteed:
   (:func:`.reconcile.templates.verdict`: validation, the tenant policy on the template, the policy on
   every entry's probe render, and, with a client, the same server-side dry runs) with the same
   ``Valid`` reason and message (:func:`.reconcile.templates.valid_condition`); the instance's children
-  are :func:`.reconcile.render.render`'s and its policy findings :meth:`.reconcile.policy.Policy.check`'s.
-  :func:`decide` follows the instance reconciler's order (template verdict, render, policy) and gives
-  the reason and message that reconciler writes into a ``Failed`` status for each.
+  are :func:`.reconcile.render.render`'s and its policy findings :meth:`.reconcile.policy.Policy.check`'s,
+  in the instance reconciler's order (:func:`.reconcile.vetting.decide`).
 - Offline (no client), nothing does I/O. With a client, nothing is written: every create is a
   ``dryRun=All`` request, answered under the caller's own rights (not the operator's).
 
@@ -32,10 +31,11 @@ from .kube.discovery import resource_for
 from .kube.errors import NotFound
 from .machinery.frozen import FrozenObject, freeze
 from .machinery.store import ObjectKey
-from .reconcile.policy import Policy, Violation
-from .reconcile.render import Child, InstanceError, Rendered, TemplateError, render
+from .reconcile.policy import Policy
+from .reconcile.render import Child, TemplateError
 from .reconcile.resolve import Resolution, TemplateRef, resolve_template, template_namespaces
 from .reconcile.templates import VALID_MESSAGE, dry_run, valid_condition, verdict
+from .reconcile.vetting import Decision, decide
 
 __all__ = ["Decision", "Preview", "PreviewError", "decide", "instance_for", "manifests_yaml", "preview", "report",
            "resolve_from_cluster"]
@@ -46,19 +46,6 @@ PREVIEW_UID = "00000000-0000-0000-0000-000000000000"
 
 class PreviewError(Exception):
     """The input cannot be previewed (a missing file or object, a malformed value): exit status 2."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the instance reconciler would conclude before creating anything (pure)."""
-
-    rendered: Rendered | None
-    """The instance's children: also when the template or the policy refuses them (to show what is
-    refused); None when the render itself fails."""
-    findings: tuple[tuple[str, Violation], ...]
-    """The policy's ``(reason, violation)`` for each problem with the instance's own children."""
-    refusal: tuple[str, str] | None
-    """``(reason, message)`` of the ``Failed`` status the instance would get; None: it is provisioned."""
 
 
 @dataclass(frozen=True)
@@ -76,26 +63,6 @@ class Preview:
     @property
     def refused(self) -> bool:
         return self.decision.refusal is not None or bool(self.dry_run_problems)
-
-
-def decide(template: Mapping[str, Any], instance: Mapping[str, Any], policy: Policy,
-           valid: tuple[bool, str, str]) -> Decision:
-    """The instance reconciler's conclusion for ``instance`` and an already resolved ``template`` whose
-    verdict is ``valid``: ``TemplateInvalid`` if the template is refused, else the render's error (its
-    reason; its message, prefixed with the field when it does not name it), else ``PolicyViolation``
-    with every finding, else provisioned."""
-    ok, reason, message = valid
-    refusal = None if ok else (api.TEMPLATE_INVALID, f"template {TemplateRef.of(instance)}: {reason}: {message}")
-    try:
-        rendered: Rendered | None = render(template, instance)
-    except (TemplateError, InstanceError) as exc:
-        named = not exc.field or exc.message.startswith(exc.field)
-        return Decision(None, (), refusal or (exc.reason, exc.message if named else f"{exc.field}: {exc.message}"))
-    assert rendered is not None
-    findings = tuple(policy.check(rendered.children))
-    if findings and refusal is None:
-        refusal = (api.POLICY_VIOLATION, "; ".join(f"{v.field}: {v.message}" for _, v in findings))
-    return Decision(rendered, findings, refusal)
 
 
 def instance_for(template: Mapping[str, Any], variables: Mapping[str, Any], *, name: str,

@@ -16,7 +16,6 @@ from jupyternetes_operator.cli import main
 from jupyternetes_operator.preview import (
     PREVIEW_UID,
     PreviewError,
-    decide,
     instance_for,
     parse_values,
     pick,
@@ -24,6 +23,7 @@ from jupyternetes_operator.preview import (
 from jupyternetes_operator.reconcile.policy import Level, Policy
 from jupyternetes_operator.reconcile.render import render
 from jupyternetes_operator.reconcile.templates import valid_condition, verdict
+from jupyternetes_operator.reconcile.vetting import decide
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TEMPLATE_FILE = EXAMPLES / "template-jupyterlab.yaml"
