@@ -85,7 +85,8 @@ async def pump_pod_events(queue: Queue, tracker: prog.Tracker, client: Client, i
         seen = True
         return bool(set(podevents.pod_names(obj)) - watched)
 
-    async with asyncio.TaskGroup() as tasks:
+    tasks: list[asyncio.Task[None]] = []
+    try:
         while True:
             obj = await instances.wait(name, news)
             if obj is None or obj["metadata"]["uid"] != uid:
@@ -94,7 +95,12 @@ async def pump_pod_events(queue: Queue, tracker: prog.Tracker, client: Client, i
             for pod in podevents.pod_names(obj):
                 if pod not in watched:
                     watched.add(pod)
-                    tasks.create_task(_watch_events(client, namespace, podevents.selector(pod), show, log))
+                    tasks.append(asyncio.create_task(
+                        _watch_events(client, namespace, podevents.selector(pod), show, log)))
+    finally:  # the watches end with it (they would go on forever)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _watch_events(client: Client, namespace: str, field_selector: str,

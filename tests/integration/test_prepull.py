@@ -6,6 +6,7 @@ Nodes run its pods (the DaemonSet controller and the scheduler are real)."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from jupyternetes_operator.api import TEMPLATES
@@ -66,8 +67,9 @@ async def test_images_pulled_updated_and_removed(control_plane: ControlPlane, ku
 
         lab_status = await wait_for(kube, TEMPLATES, "jupyterlab", namespace,
                                     lambda o: pre_pull(o).get("state") == "Pulled", what="jupyterlab Pulled")
-        assert pre_pull(lab_status) == {"state": "Pulled", "message": "pulled on 2 of 2 nodes",
-                                        "images": [MINIMAL, SCIPY], "skipped": []}
+        assert pre_pull(lab_status)["images"] == [MINIMAL, SCIPY]
+        assert pre_pull(lab_status)["skipped"] == []
+        assert re.fullmatch(r"pulled on ([1-9]\d*) of \1 nodes", pre_pull(lab_status)["message"]), lab_status
         sidecar = await wait_for(kube, TEMPLATES, "sidecar", namespace,
                                  lambda o: pre_pull(o).get("state") == "Pulled", what="sidecar Pulled")
         assert pre_pull(sidecar)["images"] == ["docker.io/library/nginx:1.27"]
