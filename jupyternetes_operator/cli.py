@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from .reconcile.policy import DEFAULT_ALLOWED_KINDS as DEFAULT_KINDS
+from .reconcile.policy import Policy
 from .reconcile.tenant import (
     DEFAULT_PVC_DATA_SOURCES,
     DEFAULT_SERVICE_ACCOUNTS,
@@ -40,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the operator. Every flag can also be set by the environment variable shown.")
     _run_flags(run)
 
+    render = commands.add_parser(
+        "render", help="show what a template renders for given variables, and what the operator would say",
+        description="Render a template for an instance (made up from --set and --values, or an existing one) "
+                    "into its children's YAML on stdout, exactly as the operator would, with the template's Valid "
+                    "condition, the instance's outcome and every policy finding on stderr. Offline unless the "
+                    "template or instance is read from the cluster or --server-dry-run is given. Exit status: 0 "
+                    "the instance would be provisioned, 1 the operator would refuse it, 2 bad input.")
+    _render_flags(render)
+
     dev = commands.add_parser("dev-cluster", help="a local control plane (etcd, apiserver, kwok) for development")
     dev_commands = dev.add_subparsers(dest="action", required=True)
     dev_commands.add_parser("build", help="build (or find cached) the control-plane binaries")
@@ -62,10 +73,14 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"JUPYTERNETES_{name}", default)
 
 
+def _flag(p: argparse.ArgumentParser, name: str, default: str, text: str, **kw: Any) -> None:
+    env = name.upper().replace("-", "_")
+    p.add_argument(f"--{name}", default=_env(env, default), help=f"{text} [JUPYTERNETES_{env}]", **kw)
+
+
 def _run_flags(p: argparse.ArgumentParser) -> None:
     def flag(name: str, default: str, text: str, **kw: Any) -> None:
-        env = name.upper().replace("-", "_")
-        p.add_argument(f"--{name}", default=_env(env, default), help=f"{text} [JUPYTERNETES_{env}]", **kw)
+        _flag(p, name, default, text, **kw)
 
     flag("namespaces", "", "comma-separated namespaces to watch; empty: all namespaces")
     flag("template-namespace", "", "a shared namespace whose templates every watched namespace may use")
@@ -79,6 +94,33 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     flag("template-workers", "2", "concurrent template reconciles", type=int)
     flag("qps", "0", "client-side API request rate limit (0: off)", type=float)
     flag("burst", "100", "client-side API request burst", type=int)
+    _policy_flags(p)
+    flag("adopt-unsigned-claims", "false",
+         "adopt retained claims that carry no operator signature (claims made before signatures, upgrades); "
+         "a wrong signature is never trusted", choices=["true", "false"])
+    flag("leader-elect", "true", "use a Lease so that only one replica acts", choices=["true", "false"])
+    flag("lease-name", "jupyternetes-operator", "the leader election Lease")
+    flag("lease-namespace", os.environ.get("POD_NAMESPACE", "jupyternetes"), "the Lease's namespace")
+    flag("lease-duration", "15", "seconds a lease is valid without renewal", type=float)
+    flag("renew-deadline", "10", "seconds the leader keeps trying to renew before it stops acting", type=float)
+    flag("retry-period", "2", "seconds between attempts to acquire or renew", type=float)
+    flag("bind-address", "0.0.0.0:8080", "host:port for /metrics, /healthz and /readyz")
+    flag("log-level", "info", "debug, info, warning or error")
+    flag("log-format", "json", "json or text", choices=["json", "text"])
+    flag("kubeconfig", os.environ.get("KUBECONFIG", ""), "kubeconfig path; empty: in-cluster config")
+    flag("shutdown-timeout", "25", "seconds SIGTERM waits for in-flight reconciles", type=float)
+    flag("watch-inactivity-timeout", "150", "seconds a watch may stay silent before it is cut and reopened",
+         type=float)
+    flag("prepull", "false", "keep the images of valid templates pulled on every node (one DaemonSet in the "
+         "lease namespace; needs deploy/components/prepull)", choices=["true", "false"])
+    flag("prepull-pause-image", "registry.k8s.io/pause:3.10", "the image puller's long-running container")
+
+
+def _policy_flags(p: argparse.ArgumentParser) -> None:
+    """The flags :func:`policy_from` reads: the Pod Security level, the kinds and the tenant policy."""
+    def flag(name: str, default: str, text: str, **kw: Any) -> None:
+        _flag(p, name, default, text, **kw)
+
     flag("pod-security-level", "baseline", "Pod Security Standard rendered pods must meet",
          choices=["privileged", "baseline", "restricted"])
     flag("allowed-kinds", ",".join(f"{v}/{k}" for v, k in sorted(DEFAULT_KINDS)),
@@ -101,22 +143,56 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
          choices=["true", "false"])
     flag("allowed-pvc-data-sources", ",".join(sorted(DEFAULT_PVC_DATA_SOURCES)),
          "comma-separated group/Kind (Kind for the core group) a PVC's dataSource or dataSourceRef may name")
-    flag("adopt-unsigned-claims", "false",
-         "adopt retained claims that carry no operator signature (claims made before signatures, upgrades); "
-         "a wrong signature is never trusted", choices=["true", "false"])
-    flag("leader-elect", "true", "use a Lease so that only one replica acts", choices=["true", "false"])
-    flag("lease-name", "jupyternetes-operator", "the leader election Lease")
-    flag("lease-namespace", os.environ.get("POD_NAMESPACE", "jupyternetes"), "the Lease's namespace")
-    flag("lease-duration", "15", "seconds a lease is valid without renewal", type=float)
-    flag("renew-deadline", "10", "seconds the leader keeps trying to renew before it stops acting", type=float)
-    flag("retry-period", "2", "seconds between attempts to acquire or renew", type=float)
-    flag("bind-address", "0.0.0.0:8080", "host:port for /metrics, /healthz and /readyz")
-    flag("log-level", "info", "debug, info, warning or error")
-    flag("log-format", "json", "json or text", choices=["json", "text"])
-    flag("kubeconfig", os.environ.get("KUBECONFIG", ""), "kubeconfig path; empty: in-cluster config")
-    flag("shutdown-timeout", "25", "seconds SIGTERM waits for in-flight reconciles", type=float)
-    flag("watch-inactivity-timeout", "150", "seconds a watch may stay silent before it is cut and reopened",
-         type=float)
+
+
+def _render_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("template", nargs="?", default=None,
+                   help="the template's name: read from the cluster, or picked among those in --file")
+    p.add_argument("-f", "--file", type=Path, default=None,
+                   help="a YAML or JSON file holding the template (and possibly the instance); '-' for stdin")
+    p.add_argument("-n", "--namespace", default=None,
+                   help="the instance's namespace, where cluster objects are read (default: the template's, "
+                        "else 'default')")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a variable (repeatable)")
+    p.add_argument("--values", type=Path, action="append", default=[], metavar="FILE",
+                   help="a YAML map of variables (repeatable; --set wins)")
+    p.add_argument("--instance", default=None, metavar="NAME",
+                   help="render for this existing instance (from --file, else the cluster), its variables "
+                        "overridden by --values and --set; without TEMPLATE or --file its template is resolved "
+                        "as the operator does")
+    p.add_argument("--name", default="preview", help="the made-up instance's name (default: preview)")
+    p.add_argument("--server-dry-run", action="store_true",
+                   help="also dry-run every child on the API server (the template's probe children, as the "
+                        "operator does, and the instance's own), under your kubeconfig's rights")
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", ""), help="kubeconfig path [KUBECONFIG]")
+    _flag(p, "template-namespace", "", "the operator's shared template namespace (when resolving an instance's)")
+    _policy_flags(p)
+
+
+def policy_from(args: argparse.Namespace) -> Policy:
+    """The policy the operator would run under with these flags."""
+    from .reconcile.policy import Level
+
+    return Policy(Level(args.pod_security_level), _kinds(args.allowed_kinds), _tenant(args))
+
+
+def _render_options(args: argparse.Namespace) -> Any:
+    from .preview import Options, PreviewError, parse_values
+
+    def read(path: Path) -> tuple[str, str]:
+        try:
+            return str(path), sys.stdin.read() if str(path) == "-" else path.read_text()
+        except OSError as exc:
+            raise PreviewError(f"{path}: {exc.strerror}") from None
+
+    try:
+        policy = policy_from(args)
+    except ValueError as exc:
+        raise PreviewError(f"invalid settings: {exc}") from None
+    return Options(policy=policy, template=args.template, file=read(args.file) if args.file else None,
+                   namespace=args.namespace, values=parse_values(args.set, [read(v) for v in args.values]),
+                   instance=args.instance, name=args.name, server_dry_run=args.server_dry_run,
+                   kubeconfig=args.kubeconfig or None, shared_namespace=args.template_namespace or None)
 
 
 def _kinds(text: str) -> frozenset[tuple[str, str]]:
@@ -159,7 +235,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         tenant=_tenant(args), adopt_unsigned_claims=args.adopt_unsigned_claims == "true",
         leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,
         kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout,
-        watch_inactivity_timeout=args.watch_inactivity_timeout)
+        watch_inactivity_timeout=args.watch_inactivity_timeout, prepull=args.prepull == "true",
+        prepull_pause_image=args.prepull_pause_image)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,6 +260,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(__name__).error("lost the leader lease; exiting so that a fresh follower starts")
             lost = True
         return 1 if lost else 0
+    if args.command == "render":
+        import anyio
+
+        from . import preview
+
+        try:
+            return anyio.run(preview.run, _render_options(args), sys.stdout, sys.stderr)
+        except preview.PreviewError as exc:
+            print(f"jupyternetes-operator render: {exc}", file=sys.stderr)
+            return 2
     if args.command == "dev-cluster":
         from .testing import devcluster
 

@@ -50,6 +50,8 @@ from .reconcile.claimtrust import ClaimSigner, ensure_key
 from .reconcile.context import ChildKind, Context
 from .reconcile.instances import InstanceReconciler
 from .reconcile.policy import Policy
+from .reconcile.prepull import DAEMONSETS, PrePullReconciler
+from .reconcile.prepull import LABELS as PREPULL_LABELS
 from .reconcile.resolve import INSTANCES_BY_TEMPLATE, instances_by_template
 from .reconcile.status import claim_view, pod_view
 from .reconcile.templates import TemplateReconciler
@@ -62,6 +64,14 @@ LEASES_PATH = "/apis/coordination.k8s.io/"  # the elector's own writes are never
 VIEWS: dict[tuple[str, str], Transform] = {
     ("v1", "Pod"): pod_view, ("v1", "PersistentVolumeClaim"): claim_view}
 """What the child caches keep of each kind they trim (the rest is kept whole, less managedFields)."""
+
+PREPULL_SELECTOR = ",".join(f"{k}={v}" for k, v in sorted(PREPULL_LABELS.items()))
+
+
+def _one(key: ObjectKey, _: object) -> list[ObjectKey]:
+    """Map function: whatever changed, the one key."""
+    return [key]
+
 
 COUNT_DELAY = 1.0
 """Seconds a template's instance count may lag behind its instances."""
@@ -156,6 +166,21 @@ class Operator:
             .watches(instances_i, partial(wiring.templates_named_by, shared_namespace=s.template_namespace),
                      when_updated=never, delay=COUNT_DELAY))
 
+        prepull: tuple[Informer, WorkQueue[ObjectKey], PrePullReconciler] | None = None
+        if s.prepull:
+            # One DaemonSet in the operator's own namespace, re-planned from every template on any change.
+            puller_queue: WorkQueue[ObjectKey] = WorkQueue("imagepuller", clock=c, metrics=m.workqueue)
+            made, daemonsets = self._informers(
+                DAEMONSETS, "daemonsets", InformerOptions(label_selector=PREPULL_SELECTOR),
+                [s.leader_election.lease_namespace], ())
+            puller = PrePullReconciler(self.client, templates, daemonsets, s.leader_election.lease_namespace,
+                                       s.prepull_pause_image)
+            the_key = partial(_one, puller.key)
+            (wake(puller_queue)
+                .watches(templates_i, the_key, when_updated=wiring.verdict_changed)
+                .watches(made, the_key))
+            prepull = (made[0], puller_queue, puller)
+
         self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity,
                                       busy=lambda: len(instance_queue) > 0, hold=EVENT_HOLD, clock=self.clock)
         self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
@@ -170,6 +195,11 @@ class Operator:
             Controller("jupyternotebookinstance", instance_reconciler.reconcile, instance_queue,
                        workers=s.instance_workers, wait_for=everything, metrics=m.controller, clock=self.clock),
         ]
+        if prepull is not None:
+            informer, puller_queue, puller = prepull
+            self.controllers.append(Controller("imagepuller", puller.reconcile, puller_queue, workers=1,
+                                               wait_for=[*templates_i, informer], metrics=m.controller,
+                                               clock=self.clock))
         self._instances, self._templates = instances, templates
         le = s.leader_election
         if le.enabled:

@@ -81,6 +81,12 @@ class Settings:
     watch_inactivity_timeout: float = 150.0
     """Seconds a watch may deliver nothing (not even the bookmark the server sends about once a
     minute) before it is cut and reopened: a connection that died without a FIN never ends on its own."""
+    prepull: bool = False
+    """Keep the images valid templates declare pulled on every node (one DaemonSet in the operator's
+    namespace, ``reconcile/prepull.py``). Off by default: it needs the rights of
+    ``deploy/components/prepull``, which the base install does not grant."""
+    prepull_pause_image: str = "registry.k8s.io/pause:3.10"
+    """The image of the puller pod's one long-running container (after its init containers pulled)."""
 
     def __post_init__(self) -> None:
         excluded = (SYSTEM_NAMESPACES | {self.leader_election.lease_namespace}

@@ -32,8 +32,8 @@ marks every change of validity.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..api import TEMPLATES, VALID, status_condition
 from ..kube.errors import AlreadyExists, ApiError, Invalid
@@ -42,9 +42,13 @@ from ..machinery.events import NORMAL, WARNING
 from ..machinery.store import ObjectKey, thaw
 from . import status as st
 from .context import Context
+from .policy import Policy
 from .render import Child, TemplateError
 from .resolve import INSTANCES_BY_TEMPLATE, count_resolving
 from .validation import validate
+
+if TYPE_CHECKING:
+    from ..kube.client import Client, Resource
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +76,15 @@ class TemplateReconciler:
         if validated:
             ok, reason, message = valid["status"] == "True", valid.get("reason", ""), valid.get("message", "")
         else:
-            problems, note = await self._verdict(template)
-            ok = not problems
-            reason = "Valid" if ok else problems[0].reason
-            message = (note or VALID_MESSAGE) if ok else \
-                "; ".join(f"{p.field}: {p.message}" if p.field and not p.message.startswith(p.field) else p.message
-                          for p in problems)
+            ok, reason, message = valid_condition(*await self._verdict(template))
         using = count_resolving(template, self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"]),
                                 self._ctx.templates, self._ctx.template_namespace)
         desired = {"observedGeneration": generation, "policy": policy, "instances": using,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
                                                      [st.Condition(ok, reason, message).as_status(VALID)], generation,
                                                      st.now_rfc3339())}
-        if st.same_status(current, desired):
-            return Result()
+        if st.same_status({k: v for k, v in current.items() if k in desired}, desired):
+            return Result()  # what others write beside it (status.prePull: reconcile/prepull.py) is theirs
         await self._ctx.client.patch(TEMPLATES, meta["name"], {"status": desired}, meta["namespace"],
                                  subresource="status")
         if not valid or valid.get("status") != ("True" if ok else "False") or not validated:
@@ -101,44 +100,66 @@ class TemplateReconciler:
 
     async def _verdict(self, template: Mapping[str, Any]) -> tuple[list[TemplateError], str]:
         """(problems, a note for the ``Valid`` message when there are none)."""
-        validation = validate(template)
-        if validation.errors:
-            return list(validation.errors), ""
-        problems = [TemplateError(reason, v.message, v.field)
-                    for reason, v in (*self._ctx.policy.check_template(template),
-                                      *self._ctx.policy.check(validation.children))]
-        if problems:
-            return problems, ""
-        if validation.unrendered is not None:
-            return [], (f"the template is valid, but its children were not dry-run: the sample values do not "
-                        f"render ({validation.unrendered.message[:MESSAGE_LIMIT]}); each spawn checks its own")
-        for child in validation.children:
-            if (problem := await self._dry_run(child)) is not None:
-                problems.append(problem)
-        return problems, ""
+        return await verdict(template, self._ctx.policy, self._ctx.client, self._resource_of)
 
-    async def _dry_run(self, child: Child) -> TemplateError | None:
-        """The server's permanent objection to creating ``child``, or None; raises on transient answers."""
+    def _resource_of(self, child: Child) -> Resource | None:
         kind = self._ctx.children.get((child.api_version, child.kind))
-        if kind is None:
-            return None
-        field = f"spec.{child.group}[{child.logical_name}]"
-        try:
-            await self._ctx.client.create(kind.resource, child.manifest, child.manifest["metadata"]["namespace"],
-                                          dry_run=True)
-        except AlreadyExists:
-            return None  # validated and admitted before the storage found the name taken (see the module doc)
-        except Invalid as exc:
-            causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
-            return TemplateError("DryRunFailed", f"the API server rejects it: {causes[:MESSAGE_LIMIT]}", field)
-        except ApiError as exc:
-            if exc.status in TRANSIENT or exc.status >= 500:
-                raise
-            if exc.status == 400:
-                return TemplateError("DryRunFailed", f"the API server rejects it: {exc.message[:MESSAGE_LIMIT]}",
-                                     field)
-            return TemplateError(
-                "DryRunRejected",
-                f"the API server refuses to create it ({exc.status} {exc.reason or 'Error'}): "
-                f"{exc.message[:MESSAGE_LIMIT]}", field)
-        return None
+        return None if kind is None else kind.resource
+
+
+async def verdict(template: Mapping[str, Any], policy: Policy, client: Client | None = None,
+                  resource_of: Callable[[Child], Resource | None] = lambda _: None,
+                  ) -> tuple[list[TemplateError], str]:
+    """The template reconciler's verdict on ``template``: (problems, a note for the ``Valid`` message when
+    there are none). The template's own problems (:func:`.validation.validate`), else the policy's on
+    the template and on its probe children, else each probe child's server-side dry run (:func:`dry_run`)
+    as ``resource_of`` it says — none without a ``client`` (then nothing here does I/O)."""
+    validation = validate(template)
+    if validation.errors:
+        return list(validation.errors), ""
+    problems = [TemplateError(reason, v.message, v.field)
+                for reason, v in (*policy.check_template(template), *policy.check(validation.children))]
+    if problems:
+        return problems, ""
+    if validation.unrendered is not None:
+        return [], (f"the template is valid, but its children were not dry-run: the sample values do not "
+                    f"render ({validation.unrendered.message[:MESSAGE_LIMIT]}); each spawn checks its own")
+    if client is None:
+        return [], ""
+    for child in validation.children:
+        if (resource := resource_of(child)) is not None and \
+                (problem := await dry_run(client, resource, child)) is not None:
+            problems.append(problem)
+    return problems, ""
+
+
+def valid_condition(problems: Sequence[TemplateError], note: str = "") -> tuple[bool, str, str]:
+    """The ``Valid`` condition's (status, reason, message) for a verdict (pure)."""
+    if not problems:
+        return True, "Valid", note or VALID_MESSAGE
+    return False, problems[0].reason, "; ".join(
+        f"{p.field}: {p.message}" if p.field and not p.message.startswith(p.field) else p.message for p in problems)
+
+
+async def dry_run(client: Client, resource: Resource, child: Child) -> TemplateError | None:
+    """The server's permanent objection to creating ``child`` as ``resource`` (a server-side dry run), or
+    None; raises on transient answers."""
+    field = f"spec.{child.group}[{child.logical_name}]"
+    try:
+        await client.create(resource, child.manifest, child.manifest["metadata"]["namespace"], dry_run=True)
+    except AlreadyExists:
+        return None  # validated and admitted before the storage found the name taken (see the module doc)
+    except Invalid as exc:
+        causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
+        return TemplateError("DryRunFailed", f"the API server rejects it: {causes[:MESSAGE_LIMIT]}", field)
+    except ApiError as exc:
+        if exc.status in TRANSIENT or exc.status >= 500:
+            raise
+        if exc.status == 400:
+            return TemplateError("DryRunFailed", f"the API server rejects it: {exc.message[:MESSAGE_LIMIT]}",
+                                 field)
+        return TemplateError(
+            "DryRunRejected",
+            f"the API server refuses to create it ({exc.status} {exc.reason or 'Error'}): "
+            f"{exc.message[:MESSAGE_LIMIT]}", field)
+    return None

@@ -1,12 +1,15 @@
-"""The live half of a spawn's progress: instance phases from the shared cache and the instance's Events
-from a watch, merged into one stream of progress messages (the pure half is :mod:`.progress`).
+"""The live half of a spawn's progress: instance phases from the shared cache, the instance's Events
+and the Events about its pods from watches, merged into one stream of progress messages (the pure
+half is :mod:`.progress` and :mod:`.podevents`).
 
 Guaranteed:
 
 - :func:`pump_phases` reports each change of the instance's phase or conditions and ends on
   Running, Failed, or the instance's deletion (absent counts as deleted only once it was seen:
   the cache may not show a just-created instance yet).
-- :func:`pump_events` is a courtesy: API errors, network errors and timeouts end it quietly.
+- :func:`pump_events` and :func:`pump_pod_events` are a courtesy: API errors, network errors and
+  timeouts end their watches quietly. :func:`pump_pod_events` watches the Events of each Pod the
+  instance's status names, from when it first names it (a LIST first, so none is missed).
 - :func:`follow` yields messages as they come; after the final one (or the end of start()) it
   waits ``drain_seconds`` for Events still in flight, then yields the final message last, and
   cancels the pumps however it ends.
@@ -24,6 +27,7 @@ from ..kube import watch as kube_watch
 from ..kube.client import Client
 from ..kube.errors import ApiError
 from ..kube.resources import EVENTS
+from . import podevents
 from . import progress as prog
 from .shared import SharedCache
 
@@ -56,22 +60,68 @@ async def pump_phases(queue: Queue, tracker: prog.Tracker, instances: SharedCach
 async def pump_events(queue: Queue, tracker: prog.Tracker, client: Client, name: str, namespace: str, uid: str,
                       log: logging.Logger) -> None:
     """A watch on the Events about this instance (a courtesy: errors end it quietly)."""
-    selector = f"regarding.uid={uid}"
+    await _watch_events(client, namespace, f"regarding.uid={uid}",
+                        lambda event: queue.put_nowait((False, tracker.on_event(event))), log)
+
+
+async def pump_pod_events(queue: Queue, tracker: prog.Tracker, client: Client, instances: SharedCache, name: str,
+                          namespace: str, uid: str, log: logging.Logger) -> None:
+    """A watch on the Events about each Pod the instance's status names, as it names them (see
+    :mod:`.podevents`; a courtesy: errors end a watch quietly). Ends when the instance is gone."""
+    shown: podevents.PodEvents | None = None
+    watched: set[str] = set()
+
+    def show(event: Mapping[str, Any]) -> None:
+        assert shown is not None
+        if (item := tracker.on_pod_event(event, shown)) is not None:
+            queue.put_nowait((False, item))
+
+    seen = False  # the cache may not show the instance just created yet: absent is not deleted until seen
+
+    def news(obj: Mapping[str, Any] | None) -> bool:
+        nonlocal seen
+        if obj is None or obj["metadata"]["uid"] != uid:
+            return seen
+        seen = True
+        return bool(set(podevents.pod_names(obj)) - watched)
+
+    tasks: list[asyncio.Task[None]] = []
     try:
-        listed = await client.list(EVENTS, namespace, field_selector=selector)
+        while True:
+            obj = await instances.wait(name, news)
+            if obj is None or obj["metadata"]["uid"] != uid:
+                return
+            shown = shown or podevents.PodEvents(since=str(obj["metadata"].get("creationTimestamp") or ""))
+            for pod in podevents.pod_names(obj):
+                if pod not in watched:
+                    watched.add(pod)
+                    tasks.append(asyncio.create_task(
+                        _watch_events(client, namespace, podevents.selector(pod), show, log)))
+    finally:  # the watches end with it (they would go on forever)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _watch_events(client: Client, namespace: str, field_selector: str,
+                        handle: Callable[[Mapping[str, Any]], None], log: logging.Logger) -> None:
+    """LIST (oldest first) then WATCH the Events matching ``field_selector``, each new one to ``handle``;
+    API errors, network errors and timeouts end it quietly."""
+    try:
+        listed = await client.list(EVENTS, namespace, field_selector=field_selector)
         for event in sorted(listed["items"], key=lambda e: e.get("eventTime") or ""):
-            queue.put_nowait((False, tracker.on_event(event)))
+            handle(event)
         version = listed["metadata"]["resourceVersion"]
         while True:
             async with kube_watch.watch(client, EVENTS, namespace, resource_version=version,
                                         timeout_seconds=300, inactivity_timeout=90,
-                                        field_selector=selector) as stream:
+                                        field_selector=field_selector) as stream:
                 async for change in stream:
                     version = change.resource_version or version
                     if change.type == kube_watch.ADDED:
-                        queue.put_nowait((False, tracker.on_event(change.object)))
+                        handle(change.object)
     except (ApiError, OSError, TimeoutError) as exc:
-        log.debug("Events of %s/%s are not shown: %s", namespace, name, exc)
+        log.debug("Events in %s matching %s are not shown: %s", namespace, field_selector, exc)
 
 
 async def follow(queue: Queue, pumps: Sequence[Callable[[], Coroutine[Any, Any, None]]], started: asyncio.Event,

@@ -25,6 +25,8 @@ from ..api import (
     condition,
     phase,
 )
+from .podevents import PROGRESS as POD_PROGRESS
+from .podevents import PodEvents
 
 _PHASE_PROGRESS = {PENDING: 20, PROVISIONING: 50, RUNNING: 100}
 _EVENT_PROGRESS = {CREATED: 40, ADOPTED: 40, PROVISIONING: 60, READY: 90}
@@ -101,6 +103,15 @@ class Tracker:
         ready = condition(instance, READY)
         detail = f": {ready.get('reason')}: {ready.get('message')}" if ready.get("message") else ""
         return self._emit(_PHASE_PROGRESS.get(current), f"Instance {name} is {current}{detail}")
+
+    def on_pod_event(self, event: Mapping[str, Any], shown: PodEvents) -> dict[str, Any] | None:
+        """A message for an Event about one of the instance's pods (the scheduler's, the kubelet's), in
+        KubeSpawner's style, or None if ``shown`` leaves it out (a repeat, too old, past the bound)."""
+        message = shown.message(event)
+        if message is None:
+            return None
+        normal = event.get("type") != "Warning"
+        return self._emit(POD_PROGRESS.get(str(event.get("reason") or "")) if normal else None, message)
 
     def on_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
         reason = str(event.get("reason") or "")

@@ -369,8 +369,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     # -- progress ------------------------------------------------------------------------
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """Phase changes (from the shared cache) and the instance's Events, until Running or Failed
-        or until start() ends, whichever is first (plus progress_drain_seconds for late Events)."""
+        """Phase changes (shared cache), the instance's Events and its pods' (:mod:`.podevents`), until Running
+        or Failed or until start() ends, whichever is first (plus progress_drain_seconds for late Events)."""
         namespace = self.namespace
         name = self.instance_name
         uid_known, start_done = self._uid_known, self._start_done
@@ -389,9 +389,10 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         async def phases() -> None:
             await feed.pump_phases(queue, tracker, await self._instances(namespace), name, uid)
 
-        async def events() -> None:
-            client = (await self._connection()).client
-            await feed.pump_events(queue, tracker, client, name, namespace, uid, self.log)
+        async def events() -> None:  # the instance's, and its pods' (cancelled together by follow)
+            client, cache = (await self._connection()).client, await self._instances(namespace)
+            await asyncio.gather(feed.pump_events(queue, tracker, client, name, namespace, uid, self.log),
+                                 feed.pump_pod_events(queue, tracker, client, cache, name, namespace, uid, self.log))
 
         async with aclosing(feed.follow(queue, (phases, events), self._start_done,
                                         self.progress_drain_seconds)) as items:

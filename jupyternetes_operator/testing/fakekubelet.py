@@ -16,7 +16,12 @@ manage (it lacks the ``kwok.x-k8s.io/node=fake`` annotation):
   ``podIP`` once the port accepts connections; a process that exits reports the pod
   ``Failed`` with the tail of its output;
 - a pod being deleted (``deletionTimestamp``) has its process terminated and is then
-  deleted with grace 0, as a kubelet confirms a deletion.
+  deleted with grace 0, as a kubelet confirms a deletion;
+- it records the kubelet's Events about each pod (``events.k8s.io/v1``, reporting controller
+  ``kubelet``), in the kubelet's words: ``Pulling`` and ``Pulled`` per container image, then
+  ``Created`` and ``Started``; an image listed in ``unpullable`` is not "pulled": ``Pulling``, a
+  Warning ``Failed`` (``ErrImagePull``), a Warning ``BackOff``, and the pod stays Pending with its
+  container waiting in ``ImagePullBackOff`` (its process is never started).
 
 Each process's output goes to ``<log_dir>/<namespace>_<pod>.log`` (a temporary directory
 unless given). Usage::
@@ -37,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +53,7 @@ from anyio.abc import TaskGroup
 
 from ..kube.client import Client
 from ..kube.errors import AlreadyExists, ApiError, Conflict, NotFound
-from ..kube.resources import LEASES, NODES, PODS
+from ..kube.resources import EVENTS, LEASES, NODES, PODS
 from ..machinery.informer import Informer, InformerOptions
 from ..machinery.store import DeletedFinalStateUnknown, FrozenObject
 from .podprocess import (
@@ -103,7 +109,8 @@ class FakeKubelet:
     def __init__(self, client: Client, node: str = "local-node", *, subnet: int = 1,
                  heartbeat_seconds: float = 5.0, lease_duration_seconds: int = 40,
                  ready_timeout: float = 120.0, log_dir: Path | None = None,
-                 command: tuple[str, ...] | None = None, schedulable: bool = False) -> None:
+                 command: tuple[str, ...] | None = None, schedulable: bool = False,
+                 unpullable: frozenset[str] = frozenset()) -> None:
         if not 0 <= subnet <= 255:
             raise ValueError("subnet must be 0..255 (addresses are 127.<subnet>.x.y)")
         self.client = client
@@ -116,6 +123,7 @@ class FakeKubelet:
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="jupyternetes-kubelet-"))
         self.command = command or (sys.executable, "-m", "jupyterhub.singleuser")
         self.schedulable = schedulable
+        self.unpullable = unpullable
         self.pods: dict[str, PodProcess] = {}  # by pod uid
         self._addresses = (f"127.{subnet}.{x}.{y}" for x, y in itertools.product(range(256), range(1, 255)))
         self._tg: TaskGroup | None = None
@@ -254,14 +262,56 @@ class FakeKubelet:
     async def _environment(self, pod: PodProcess, obj: Mapping[str, Any]) -> dict[str, str]:
         return await environment(self.client, self.node, pod, obj)
 
+    async def _event(self, obj: Mapping[str, Any], kind: str, reason: str, note: str, action: str,
+                     container: str | None = None) -> None:
+        """Record an Event about pod ``obj`` as the kubelet does (a courtesy: a failure is only logged)."""
+        meta = obj["metadata"]
+        regarding = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
+                     "uid": meta["uid"], **({"fieldPath": f"spec.containers{{{container}}}"} if container else {})}
+        event = {"apiVersion": EVENTS.api_version, "kind": "Event",
+                 "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+                 "eventTime": _micro_now(), "reportingController": "kubelet", "reportingInstance": self.node,
+                 "action": action, "reason": reason, "note": note[:1024], "type": kind, "regarding": regarding}
+        try:
+            await retrying(lambda: self.client.create(EVENTS, event, meta["namespace"]))
+        except ApiError as exc:
+            log.warning("fake kubelet %s: Event %s about pod %s/%s: %s", self.node, reason, meta["namespace"],
+                        meta["name"], exc)
+
+    async def _pull(self, pod: PodProcess, obj: Mapping[str, Any]) -> bool:
+        """"Pull" each container's image, with the kubelet's Events; False (the pod left waiting in
+        ``ImagePullBackOff``) for one in ``unpullable``."""
+        for container in obj["spec"]["containers"]:
+            name, image = str(container["name"]), str(container.get("image") or "")
+            await self._event(obj, "Normal", "Pulling", f'Pulling image "{image}"', "Pulling", name)
+            if image in self.unpullable:
+                message = f'Back-off pulling image "{image}"'
+                await self._event(obj, "Warning", "Failed", f'Failed to pull image "{image}": rpc error: code = '
+                                  f"NotFound desc = failed to pull and unpack image \"{image}\": not found",
+                                  "Pulling", name)
+                await self._event(obj, "Warning", "Failed", "Error: ErrImagePull", "Pulling", name)
+                await self._event(obj, "Warning", "BackOff", message, "Pulling", name)
+                await self._status(pod, {"phase": "Pending", "hostIP": "127.0.0.1", "startTime": timestamp(),
+                                         "conditions": pod_conditions(False),
+                                         "containerStatuses": container_statuses(obj, {"waiting": {
+                                             "reason": "ImagePullBackOff", "message": message}}, False)})
+                return False
+            await self._event(obj, "Normal", "Pulled", f'Successfully pulled image "{image}" in 0s (0s including '
+                              "waiting). Image size: 0 bytes.", "Pulling", name)
+        return True
+
     async def _run(self, pod: PodProcess, obj: dict[str, Any]) -> None:
         home = self.log_dir / f"{pod.namespace}_{pod.name}.home"
         try:
             env = await self._environment(pod, obj)
+            if not await self._pull(pod, obj):
+                return
             await self._status(pod, {"phase": "Pending", "hostIP": "127.0.0.1", "startTime": timestamp(),
                                      "conditions": pod_conditions(False),
                                      "containerStatuses": container_statuses(obj, {"waiting": {
                                          "reason": "ContainerCreating"}}, False)})
+            container = str(server_container(obj)["name"])
+            await self._event(obj, "Normal", "Created", f"Created container: {container}", "Created", container)
             home.mkdir(parents=True, exist_ok=True)
             base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "JPY_"))}
             with pod.log_path.open("ab") as out:
@@ -270,6 +320,7 @@ class FakeKubelet:
                      *(["--allow-root"] if os.geteuid() == 0 else [])],
                     env={**base, "HOME": str(home), **env}, cwd=home, stdin=subprocess.DEVNULL, stdout=out,
                     stderr=subprocess.STDOUT, start_new_session=True)
+            await self._event(obj, "Normal", "Started", f"Started container {container}", "Started", container)
             if await self._listening(pod):
                 started = timestamp()
                 await self._status(pod, {"phase": "Running", "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
