@@ -37,9 +37,10 @@ from .outcome import Outcome, failed, observe, released, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
-from .render import Child, InstanceError, Rendered, TemplateError, render
+from .render import Child, Rendered
 from .resolve import TemplateRef, resolve_template
 from .status import Condition
+from .vetting import decide
 from .writes import adopt, own_env_secret, sign
 
 if TYPE_CHECKING:
@@ -153,16 +154,12 @@ class InstanceReconciler:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
             message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
             return waiting("TemplateNotValidated", message)
-        if valid.get("status") == "False":
-            return failed(api.TEMPLATE_INVALID, f"template {ref}: {valid.get('reason')}: {valid.get('message')}")
-        try:
-            rendered = render(template, instance)
-        except (TemplateError, InstanceError) as exc:
-            named = not exc.field or exc.message.startswith(exc.field)  # most messages name their field
-            return failed(exc.reason, exc.message if named else f"{exc.field}: {exc.message}")
-        if violations := self._ctx.policy.check(rendered.children):
-            return failed(api.POLICY_VIOLATION, "; ".join(f"{v.field}: {v.message}" for _, v in violations))
-        return rendered
+        decision = decide(template, instance, self._ctx.policy,
+                          (valid.get("status") != "False", str(valid.get("reason")), str(valid.get("message"))))
+        if decision.refusal is not None:
+            return failed(*decision.refusal)
+        assert decision.rendered is not None  # a render that fails is a refusal
+        return decision.rendered
 
     async def _plan(self, instance: Mapping[str, Any], rendered: Rendered,
                     previous: Mapping[str, Any]) -> Plan | Outcome:

@@ -4,9 +4,9 @@ For a resolved template whose verdict (its ``Valid`` condition) is known, in the
 the template refused (``TemplateInvalid``, naming the template, its reason and message), else the
 render's error (its reason; its message, prefixed with the field when it does not name it), else
 the policy on the instance's own children (``PolicyViolation`` with every finding), else provisioned —
-each with the reason and message ``reconcile/instances.py`` writes into a ``Failed`` status.
-``jupyternetes-operator render`` (:mod:`jupyternetes_operator.preview`) calls it; a running operator's
-statuses are compared with it in ``tests/integration/test_render_command.py``.
+each with the reason and message of the ``Failed`` status. The instance reconciler
+(``reconcile/instances.py``) and ``jupyternetes-operator render`` (:mod:`jupyternetes_operator.preview`)
+both call it, so the preview gives the reasons a running operator writes.
 """
 
 from __future__ import annotations
