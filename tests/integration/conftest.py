@@ -1,5 +1,3 @@
-from collections.abc import Iterator
-
 import pytest
 
 from jupyternetes_operator.testing.binaries import ensure_helm
@@ -14,6 +12,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helm]:
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
     """The pinned ``helm``, built from Go modules on first use and cached by version."""
-    yield Helm(ensure_helm(), tmp_path_factory.mktemp("helm-home"))
+    return Helm(ensure_helm(), tmp_path_factory.mktemp("helm-home"))

@@ -83,7 +83,8 @@ def test_hub_role_for_an_existing_service_account(helm: Helm) -> None:
     """As for zero-to-jupyterhub: bind its ``hub`` ServiceAccount, make none."""
     objects = helm.template("hub.serviceAccount.create=false", "hub.serviceAccount.name=hub",
                             "hub.serviceAccount.namespace=jhub", "watch.namespaces={jhub}")
-    assert not [o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] != "jupyternetes-operator"]
+    accounts = {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceAccount"}
+    assert accounts == {"jupyternetes-operator"}
     (binding,) = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "jupyternetes-hub"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hub", "namespace": "jhub"}]
     (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "jupyternetes-hub"]
