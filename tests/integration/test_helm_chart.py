@@ -27,6 +27,7 @@ from .helm import CHART, DEPLOY, Helm, kustomize, normalized
 MONITORING = ("monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true",
               "monitoring.grafanaDashboard.enabled=true")
 OPERATOR_NAMESPACE = ("v1", "Namespace", "", "jupyternetes")
+Z2JH_VALUES = DEPLOY / "z2jh" / "jupyternetes-values.yaml"
 
 
 @pytest.mark.parametrize("sets", [(), ("watch.allNamespaces=true", *MONITORING),
@@ -77,6 +78,25 @@ def test_monitoring_toggles_give_deploy_monitoring(helm: Helm) -> None:
     kinds = {o["kind"] for o in helm.template()}
     assert not kinds & {"ServiceMonitor", "PrometheusRule"}
     assert "jupyternetes-grafana-dashboard" not in {o["metadata"]["name"] for o in helm.template()}
+
+
+def test_z2jh_values_bind_z2jh_hub_without_pod_rights(helm: Helm) -> None:
+    """deploy/z2jh/jupyternetes-values.yaml: the hub Role bound to z2jh's ``hub`` ServiceAccount."""
+    values = Z2JH_VALUES
+    proc = helm.run("lint", "--strict", str(CHART), f"--values={values}")
+    assert "0 chart(s) failed" in proc.stdout, proc.stdout
+    objects = helm.template(values=[values])
+    (binding,) = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "jupyternetes-hub"]
+    assert binding["metadata"]["namespace"] == "jhub"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hub", "namespace": "jhub"}]
+    (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "jupyternetes-hub"]
+    granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    assert not {(g, r, v) for g, r, v in granted if r in ("pods", "persistentvolumeclaims", "services")}
+    assert not {v for g, r, v in granted if r == "secrets"} - {"create"}
+    (config,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert config["data"]["JUPYTERNETES_NAMESPACES"] == "jhub"
+    assert config["data"]["JUPYTERNETES_ADOPT_UNSIGNED_CLAIMS"] == "true"
 
 
 def test_hub_role_for_an_existing_service_account(helm: Helm) -> None:

@@ -5,6 +5,7 @@ renders both and compares the objects."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,16 @@ def test_every_default_value_is_in_the_schema() -> None:
 
     assert schema["additionalProperties"] is False
     walk(values, schema, "")
+
+
+def test_chart_settings_name_real_flags() -> None:
+    """Every JUPYTERNETES_* the chart sets or its z2jh values file sets is a `run` flag's variable."""
+    from jupyternetes_operator.cli import _parser
+
+    known = {f"JUPYTERNETES_{dest.upper()}" for dest in vars(_parser().parse_args(["run"])) if dest != "command"}
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    named = set(re.findall(r'"(JUPYTERNETES_[A-Z_]+)"', helpers))
+    assert named, "the settings helper names no variable"
+    z2jh = yaml.safe_load((ROOT / "deploy" / "z2jh" / "jupyternetes-values.yaml").read_text())
+    named |= set(z2jh["env"])
+    assert named <= known, named - known
