@@ -9,11 +9,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from unittest.mock import Mock
 
+import pytest
 import yaml
 from jupyterhub.app import JupyterHub
 from jupyterhub.objects import Hub, Server
 
 from jupyternetes_operator.spawner import JupyternetesSpawner
+from jupyternetes_operator.spawner.names import safe_username
 
 ROOT = Path(__file__).parents[3]
 VALUES = ROOT / "deploy" / "z2jh" / "values.yaml"
@@ -62,3 +64,19 @@ def test_the_values_keep_z2jh_away_from_pods() -> None:
     assert values["prePuller"]["hook"]["enabled"] is False
     template = yaml.safe_load((ROOT / "deploy" / "z2jh" / "template" / "template.yaml").read_text())
     assert template["metadata"]["name"] == values["hub"]["config"]["JupyternetesSpawner"]["template_name"]
+
+
+@pytest.mark.parametrize("name", ["alice", "bob2", "carol1999", "x"])
+def test_plain_user_names_give_kubespawners_claim_names(name: str) -> None:
+    """docs/migrating-from-kubespawner.md: for lowercase letters and digits starting with a letter,
+    ``claim-{{ username }}`` is the claim KubeSpawner made, under either of its slug schemes."""
+    from kubespawner.slugs import escape_slug, safe_slug
+
+    assert safe_username(name) == safe_slug(name) == escape_slug(name) == name
+
+
+def test_other_names_may_differ_as_the_page_says() -> None:
+    from kubespawner.slugs import escape_slug, safe_slug
+
+    assert safe_username("a-b") == escape_slug("a-b") == "a-2db"
+    assert safe_slug("a-b") == "a-b"  # KubeSpawner's `safe` scheme keeps it: a claim to compare by hand
