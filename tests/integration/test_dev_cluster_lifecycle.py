@@ -36,6 +36,9 @@ def test_down_keeps_the_state_and_delete_removes_it(control_plane: ControlPlane,
     try:
         first = _up(state)
         assert "resuming" not in first.stdout
+        env = _cli(state, "env").stdout.splitlines()
+        path = env[1].removeprefix("export PATH=").removesuffix(":$PATH").split(":")
+        assert {"kubectl", "helm"} <= {tool.name for directory in path for tool in Path(directory).iterdir()}
         assert _kubectl(control_plane, state, "create", "configmap", "kept", "-n", "default").returncode == 0
         down = _cli(state, "down")
         assert down.returncode == 0, down.stdout + down.stderr
