@@ -184,6 +184,6 @@ async def test_install_upgrade_uninstall(helm: Helm, control_plane: ControlPlane
 def test_chart_dir_is_only_the_chart() -> None:
     """Nothing in the chart that Helm would package by accident."""
     names = {p.relative_to(CHART).parts[0] for p in CHART.iterdir()}
-    assert names == {"Chart.yaml", "values.yaml", "values.schema.json", "crds", "files", "templates",
-                     ".helmignore"}, names
+    assert names == {"Chart.yaml", "README.md", "values.yaml", "values.schema.json", "crds", "files",
+                     "templates", ".helmignore"}, names
     assert Path(CHART / "templates" / "NOTES.txt").is_file()
