@@ -51,19 +51,26 @@ def _parser() -> argparse.ArgumentParser:
                     "the instance would be provisioned, 1 the operator would refuse it, 2 bad input.")
     _render_flags(render)
 
-    dev = commands.add_parser("dev-cluster", help="a local control plane (etcd, apiserver, kwok) for development")
+    dev = commands.add_parser(
+        "dev-cluster", help="a local control plane (etcd, apiserver, kwok) for development",
+        description="A local control plane for development. Its state (etcd's data, certificates, logs) lives in "
+                    "one directory: 'down' stops the processes and keeps it, so the next 'up' resumes the same "
+                    "cluster with every object it held; only 'delete' (or 'up --fresh') removes it.")
     dev_commands = dev.add_subparsers(dest="action", required=True)
-    dev_commands.add_parser("build", help="build (or find cached) the control-plane binaries")
-    for name, text in (("up", "build and start the cluster in the background"),
-                       ("down", "stop the background cluster"),
-                       ("env", "print shell exports for the running cluster"),
+    dev_commands.add_parser("build", help="build (or find cached) the control-plane binaries and helm")
+    for name, text in (("up", "build and start the cluster in the background; resumes a kept state"),
+                       ("down", "stop the background cluster; its state is kept and the next 'up' resumes it"),
+                       ("delete", "stop the cluster if it runs and delete its state (like 'kind delete cluster')"),
+                       ("env", "print shell exports for the running cluster (KUBECONFIG; kubectl and helm on PATH)"),
                        ("serve", "run the cluster in the foreground (what 'up' starts)")):
-        sub = dev_commands.add_parser(name, help=text)
+        sub = dev_commands.add_parser(name, help=text, description=text)
         sub.add_argument("--dir", type=Path, default=None, help="state directory (default: in the cache)")
         if name in ("up", "serve"):
             sub.add_argument("--nodes", type=int, default=2, help="fake kwok Nodes (default 2)")
             sub.add_argument("--operator", action="store_true", help="also run the operator against the cluster")
         if name == "up":
+            sub.add_argument("--fresh", action="store_true",
+                             help="delete the kept state first (as 'delete' does), so the cluster starts empty")
             sub.add_argument("--apply", type=Path, action="append", default=[], metavar="PATH",
                              help="manifest file or folder to apply once ready (repeatable)")
     return parser
@@ -278,10 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         directory = args.dir or devcluster.default_dir()
         if args.action == "up":
-            return devcluster.up(directory, args.nodes, args.apply, args.operator)
+            return devcluster.up(directory, args.nodes, args.apply, args.operator, args.fresh)
         if args.action == "serve":
             return devcluster.serve(directory, args.nodes, args.operator)
         if args.action == "down":
             return devcluster.down(directory)
+        if args.action == "delete":
+            return devcluster.delete(directory)
         return devcluster.env(directory)
     raise AssertionError(f"unhandled command {args.command}")

@@ -27,6 +27,10 @@ from pathlib import Path
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+HELM_VERSION = "v3.22.0"
+# The Kubernetes minor Helm's own k8s.io modules are at (v0.37.x): its default capabilities and the
+# deprecation lint use it, as Helm's Makefile sets it.
+_HELM_K8S_MINOR = "37"
 
 _GOMOD = Path(__file__).parent / "gomod"
 
@@ -75,6 +79,21 @@ def _kubernetes_ldflags(version: str) -> str:
         f"-X k8s.io/client-go/pkg/version.gitVersion={version}",
     ])
 
+
+def _helm_ldflags(version: str) -> str:
+    pkg = "helm.sh/helm/v3"
+    return " ".join([
+        "-s -w",
+        f"-X {pkg}/internal/version.version={version}",
+        f"-X {pkg}/internal/version.gitTreeState=clean",
+        *(f"-X {pkg}/pkg/{p}.k8sVersionMajor=1 -X {pkg}/pkg/{p}.k8sVersionMinor={_HELM_K8S_MINOR}"
+          for p in ("lint/rules", "chartutil")),
+    ])
+
+
+# Helm is a test tool (the chart's lint, install, upgrade and uninstall tests), not part of the
+# control plane: built on demand by ensure_helm(), never by ensure_binaries().
+HELM = Component("helm", HELM_VERSION, ("helm.sh/helm/v3/cmd/helm",), _helm_ldflags(HELM_VERSION))
 
 COMPONENTS = (
     Component("etcd", ETCD_VERSION, ("go.etcd.io/etcd/server/v3",)),
@@ -172,6 +191,11 @@ def build(component: Component, progress: Progress | None = None) -> Path:
         if progress:
             progress(f"built {component.name} in {time.monotonic() - started:.0f}s")
         return target
+
+
+def ensure_helm(progress: Progress | None = None) -> Path:
+    """Build (or find cached) the pinned ``helm`` and return its path."""
+    return build(HELM, progress) / "bin" / "helm"
 
 
 def ensure_binaries(progress: Progress | None = None) -> Binaries:

@@ -5,12 +5,19 @@ the control plane; it returns once the cluster is ready and prints how to use it
 ``down`` asks the supervisor to stop everything; ``env`` prints ``export
 KUBECONFIG=…``. State lives in one directory (``--dir``), by default under the
 binary cache root.
+
+Life cycle: ``down`` stops the processes and keeps the state (etcd's data, certificates,
+logs), so the next ``up`` resumes the same cluster with every object it held. Nothing else
+deletes it: ``delete`` stops the cluster if it runs and removes its state directory (as ``kind
+delete cluster`` does), and ``up --fresh`` does that first. Tests and benchmarks start from a
+fresh directory: a resumed cluster carrying thousands of old objects is not a clean slate.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .binaries import COMPONENTS, build, cache_root, ensure_binaries
+from .binaries import COMPONENTS, HELM, build, cache_root, ensure_binaries, ensure_helm
 from .controlplane import ControlPlane, ControlPlaneConfig
 from .process import ManagedProcess
 
@@ -51,21 +58,28 @@ def build_with_progress() -> None:
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    # Helm is for the chart's tests and for `helm install` on the dev cluster (on PATH with `env`).
+    components = (*COMPONENTS, HELM)
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("control plane binaries", total=len(COMPONENTS))
-        for component in COMPONENTS:
+        task = progress.add_task("control plane binaries", total=len(components))
+        for component in components:
             progress.update(task, description=f"{component.name} {component.version} (built once, then cached)")
             build(component)
             progress.advance(task)
-        progress.update(task, description="control plane binaries ready")
+        progress.update(task, description="control plane binaries and helm ready")
 
 
-def up(directory: Path, nodes: int, samples: list[Path], operator: bool = False) -> int:
+def up(directory: Path, nodes: int, samples: list[Path], operator: bool = False, fresh: bool = False) -> int:
     state = _state(directory)
-    if state and _pid_alive(int(state["pid"])):
+    if state and _pid_alive(int(state["pid"])) and not fresh:
         print(f"dev cluster already running at {state['server']}\nexport KUBECONFIG={state['kubeconfig']}")
         return 0
+    if fresh and (code := delete(directory)) != 0:
+        return code
     build_with_progress()
+    if (directory / "cluster").exists():
+        print(f"resuming the dev cluster kept in {directory} (its objects included); "
+              "'dev-cluster delete' or 'up --fresh' starts an empty one")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "ready.json").unlink(missing_ok=True)
     progress_file = directory / "progress"
@@ -132,7 +146,7 @@ def serve(directory: Path, nodes: int, operator: bool = False) -> int:
             proc.start()
             proc.wait_ready(lambda: _http_ok(f"http://{OPERATOR_ADDRESS}/readyz"), 60)
         state = {"pid": str(os.getpid()), "server": plane.server, "kubeconfig": str(plane.kubeconfig),
-                 "kubectl": str(plane.binaries.kubectl), "workdir": str(plane.workdir)}
+                 "kubectl": str(plane.binaries.kubectl), "helm": str(ensure_helm()), "workdir": str(plane.workdir)}
         (directory / "ready.json").write_text(json.dumps(state))
         while not stop.wait(1.0):
             dead = [name for name, proc in plane.processes.items() if not proc.alive()]
@@ -167,11 +181,31 @@ def down(directory: Path) -> int:
     return 0 if not _pid_alive(pid) else 1
 
 
+_STATE_MARKS = ("supervisor.log", "progress", "cluster", "ready.json")
+"""What ``up`` leaves in a state directory; ``delete`` removes only a directory holding one of them."""
+
+
+def delete(directory: Path) -> int:
+    """Stop the cluster if it runs, then remove its state directory: the next ``up`` starts empty."""
+    if not directory.exists():
+        print(f"no dev cluster state in {directory}")
+        return 0
+    if not any((directory / mark).exists() for mark in _STATE_MARKS):
+        print(f"{directory} does not look like a dev cluster's state directory; not deleting it", file=sys.stderr)
+        return 1
+    if (code := down(directory)) != 0:
+        return code
+    shutil.rmtree(directory)
+    print(f"dev cluster deleted ({directory} removed)")
+    return 0
+
+
 def env(directory: Path) -> int:
     state = _state(directory)
     if state is None:
         print("no dev cluster is running; start one with: jupyternetes-operator dev-cluster up", file=sys.stderr)
         return 1
     print(f"export KUBECONFIG={state['kubeconfig']}")
-    print(f"export PATH={Path(state['kubectl']).parent}:$PATH")
+    tools = dict.fromkeys(str(Path(state[tool]).parent) for tool in ("kubectl", "helm") if tool in state)
+    print(f"export PATH={':'.join(tools)}:$PATH")
     return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from faults.apiserver_faults import (
     apiserver_restart_during_burst,
     apiserver_restart_during_leader_renewal,
@@ -38,6 +40,7 @@ async def test_sigkill_during_a_burst_ten_times(control_plane: ControlPlane, kub
     assert len(run.faults) == 10
 
 
+@pytest.mark.controls_processes  # restarts the session plane's API server
 async def test_apiserver_killed_three_times_during_a_burst(control_plane: ControlPlane, kube: Client,
                                                            namespace: str, tmp_path: Path) -> None:
     run = await apiserver_restart_during_burst(env(control_plane, kube, namespace, tmp_path), 20,
@@ -51,6 +54,7 @@ async def test_apiserver_killed_three_times_during_a_burst(control_plane: Contro
     assert run.notes["relists"]["gone"] > 0, run.notes["relists"]
 
 
+@pytest.mark.controls_processes  # restarts the session plane's API server
 async def test_apiserver_down_past_the_renew_deadline_ends_the_leader(control_plane: ControlPlane, kube: Client,
                                                                       namespace: str, tmp_path: Path) -> None:
     # One outage here: the scheduler's and kwok's own backoffs after each outage cost a minute or more.
@@ -66,6 +70,7 @@ async def test_apiserver_down_past_the_renew_deadline_ends_the_leader(control_pl
     assert run.notes["leader"] in ("a", "b")
 
 
+@pytest.mark.controls_processes  # compacts the session plane's etcd
 async def test_compaction_while_the_operator_is_frozen(control_plane: ControlPlane, kube: Client, namespace: str,
                                                        tmp_path: Path) -> None:
     run = await compaction_while_watches_are_down(env(control_plane, kube, namespace, tmp_path), 30,

@@ -25,6 +25,9 @@ from jupyternetes_operator.machinery.events import EventRecorder
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.controlplane import ADMIN
 
+# The fault proxy serves with a certificate from the session plane's own CA and its admin token.
+pytestmark = pytest.mark.controls_processes
+
 
 @pytest.fixture
 async def proxy(control_plane: ControlPlane, tmp_path: Path) -> AsyncIterator[FaultProxy]:

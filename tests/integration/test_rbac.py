@@ -2,7 +2,8 @@
 
 A dedicated control plane logs every request of the operator's ServiceAccount (audit policy,
 ``Metadata`` level) and runs the OwnerReferencesPermissionEnforcement admission plugin (so the
-``jupyternotebookinstances/finalizers`` grant is exercised). ``deploy/`` is applied as shipped;
+``jupyternotebookinstances/finalizers`` grant is exercised). ``deploy/`` is applied as shipped, and so is
+the Helm chart (``charts/jupyternetes``, on a second plane);
 the operator runs as a process authenticated with a token of its real ServiceAccount, and
 provisions instances end to end: a template with every allowlisted kind (server-side dry
 runs), an instance to Running, a retained PVC re-adopted and released (a release request that
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from jupyternetes_operator.kube.resources import NAMESPACES, PVCS, SECRETS
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.controlplane import ControlPlaneConfig
 
+from .helm import CHART, Helm
 from .operator_harness import TEMPLATE, condition, instance, ready_instance, template_valid, wait_for
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
@@ -75,10 +78,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def audited(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A fresh control plane with an audit log and deploy/ applied as shipped (Deployment removed:
-    the operator runs here as a process, under the same ServiceAccount)."""
+@dataclass(frozen=True)
+class Audited:
+    """A control plane with an audit log, and the manifests installed on it."""
+
+    plane: ControlPlane
+    audit_log: Path
+    manifests: list[dict[str, Any]]
+
+
+def _install_kustomize(plane: ControlPlane, helm: Helm) -> list[dict[str, Any]]:
+    plane.kubectl("apply", "-k", str(DEPLOY))
+    return [d for d in yaml.safe_load_all(plane.kubectl("kustomize", str(DEPLOY)).stdout) if d]
+
+
+def _install_helm(plane: ControlPlane, helm: Helm) -> list[dict[str, Any]]:
+    """The chart with the settings that mean deploy/ (tests/integration/test_helm_chart.py)."""
+    sets = ("watch.create=true",)
+    helm.run("install", "jupyternetes", str(CHART), "-n", OPERATOR_NS, "--create-namespace",
+             *(a for s in sets for a in ("--set", s)), kubeconfig=plane.kubeconfig)
+    return helm.template(*sets, namespace=OPERATOR_NS)
+
+
+INSTALLS = {"kustomize": _install_kustomize, "helm": _install_helm}
+
+
+@pytest.fixture(scope="module", params=sorted(INSTALLS))
+def audited(request: pytest.FixtureRequest, control_plane: ControlPlane, helm: Helm,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
+    """A fresh control plane with an audit log and the operator installed as shipped, by deploy/ or
+    by the Helm chart (Deployment removed: the operator runs here as a process, under the same
+    ServiceAccount)."""
     directory = tmp_path_factory.mktemp("audit")
     policy = directory / "policy.yaml"
     policy.write_text(yaml.safe_dump(AUDIT_POLICY))
@@ -88,13 +118,12 @@ def audited(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactor
         "--enable-admission-plugins=OwnerReferencesPermissionEnforcement")), control_plane.binaries)
     plane.start()
     try:
-        plane.kubectl("apply", "-k", str(DEPLOY))
+        manifests = INSTALLS[request.param](plane, helm)
         plane.kubectl("delete", "deployment", "jupyternetes-operator", "-n", OPERATOR_NS)
         plane.kubectl("create", "namespace", "elsewhere")
         token = plane.kubectl("create", "token", SA, "-n", OPERATOR_NS, "--duration=1h").stdout.strip()
         plane.write_kubeconfig("operator-sa", token)
-        plane.audit_log = directory / "audit.log"  # type: ignore[attr-defined]
-        yield plane
+        yield Audited(plane, directory / "audit.log", manifests)
     finally:
         plane.stop()
 
@@ -115,9 +144,8 @@ async def operator_process(plane: ControlPlane, log: Path) -> AsyncIterator[subp
         assert code == 0, log.read_bytes()[-3000:].decode(errors="replace")  # noqa: ASYNC240 (after exit)
 
 
-def audit_events(plane: ControlPlane) -> list[dict[str, Any]]:
-    path: Path = plane.audit_log  # type: ignore[attr-defined]
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def audit_events(audited: Audited) -> list[dict[str, Any]]:
+    events = [json.loads(line) for line in audited.audit_log.read_text().splitlines() if line.strip()]
     return [e for e in events if e["user"]["username"] == SA_USER and e.get("objectRef")
             and e["stage"] in ("ResponseComplete", "ResponseStarted", "Panic")]
 
@@ -126,9 +154,8 @@ def resource_of(ref: dict[str, Any]) -> str:
     return ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
 
 
-def granted(plane: ControlPlane) -> set[tuple[str, str, str]]:
+def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     """(apiGroup, resource, verb) of every rule in the Roles bound to the operator's ServiceAccount."""
-    docs = [d for d in yaml.safe_load_all(plane.kubectl("kustomize", str(DEPLOY)).stdout) if d]
     bound = {(b["metadata"].get("namespace"), b["roleRef"]["kind"], b["roleRef"]["name"]) for b in docs
              if b["kind"] in ("RoleBinding", "ClusterRoleBinding")
              and any(s.get("kind") == "ServiceAccount" and s["name"] == SA and s.get("namespace") == OPERATOR_NS
@@ -200,10 +227,10 @@ async def _provision_end_to_end(kube: Client) -> None:
                        lambda o: condition(o, "Ready").get("reason") == "ChildConflict", what=f"{what} conflict")
 
 
-async def test_shipped_rbac_is_sufficient_and_minimal(audited: ControlPlane, tmp_path: Path) -> None:
-    async with await Client.from_kubeconfig(str(audited.kubeconfig)) as kube:
+async def test_shipped_rbac_is_sufficient_and_minimal(audited: Audited, tmp_path: Path) -> None:
+    async with await Client.from_kubeconfig(str(audited.plane.kubeconfig)) as kube:
         with anyio.fail_after(60):
-            async with operator_process(audited, tmp_path / "operator.log"):
+            async with operator_process(audited.plane, tmp_path / "operator.log"):
                 await _provision_end_to_end(kube)
     events = audit_events(audited)
     assert events, "the audit log has no request of the operator's ServiceAccount"
@@ -212,7 +239,9 @@ async def test_shipped_rbac_is_sufficient_and_minimal(audited: ControlPlane, tmp
                      if e.get("annotations", {}).get("authorization.k8s.io/decision") != "allow"})
     assert not denied, f"the operator was refused: {denied}"
     used = {(e["objectRef"].get("apiGroup", ""), resource_of(e["objectRef"]), e["verb"]) for e in events}
-    unused = granted(audited) - used - CHECKED_BY_ADMISSION
+    grants = granted(audited.manifests)
+    assert ("", "pods", "create") in grants
+    unused = grants - used - CHECKED_BY_ADMISSION
     assert not unused, f"granted but never used by the operator: {sorted(unused)}"
     # Nothing outside the watched namespace and the Lease's but the StorageClass of the new claim.
     assert {e["objectRef"].get("namespace") for e in events} <= {WATCHED_NS, OPERATOR_NS, None}
@@ -250,16 +279,16 @@ FORBIDDEN = [
 
 
 @pytest.mark.parametrize(("what", "args"), FORBIDDEN, ids=[f[0] for f in FORBIDDEN])
-def test_the_token_is_forbidden(audited: ControlPlane, what: str, args: list[str]) -> None:
+def test_the_token_is_forbidden(audited: Audited, what: str, args: list[str]) -> None:
     stdin = json.dumps(instance("forged", {"username": "forged"})) if args[:2] == ["create", "-f"] else None
-    proc = audited.kubectl(*args, user="operator-sa", input=stdin, check=False, timeout=30)
+    proc = audited.plane.kubectl(*args, user="operator-sa", input=stdin, check=False, timeout=30)
     assert proc.returncode != 0, f"{what}: allowed ({proc.stdout})"
     assert "forbidden" in proc.stderr.lower(), proc.stderr
 
 
-async def test_the_token_is_the_operators(audited: ControlPlane) -> None:
+async def test_the_token_is_the_operators(audited: Audited) -> None:
     """The forbidden table really ran as the ServiceAccount, not as an admin: an allowed read works."""
-    async with await Client.from_kubeconfig(str(audited.kubeconfig_for("operator-sa"))) as sa:
+    async with await Client.from_kubeconfig(str(audited.plane.kubeconfig_for("operator-sa"))) as sa:
         listed = await sa.list(TEMPLATES, WATCHED_NS)
         assert listed is not None
         with pytest.raises(Exception, match=r"(?i)forbidden"):
