@@ -48,7 +48,7 @@ SAME = {
     "example": (DEPLOY / "overlays" / "example",
                 ("watch.create=true", "watch.namespaces={team-a,team-b}", "hub.rbac.create=false",
                  "replicaCount=2", "logLevel=debug", "podSecurityLevel=restricted",
-                 "podDisruptionBudget.enabled=true")),
+                 "podDisruptionBudget.enabled=true", "prePull.enabled=true")),
 }
 
 

@@ -64,6 +64,9 @@ app.kubernetes.io/component: hub
 {{- if .Values.templateNamespace -}}
 {{- $_ := set $s "JUPYTERNETES_TEMPLATE_NAMESPACE" .Values.templateNamespace -}}
 {{- end -}}
+{{- if .Values.prePull.enabled -}}
+{{- $_ := set $s "JUPYTERNETES_PREPULL" "true" -}}
+{{- end -}}
 {{- if and .Values.watch.allNamespaces (kindIs "slice" .Values.watch.excludedNamespaces) -}}
 {{- $_ := set $s "JUPYTERNETES_EXCLUDED_NAMESPACES" (join "," .Values.watch.excludedNamespaces) -}}
 {{- end -}}
