@@ -24,8 +24,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,24 +104,21 @@ def _install_helm(plane: ControlPlane, helm: Helm) -> list[dict[str, Any]]:
 INSTALLS = {"kustomize": _install_kustomize, "helm": _install_helm}
 
 
-@pytest.fixture(scope="module", params=sorted(INSTALLS))
-def audited(request: pytest.FixtureRequest, control_plane: ControlPlane, helm: Helm,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
-    """A fresh control plane with an audit log and the operator installed as shipped, by deploy/ or
-    by the Helm chart (Deployment removed: the operator runs here as a process, under the same
-    ServiceAccount)."""
-    directory = tmp_path_factory.mktemp("audit")
+@contextlib.contextmanager
+def audited_plane(control_plane: ControlPlane, directory: Path, install: Callable[[ControlPlane], list[dict[str, Any]]],
+                  *apiserver_args: str) -> Iterator[Audited]:
+    """A fresh control plane logging the operator's ServiceAccount's requests, the operator installed on
+    it by ``install`` (which returns the manifests) with its Deployment removed (the operator runs as a
+    process under the same ServiceAccount: :func:`operator_process`), and a kubeconfig ``operator-sa``."""
     policy = directory / "policy.yaml"
     policy.write_text(yaml.safe_dump(AUDIT_POLICY))
     plane = ControlPlane(ControlPlaneConfig(nodes=1, apiserver_args=(
         f"--audit-policy-file={policy}", f"--audit-log-path={directory / 'audit.log'}",
-        "--audit-log-format=json", "--audit-log-mode=blocking",
-        "--enable-admission-plugins=OwnerReferencesPermissionEnforcement")), control_plane.binaries)
+        "--audit-log-format=json", "--audit-log-mode=blocking", *apiserver_args)), control_plane.binaries)
     plane.start()
     try:
-        manifests = INSTALLS[request.param](plane, helm)
+        manifests = install(plane)
         plane.kubectl("delete", "deployment", "jupyternetes-operator", "-n", OPERATOR_NS)
-        plane.kubectl("create", "namespace", "elsewhere")
         token = plane.kubectl("create", "token", SA, "-n", OPERATOR_NS, "--duration=1h").stdout.strip()
         plane.write_kubeconfig("operator-sa", token)
         yield Audited(plane, directory / "audit.log", manifests)
@@ -128,11 +126,22 @@ def audited(request: pytest.FixtureRequest, control_plane: ControlPlane, helm: H
         plane.stop()
 
 
+@pytest.fixture(scope="module", params=sorted(INSTALLS))
+def audited(request: pytest.FixtureRequest, control_plane: ControlPlane, helm: Helm,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
+    """The operator installed as shipped, by deploy/ or by the Helm chart, on an audited plane."""
+    with audited_plane(control_plane, tmp_path_factory.mktemp("audit"), partial(INSTALLS[request.param], helm=helm),
+                       "--enable-admission-plugins=OwnerReferencesPermissionEnforcement") as the_plane:
+        the_plane.plane.kubectl("create", "namespace", "elsewhere")
+        yield the_plane
+
+
 @contextlib.asynccontextmanager
-async def operator_process(plane: ControlPlane, log: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
+async def operator_process(plane: ControlPlane, log: Path, *flags: str) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The operator as a process on the ``operator-sa`` token, serving WATCHED_NS; it must exit 0 on SIGTERM."""
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: ASYNC220 (starting it is instant)
-            [sys.executable, "-m", "jupyternetes_operator", "run",
+            [sys.executable, "-m", "jupyternetes_operator", "run", *flags,
              f"--kubeconfig={plane.kubeconfig_for('operator-sa')}", f"--namespaces={WATCHED_NS}",
              f"--lease-namespace={OPERATOR_NS}", "--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5",
              f"--bind-address=127.0.0.1:{_free_port()}"], stdout=out, stderr=subprocess.STDOUT)

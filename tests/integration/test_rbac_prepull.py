@@ -6,17 +6,12 @@ allowed, every right the component grants was used, and the token is refused wha
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 import yaml
 
@@ -25,10 +20,9 @@ from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.errors import Forbidden
 from jupyternetes_operator.reconcile.prepull import DAEMONSET, DAEMONSETS, daemonset
 from jupyternetes_operator.testing import ControlPlane
-from jupyternetes_operator.testing.controlplane import ControlPlaneConfig
 
 from .operator_harness import TEMPLATE, template_valid, wait_for
-from .test_rbac import AUDIT_POLICY, OPERATOR_NS, SA, WATCHED_NS, _free_port, audit_events, resource_of
+from .test_rbac import OPERATOR_NS, WATCHED_NS, Audited, audit_events, audited_plane, operator_process, resource_of
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 COMPONENT = DEPLOY / "components" / "prepull"
@@ -37,45 +31,20 @@ R = "quay.io/jupyter/r-notebook:2025-10-20"
 
 
 @pytest.fixture(scope="module")
-def audited(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A fresh audited control plane with deploy/ and the component applied (Deployment removed: the
-    operator runs here as a process, under the same ServiceAccount)."""
+def audited(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
+    """deploy/ and the component applied as shipped, on an audited plane."""
     directory = tmp_path_factory.mktemp("audit-prepull")
     overlay = directory / "overlay"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump({  # kustomize takes relative paths only
         "resources": [os.path.relpath(DEPLOY, overlay)], "components": [os.path.relpath(COMPONENT, overlay)]}))
-    policy = directory / "policy.yaml"
-    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-    plane = ControlPlane(ControlPlaneConfig(nodes=1, apiserver_args=(
-        f"--audit-policy-file={policy}", f"--audit-log-path={directory / 'audit.log'}",
-        "--audit-log-format=json", "--audit-log-mode=blocking")), control_plane.binaries)
-    plane.start()
-    try:
+
+    def install(plane: ControlPlane) -> list[dict[str, Any]]:
         plane.kubectl("apply", "-k", str(overlay))
-        plane.kubectl("delete", "deployment", "jupyternetes-operator", "-n", OPERATOR_NS)
-        token = plane.kubectl("create", "token", SA, "-n", OPERATOR_NS, "--duration=1h").stdout.strip()
-        plane.write_kubeconfig("operator-sa", token)
-        plane.audit_log = directory / "audit.log"  # type: ignore[attr-defined]
-        yield plane
-    finally:
-        plane.stop()
+        return []
 
-
-@contextlib.asynccontextmanager
-async def operator_process(plane: ControlPlane, log: Path) -> AsyncIterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: ASYNC220 (starting it is instant)
-            [sys.executable, "-m", "jupyternetes_operator", "run", "--prepull=true",
-             f"--kubeconfig={plane.kubeconfig_for('operator-sa')}", f"--namespaces={WATCHED_NS}",
-             f"--lease-namespace={OPERATOR_NS}", "--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5",
-             f"--bind-address=127.0.0.1:{_free_port()}"], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = await anyio.to_thread.run_sync(lambda: proc.wait(30))
-        assert code == 0, log.read_bytes()[-3000:].decode(errors="replace")  # noqa: ASYNC240 (after exit)
+    with audited_plane(control_plane, directory, install) as the_plane:
+        yield the_plane
 
 
 def init_images(ds: dict[str, Any] | None) -> list[str] | None:
@@ -89,10 +58,10 @@ def component_grants() -> set[tuple[str, str, str]]:
             for v in rule["verbs"]}
 
 
-async def test_the_pullers_rights_are_enough_and_all_used(audited: ControlPlane, tmp_path: Path) -> None:
+async def test_the_pullers_rights_are_enough_and_all_used(audited: Audited, tmp_path: Path) -> None:
     template = copy.deepcopy(TEMPLATE)
-    async with await Client.from_kubeconfig(str(audited.kubeconfig)) as kube, \
-            operator_process(audited, tmp_path / "operator.log"):
+    async with await Client.from_kubeconfig(str(audited.plane.kubeconfig)) as kube, \
+            operator_process(audited.plane, tmp_path / "operator.log", "--prepull=true"):
         await kube.create(TEMPLATES, template, WATCHED_NS)
         await template_valid(kube, "jupyterlab", WATCHED_NS)
         images = sorted(template["spec"]["variables"][1]["enum"])
@@ -117,7 +86,7 @@ async def test_the_pullers_rights_are_enough_and_all_used(audited: ControlPlane,
             if e["objectRef"].get("namespace") == OPERATOR_NS}
     assert component_grants() <= used, component_grants() - used
 
-    async with await Client.from_kubeconfig(str(audited.kubeconfig_for("operator-sa"))) as operator:
+    async with await Client.from_kubeconfig(str(audited.plane.kubeconfig_for("operator-sa"))) as operator:
         other = daemonset(["busybox:1.36"], OPERATOR_NS)
         other["metadata"]["name"] = "not-the-puller"
         with pytest.raises(Forbidden):  # patch and delete are pinned to the puller's name
