@@ -65,6 +65,7 @@ async def test_pvc_of_the_kwok_storage_class_binds(kube: Client, namespace: str)
     assert bound["spec"]["volumeName"]
 
 
+@pytest.mark.controls_processes  # restarts the session plane's controller-manager and scheduler
 async def test_refreshed_clients_serve_again(control_plane: ControlPlane, kube: Client, namespace: str) -> None:
     # What fault runs do once they end: the controller-manager and the scheduler start again, each a new
     # process, and the plane works as before (a new namespace gets its ServiceAccount, a pod runs).
