@@ -64,8 +64,8 @@ class EventRecorder:
     """Warnings go at once, on their own senders, so no Normal event ever holds one back. Normal
     events wait while ``busy()`` (work is queued), each at most ``hold`` seconds after it was
     emitted: in a burst of spawns the API server serves the spawns' own writes first, and the
-    "Created" and "Ready" notes follow the burst by at most ``hold``, which no reader of
-    ``kubectl describe`` or a spawn's progress can tell from sending them at once. ``senders``
+    "Created" and "Ready" notes reach ``kubectl describe`` and a spawn's progress at most ``hold``
+    seconds late (the Warnings a human acts on, never). ``senders``
     requests in flight drain the Normal buffer: one at a time fell behind a burst of spawns (a
     300-instance bad-input run lost Warnings to a full buffer)."""
 
