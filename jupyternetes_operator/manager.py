@@ -287,7 +287,8 @@ class Operator:
             tg.cancel_scope.cancel()
 
     async def _refresh_gauges(self) -> None:
-        """Instances by phase and templates by validity, recomputed from the caches (no API calls)."""
+        """Instances by phase, templates by validity and outdated servers (the templates' counts),
+        recomputed from the caches (no API calls)."""
         while True:
             if self.ready:
                 counts = dict.fromkeys(api.PHASES, 0)
@@ -297,9 +298,12 @@ class Operator:
                 for phase, count in counts.items():
                     self.metrics.jupyternetes.instances(phase, count)
                 valid = {"True": 0, "False": 0, "Unknown": 0}
+                outdated = 0
                 for template in self._templates.list():
                     status = api.condition(template, api.VALID).get("status", "Unknown")
                     valid[str(status)] = valid.get(str(status), 0) + 1
+                    outdated += int((template.get("status") or {}).get("outdatedInstances") or 0)
+                self.metrics.jupyternetes.outdated(outdated)
                 for state, count in valid.items():
                     self.metrics.jupyternetes.templates(state.lower(), count)
             await self.clock.sleep(5.0)

@@ -22,7 +22,7 @@ _SPAWN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 
 
 
 class JupyternetesMetrics:
-    """The product's own metrics: spawn latency, instances by phase, templates by validity."""
+    """The product's own metrics: spawn latency, instances by phase, templates by validity, outdated servers."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = registry if registry is not None else CollectorRegistry()
@@ -31,6 +31,8 @@ class JupyternetesMetrics:
             namespace=PREFIX, buckets=_SPAWN_BUCKETS, registry=r)
         self._instances = Gauge("instances", "Instances by phase", ["phase"], namespace=PREFIX, registry=r)
         self._templates = Gauge("templates", "Templates by validity", ["valid"], namespace=PREFIX, registry=r)
+        self._outdated = Gauge("outdated_instances", "Instances whose server runs an older generation of its "
+                               "template", namespace=PREFIX, registry=r)
 
     def spawned(self, seconds: float) -> None:
         """An instance became Ready ``seconds`` after the operator first saw it."""
@@ -38,6 +40,9 @@ class JupyternetesMetrics:
 
     def instances(self, phase: str, count: int) -> None:
         self._instances.labels(phase).set(count)
+
+    def outdated(self, count: int) -> None:
+        self._outdated.set(count)
 
     def templates(self, valid: str, count: int) -> None:
         """``valid`` is ``true``, ``false`` or ``unknown`` (the Valid condition's status)."""

@@ -24,6 +24,7 @@ PHASES = (PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING, RELEASED)
 TEMPLATE_RESOLVED = "TemplateResolved"
 CHILDREN_READY = "ChildrenReady"
 READY = "Ready"
+UP_TO_DATE = "UpToDate"
 VALID = "Valid"
 
 # Reasons of an instance's Ready condition that the spawner explains to the user.

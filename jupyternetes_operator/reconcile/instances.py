@@ -33,7 +33,7 @@ from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import Outcome, failed, observe, released, waiting
+from .outcome import Outcome, failed, observe, released, up_to_date, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
@@ -107,6 +107,7 @@ class InstanceReconciler:
     async def _converge(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         meta = instance["metadata"]
         rendered = self._vetted_render(instance)
+        current_generation = None if isinstance(rendered, Outcome) else rendered.template_generation
         if isinstance(rendered, Outcome):
             # A running server is never failed for its template (JupyterHub's poll would stop it): a
             # provisioned instance goes on being observed from what it was rendered with.
@@ -134,7 +135,7 @@ class InstanceReconciler:
             return answers
         created, deferred = answers
         return dataclasses.replace(observe(rendered, the_plan.observed, created, deferred),
-                                   env_secret=api.env_secret_of(instance))
+                                   env_secret=api.env_secret_of(instance), current_generation=current_generation)
 
     def _vetted_render(self, instance: Mapping[str, Any]) -> Rendered | Outcome:
         """The instance rendered from its template, once the template reconciler has vetted that template
@@ -305,8 +306,11 @@ class InstanceReconciler:
                             outcome: Outcome) -> None:
         meta = instance["metadata"]
         generation = int(meta.get("generation") or 0)
+        running = current.get("templateGeneration")
+        running = outcome.template_generation if running is None else running
         conditions = [outcome.resolved.as_status(api.TEMPLATE_RESOLVED),
-                      outcome.children_ready.as_status(api.CHILDREN_READY), outcome.ready.as_status(api.READY)]
+                      outcome.children_ready.as_status(api.CHILDREN_READY), outcome.ready.as_status(api.READY),
+                      up_to_date(running, outcome.current_generation).as_status(api.UP_TO_DATE)]
         desired: dict[str, Any] = {
             "observedGeneration": generation,
             "phase": outcome.phase,
@@ -318,8 +322,7 @@ class InstanceReconciler:
             "endpoint": outcome.endpoint,
             # Recorded when the children are first rendered, then kept: it says what the server runs.
             "envSecret": outcome.env_secret or current.get("envSecret"),
-            "templateGeneration": current.get("templateGeneration") if current.get("templateGeneration") is not None
-            else outcome.template_generation,
+            "templateGeneration": running,
         }
         desired = {k: v for k, v in desired.items() if v is not None}
         if st.same_status({k: v for k, v in current.items() if k in desired}, desired) and \

@@ -4,7 +4,8 @@ Guaranteed:
 
 - An :class:`Outcome` is a phase and the three conditions an instance's status carries
   (``TemplateResolved``, ``ChildrenReady``, ``Ready``) as ``(status, reason, message)``,
-  plus what the status records besides (endpoint, children, template generation, env Secret).
+  plus what the status records besides (endpoint, children, template generation, env Secret)
+  and the template's generation now, from which :func:`up_to_date` makes the fourth.
 - :func:`observe` derives it from the children alone, as the cache shows them or as a create
   answered this pass: the first failed child fails the instance; all ready with the endpoint
   found is Running; all ready without it is Failed ``EndpointNotFound``; otherwise
@@ -39,6 +40,24 @@ class Outcome:
     """Look again after this many seconds even if nothing changes."""
     env_secret: str | None = None
     """The environment Secret the instance owns (recorded in status so it is checked once)."""
+    current_generation: int | None = None
+    """The template's generation now (``template_generation`` is the one the server runs); None: the
+    template cannot be rendered now."""
+
+
+def up_to_date(running: int | None, current: int | None) -> Condition:
+    """The ``UpToDate`` condition of a server that runs template generation ``running`` (None: not
+    provisioned yet) while its template is at ``current`` (None: not renderable now)."""
+    if running is None:
+        return Condition(None, "NotProvisioned", "the server has not been rendered yet")
+    if current is None:
+        return Condition(None, "TemplateUnknown", f"the server runs template generation {running}; the "
+                                                  "template's own is not known now (not renderable, or the "
+                                                  "instance is ending)")
+    if running == current:
+        return Condition(True, "UpToDate", f"the server runs the template's generation {current}")
+    return Condition(False, "TemplateChanged", f"the server runs template generation {running}; the template is "
+                                               f"at generation {current}: its next start uses it")
 
 
 RESOLVED = Condition(True, "Resolved")

@@ -80,18 +80,34 @@ def resolve_template(ref: TemplateRef, instance_namespace: str, templates: ReadS
     return Resolution(None, TEMPLATE_NOT_FOUND, f"template {ref.name!r} not found in namespace {where}")
 
 
-def count_resolving(template: Mapping[str, Any], naming: Iterable[Mapping[str, Any]], templates: ReadStore,
-                    shared_namespace: str | None) -> int:
-    """How many of ``naming`` (instances that name ``template``'s name) resolve to ``template``. An
-    instance's resolution depends only on its namespace and the one its reference gives, so each such
-    pair is resolved once: a count over 10,000 instances costs a pass over them and a few lookups."""
+@dataclass(frozen=True)
+class Usage:
+    """The instances that resolve to a template, and how many of them run an older generation of it."""
+
+    instances: int
+    outdated: int
+
+
+def usage_of(template: Mapping[str, Any], naming: Iterable[Mapping[str, Any]], templates: ReadStore,
+             shared_namespace: str | None) -> Usage:
+    """Of ``naming`` (instances that name ``template``'s name): how many resolve to ``template``, and
+    how many of those record a template generation (``status.templateGeneration``) older than its
+    own. An instance's resolution depends only on its namespace and the one its reference gives, so
+    each such pair is resolved once: a count over 10,000 instances costs a pass over them and a few
+    lookups."""
     meta = template["metadata"]
-    pairs = Counter((((i.get("spec") or {}).get("template") or {}).get("namespace"), i["metadata"]["namespace"])
-                    for i in naming)
-    count = 0
-    for (ref_namespace, instance_namespace), n in pairs.items():
-        resolved = resolve_template(TemplateRef(meta["name"], ref_namespace), instance_namespace, templates,
-                                    shared_namespace).template
-        if resolved is not None and resolved["metadata"]["namespace"] == meta["namespace"]:
-            count += n
-    return count
+    generation = meta.get("generation")
+    groups = Counter((((i.get("spec") or {}).get("template") or {}).get("namespace"), i["metadata"]["namespace"],
+                      (i.get("status") or {}).get("templateGeneration")) for i in naming)
+    resolves: dict[tuple[str | None, str], bool] = {}
+    instances = outdated = 0
+    for (ref_namespace, instance_namespace, running), n in groups.items():
+        pair = (ref_namespace, instance_namespace)
+        if pair not in resolves:
+            resolved = resolve_template(TemplateRef(meta["name"], ref_namespace), instance_namespace, templates,
+                                        shared_namespace).template
+            resolves[pair] = resolved is not None and resolved["metadata"]["namespace"] == meta["namespace"]
+        if resolves[pair]:
+            instances += n
+            outdated += n if running is not None and running != generation else 0
+    return Usage(instances, outdated)

@@ -44,7 +44,7 @@ from . import status as st
 from .context import Context
 from .policy import Policy
 from .render import Child, TemplateError
-from .resolve import INSTANCES_BY_TEMPLATE, count_resolving
+from .resolve import INSTANCES_BY_TEMPLATE, usage_of
 from .validation import validate
 
 if TYPE_CHECKING:
@@ -77,9 +77,10 @@ class TemplateReconciler:
             ok, reason, message = valid["status"] == "True", valid.get("reason", ""), valid.get("message", "")
         else:
             ok, reason, message = valid_condition(*await self._verdict(template))
-        using = count_resolving(template, self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"]),
-                                self._ctx.templates, self._ctx.template_namespace)
-        desired = {"observedGeneration": generation, "policy": policy, "instances": using,
+        usage = usage_of(template, self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"]),
+                         self._ctx.templates, self._ctx.template_namespace)
+        desired = {"observedGeneration": generation, "policy": policy, "instances": usage.instances,
+                   "outdatedInstances": usage.outdated,
                    "conditions": st.merge_conditions(current.get("conditions") or (),
                                                      [st.Condition(ok, reason, message).as_status(VALID)], generation,
                                                      st.now_rfc3339())}

@@ -16,6 +16,8 @@ Contract:
   is synced when returned. Its first
   use makes one small LIST itself, so that a missing permission surfaces as a
   ``Forbidden`` error instead of a silent retry loop.
+- An instance whose server turns out of date with its template (its ``UpToDate`` condition turns
+  False) is logged once, as a warning naming the server and its user (:mod:`.rollout`).
 - Everything is keyed by the running event loop (the hub has one; tests have one per test),
   and :func:`close_all` ends the tasks and connections of the current loop.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import weakref
 from collections.abc import Callable, Mapping
@@ -34,7 +37,9 @@ from ..kube.client import Client, Resource
 from ..machinery.informer import Informer, InformerOptions
 from ..machinery.store import DeletedFinalStateUnknown, FrozenObject
 from .manifests import SELECTOR
+from .rollout import became_outdated
 
+log = logging.getLogger(__name__)
 Predicate = Callable[[FrozenObject | None], bool]
 
 
@@ -111,6 +116,8 @@ class SharedCache:
 
     def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
         self._notify(new)
+        if (note := became_outdated(old, new)) is not None:
+            log.warning(note)
 
     def on_delete(self, obj: FrozenObject | DeletedFinalStateUnknown) -> None:
         self._notify(obj)

@@ -123,23 +123,30 @@ async def test_kubectl_shows_printer_columns(control_plane: ControlPlane, kube: 
     await kube.create(TEMPLATES, TEMPLATE, namespace)
     await kube.create(INSTANCES, INSTANCE, namespace)
     await kube.patch(TEMPLATES, "jupyterlab", {"status": {
-        "instances": 1, "conditions": [{"type": "Valid", "status": "True", "reason": "Accepted", "message": "",
-                                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
+        "instances": 1, "outdatedInstances": 1,
+        "conditions": [{"type": "Valid", "status": "True", "reason": "Accepted", "message": "",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
         namespace, subresource="status")
     await kube.patch(INSTANCES, "jupyter-alice", {"status": {
         "phase": "Running", "endpoint": {"address": "10.244.0.9", "port": 8888, "url": "http://10.244.0.9:8888"},
         "conditions": [{"type": "Ready", "status": "True", "reason": "ServerReady", "message": "",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                       {"type": "UpToDate", "status": "False", "reason": "TemplateChanged", "message": "",
                         "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
         namespace, subresource="status")
 
     table = control_plane.kubectl("get", "jnt,jni", "-n", namespace).stdout.splitlines()
     header_t = table[0].split()
-    assert header_t == ["NAME", "VALID", "REASON", "INSTANCES", "AGE"]
-    assert table[1].split()[:4] == ["jupyternotebooktemplate.jupyternetes.io/jupyterlab", "True", "Accepted", "1"]
+    assert header_t == ["NAME", "VALID", "REASON", "INSTANCES", "OUTDATED", "AGE"]
+    assert table[1].split()[:5] == ["jupyternotebooktemplate.jupyternetes.io/jupyterlab", "True", "Accepted", "1",
+                                    "1"]
     header_i = table[3].split()
     assert header_i == ["NAME", "TEMPLATE", "PHASE", "READY", "URL", "AGE"]
     assert table[4].split()[:5] == ["jupyternotebookinstance.jupyternetes.io/jupyter-alice", "jupyterlab",
                                     "Running", "True", "http://10.244.0.9:8888"]
+    wide = control_plane.kubectl("get", "jni", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "TEMPLATE", "PHASE", "READY", "URL", "REASON", "UP-TO-DATE", "AGE"]
+    assert wide[1].split()[5:7] == ["ServerReady", "False"]
     # The category lists both kinds.
     by_category = control_plane.kubectl("get", "jupyternetes", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(by_category) == ["jupyternotebookinstance.jupyternetes.io/jupyter-alice",

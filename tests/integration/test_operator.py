@@ -44,7 +44,7 @@ async def test_spawn_delete_and_readopt_the_home_claim(control_plane: ControlPla
                                       "url": f"http://{pod['status']['podIP']}:8888"}
         assert claim["status"]["phase"] == "Bound"
         assert {c["type"]: c["status"] for c in status["conditions"]} == {
-            "TemplateResolved": "True", "ChildrenReady": "True", "Ready": "True"}
+            "TemplateResolved": "True", "ChildrenReady": "True", "Ready": "True", "UpToDate": "True"}
         assert status["observedGeneration"] == ready["metadata"]["generation"]
         assert status["templateGeneration"] == 1
         assert sorted((c["kind"], c["name"], c["state"]) for c in status["children"]) == [
@@ -84,7 +84,7 @@ async def test_spawn_delete_and_readopt_the_home_claim(control_plane: ControlPla
 
 async def test_template_edit_reaches_new_spawns_not_running_ones(control_plane: ControlPlane, kube: Client,
                                                                 namespace: str) -> None:
-    async with running_operator(control_plane.kubeconfig, (namespace,)):
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
         await kube.create(TEMPLATES, TEMPLATE, namespace)
         await kube.create(INSTANCES, instance("first"), namespace)
         await ready_instance(kube, "first", namespace)
@@ -107,6 +107,24 @@ async def test_template_edit_reaches_new_spawns_not_running_ones(control_plane: 
         first = await kube.get(INSTANCES, "first", namespace)
         assert first["status"]["templateGeneration"] == 1
         assert first["status"]["phase"] == "Running"
+
+        # Rollout status: who runs the old version, on the instance, the template and /metrics.
+        first = await wait_for(kube, INSTANCES, "first", namespace,
+                               lambda o: condition(o, "UpToDate").get("status") == "False", what="first outdated")
+        assert condition(first, "UpToDate")["reason"] == "TemplateChanged"
+        assert "runs template generation 1; the template is at generation 2" in condition(first, "UpToDate")["message"]
+        second = await kube.get(INSTANCES, "second", namespace)
+        assert condition(second, "UpToDate")["status"] == "True"
+        await wait_for(kube, TEMPLATES, "jupyterlab", namespace,
+                       lambda o: (o["status"].get("instances"), o["status"].get("outdatedInstances")) == (2, 1),
+                       what="2 instances, 1 outdated")
+        with anyio.fail_after(20):  # the gauge is refreshed every 5 s
+            while operator.metrics.registry.get_sample_value("jupyternetes_outdated_instances") != 1:  # noqa: ASYNC110
+                await anyio.sleep(0.2)
+        await kube.delete(INSTANCES, "first", namespace)
+        await wait_for(kube, TEMPLATES, "jupyterlab", namespace,
+                       lambda o: (o["status"].get("instances"), o["status"].get("outdatedInstances")) == (1, 0),
+                       what="1 instance, none outdated")
 
 
 async def test_restart_mid_provisioning_creates_no_duplicates(control_plane: ControlPlane, kube: Client,

@@ -34,6 +34,7 @@ EXPECTED = {  # family name -> (type, label names)
     "jupyternetes_spawn_duration_seconds": ("histogram", ()),
     "jupyternetes_instances": ("gauge", ("phase",)),
     "jupyternetes_templates": ("gauge", ("valid",)),
+    "jupyternetes_outdated_instances": ("gauge", ()),
 }
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyternetes_operator import api
-from jupyternetes_operator.reconcile.outcome import failed, observe, waiting
+from jupyternetes_operator.reconcile.outcome import failed, observe, up_to_date, waiting
 from jupyternetes_operator.reconcile.status import Condition
 
 from .test_plan import sample
@@ -55,3 +55,12 @@ def test_waiting_and_failed_conditions() -> None:
     conflict = failed("ChildConflict", "taken", resolved=True)
     assert (conflict.phase, conflict.resolved.ok, conflict.ready) == (api.FAILED, True,
                                                                        Condition(False, "ChildConflict", "taken"))
+
+
+def test_up_to_date_says_which_generation_runs_and_which_is_current() -> None:
+    assert up_to_date(3, 3) == Condition(True, "UpToDate", "the server runs the template's generation 3")
+    changed = up_to_date(2, 3)
+    assert (changed.ok, changed.reason) == (False, "TemplateChanged")
+    assert "runs template generation 2; the template is at generation 3" in changed.message
+    assert (up_to_date(None, 3).ok, up_to_date(None, 3).reason) == (None, "NotProvisioned")
+    assert (up_to_date(2, None).ok, up_to_date(2, None).reason) == (None, "TemplateUnknown")

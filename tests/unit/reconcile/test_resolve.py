@@ -8,7 +8,7 @@ import pytest
 from jupyternetes_operator import api
 from jupyternetes_operator.machinery.multistore import CompositeStore
 from jupyternetes_operator.machinery.store import Store
-from jupyternetes_operator.reconcile.resolve import Resolution, TemplateRef, count_resolving, resolve_template
+from jupyternetes_operator.reconcile.resolve import Resolution, TemplateRef, Usage, resolve_template, usage_of
 
 SHARED = "jupyternetes"
 
@@ -159,15 +159,17 @@ def test_composite_store_over_all_namespaces() -> None:
     assert found_in(resolve_template(TemplateRef("base", None), "team-a", templates, SHARED)) == SHARED
 
 
-# ---------------------------------------------------------------- count_resolving
+# ---------------------------------------------------------------- usage_of
 
 
-def instance(namespace: str, ref_namespace: str | None = None, index: int = 0) -> dict[str, Any]:
+def instance(namespace: str, ref_namespace: str | None = None, index: int = 0,
+             running: int | None = None) -> dict[str, Any]:
     ref = {"name": "lab", **({"namespace": ref_namespace} if ref_namespace else {})}
-    return {"metadata": {"name": f"i{index}", "namespace": namespace}, "spec": {"template": ref}}
+    return {"metadata": {"name": f"i{index}", "namespace": namespace}, "spec": {"template": ref},
+            **({"status": {"templateGeneration": running}} if running is not None else {})}
 
 
-def test_count_resolving_counts_what_resolving_each_instance_would() -> None:
+def test_usage_counts_what_resolving_each_instance_would() -> None:
     templates = store(template(SHARED), template("team-a"), template("team-b", allowed=["team-c"]))
     naming = [instance(ns, ref_ns, i) for i, (ns, ref_ns) in enumerate(
         [("team-a", None)] * 3 + [("team-b", None)] * 2 + [("team-c", None)] * 4 + [("team-c", "team-b")] * 5
@@ -178,4 +180,13 @@ def test_count_resolving_counts_what_resolving_each_instance_would() -> None:
             1 for i in naming
             if (r := resolve_template(TemplateRef.of(i), i["metadata"]["namespace"], templates, SHARED).template)
             is not None and r["metadata"]["namespace"] == the_template["metadata"]["namespace"])
-        assert count_resolving(the_template, naming, templates, SHARED) == one_by_one == expected
+        assert usage_of(the_template, naming, templates, SHARED).instances == one_by_one == expected
+
+
+def test_usage_counts_the_servers_on_an_older_generation() -> None:
+    lab = {**template("team-a"), "metadata": {**template("team-a")["metadata"], "generation": 3}}
+    templates = store(lab, template("team-b"))
+    naming = [instance("team-a", None, 0, running=3), instance("team-a", None, 1, running=2),
+              instance("team-a", None, 2, running=1), instance("team-a", None, 3),  # not provisioned yet
+              instance("team-b", None, 4, running=1)]  # another template's: not counted
+    assert usage_of(lab, naming, templates, SHARED) == Usage(instances=4, outdated=2)
