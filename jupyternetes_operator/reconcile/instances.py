@@ -9,7 +9,8 @@ Outcomes, as conditions with reasons (never a crash, never another key stalled):
   appears: the template informer re-enqueues the instances that name it);
 - template invalid, not allowed for this namespace, bad variables, policy
   violations, name conflicts → Failed with the reason, recorded as an Event;
-- children being created / not ready → Provisioning; endpoint pod ready → Running.
+- children being created / not ready → Provisioning; endpoint pod ready → Running;
+- a pod that exits 0 and will not restart (the server's own idle cull) → Stopped, for good.
 A child is created once and never rewritten or re-created: one that disappears or
 fails turns the instance Failed (JupyterHub's poll sees it).
 """
@@ -33,7 +34,7 @@ from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import Outcome, failed, observe, released, waiting
+from .outcome import Outcome, failed, observe, released, stopped, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
@@ -92,6 +93,8 @@ class InstanceReconciler:
                               Condition(False, "Terminating", "the instance is being deleted"))
         elif (instance.get("spec") or {}).get("release"):
             outcome = await self._release(instance, previous)
+        elif previous.get("phase") == api.STOPPED:  # terminal: its pod is never re-created, even once gone
+            outcome = stopped(api.status_condition(previous, api.READY).get("message", ""))
         else:
             outcome = await self._converge(instance, previous)
         if outcome.phase == api.PROVISIONING and not previous and \
@@ -349,6 +352,8 @@ class InstanceReconciler:
             self._ctx.recorder.emit(instance, NORMAL, api.READY, f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == api.FAILED:
             self._ctx.recorder.emit(instance, WARNING, outcome.ready.reason, outcome.ready.message, "Fail")
+        elif outcome.phase == api.STOPPED:
+            self._ctx.recorder.emit(instance, NORMAL, api.SERVER_STOPPED, outcome.ready.message[:1024], "Stop")
         elif outcome.phase == api.RELEASED:
             self._ctx.recorder.emit(instance, NORMAL, api.RELEASED, outcome.ready.message[:1024], "Release")
         elif outcome.ready.reason == api.TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
