@@ -59,9 +59,9 @@ def test_waiting_and_failed_conditions() -> None:
 
 
 def ended(phase: str, code: int) -> dict[str, Any]:
+    how = {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}
     return {"status": {"phase": phase, "containerStatuses": [
-        {"name": "notebook", "ready": False, "state": {"terminated": {"exitCode": code,
-                                                                      "reason": "Completed" if code == 0 else "Error"}}}]}}
+        {"name": "notebook", "ready": False, "state": {"terminated": how}}]}}
 
 
 def test_a_server_that_exits_0_stops_its_instance_for_good() -> None:

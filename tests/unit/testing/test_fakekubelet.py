@@ -87,4 +87,5 @@ def test_an_exit_is_reported_by_the_restart_policy(policy: str | None, code: int
         ended = container["state"]["terminated"]
     assert ended["exitCode"] == code
     assert ended["reason"] == ("Completed" if code == 0 else "Error")
-    assert ended["message"].endswith("the end") and len(ended["message"]) == 1500
+    assert ended["message"].endswith("the end")
+    assert len(ended["message"]) == 1500
