@@ -30,8 +30,10 @@ from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.expectations import Expectations
 from ..machinery.store import ObjectKey, thaw
+from . import capacity
 from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
+from .capacity import Admissions
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
 from .outcome import Outcome, failed, observe, released, stopped, waiting
@@ -79,12 +81,14 @@ class InstanceReconciler:
         # repeats a transition or its Event). Only this reconciler writes instance status.
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
         self._binding = BindingModes(context.client)
+        self._admissions = Admissions(context.templates, context.instances, context.template_namespace)
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
         if instance is None:
             self._first_seen.pop(key, None)
             self._written.forget(key)
+            self._admissions.forget(key)
             return Result()
         first_seen = self._first_seen.setdefault(key, self._clock.now())
         previous = self._written.seen(key, instance, thaw(instance.get("status") or {}))
@@ -118,6 +122,10 @@ class InstanceReconciler:
                 return rendered
             rendered = recorded
         rendered = pin_to_recorded(rendered, previous)
+        if (full := self._admissions.room(instance, str(previous.get("phase") or ""), lambda: any(
+                not c.retain and (o := self._lookup(c)) is not None and controller_uid(o) == meta["uid"]
+                for c in rendered.children))) is not None:
+            return waiting(capacity.REASON, full.message, resolved=True, retry_after=capacity.WAIT)
         the_plan = await self._plan(instance, rendered, previous)
         if isinstance(the_plan, Outcome):
             return the_plan
