@@ -13,8 +13,11 @@ Guaranteed: an instance not yet admitted is admitted only if ``holding + ahead <
 goes to the oldest waiting instance first. Each decision reads the cache only (a pass over the
 instances naming the template; nothing for templates without ``maxInstances``). Not promised: an
 older instance that waits for something else (a claim still held) keeps its turn, so a younger one
-may wait behind it; an operator that restarts forgets what it admitted without a status yet, and
-counts such an instance again once it shows children it controls (``created``).
+may wait behind it; an instance the cache does not show yet is not known to wait (in a burst, the
+first admitted are the first seen, in creation order among those); the message's count is the one at
+the last look (refreshed when a sibling is deleted, and every :data:`WAIT` seconds); an operator
+that restarts forgets what it admitted without a status yet, and counts such an instance again
+once it shows children it controls (``created``).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def decide(instance: Mapping[str, Any], siblings: Iterable[Mapping[str, Any]], l
     if holding + ahead < limit:
         return Verdict(True, holding)
     behind = f" ({ahead} waiting before this one)" if ahead else ""
-    return Verdict(False, holding, f"{min(holding, limit)} of {limit} servers of template {template} are running; "
+    return Verdict(False, holding, f"{holding} of {limit} servers of template {template} are running or starting; "
                                    f"waiting for room{behind}")
 
 
