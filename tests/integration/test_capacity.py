@@ -10,9 +10,11 @@ import re
 from typing import Any
 
 import anyio
+import pytest
 
 from jupyternetes_operator import api
 from jupyternetes_operator.kube.client import Client
+from jupyternetes_operator.kube.errors import Invalid
 from jupyternetes_operator.kube.resources import PODS
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.operator import wait_for_list
@@ -97,3 +99,10 @@ async def test_fifty_spawns_against_a_cap_of_twenty(control_plane: ControlPlane,
         tg.cancel_scope.cancel()
     assert samples > 20
     assert most == CAP, f"at most {most} instances had pods at once"
+
+
+async def test_the_api_server_refuses_a_limit_below_one(kube: Client, namespace: str) -> None:
+    template = capped()
+    template["spec"]["maxInstances"] = 0
+    with pytest.raises(Invalid, match=r"spec\.maxInstances"):
+        await kube.create(api.TEMPLATES, template, namespace)

@@ -105,3 +105,12 @@ def test_a_stop_while_starting_ends_the_start_with_its_reason() -> None:
     assert failure(stopped) == ("ServerStopped: Pod p: the server stopped by itself (the server exited by itself "
                                 "with code 0 before it was ready; its log says why)")
     assert Tracker().on_instance(stopped) == {"message": f"Server stopped: {failure(stopped)}"}
+
+
+def test_a_wait_for_room_is_shown_to_the_user() -> None:
+    waiting = instance("Pending", "CapacityReached", "20 of 20 servers of template hub/lab are running or starting; "
+                       "waiting for room")
+    assert Tracker().on_instance(waiting) == {"progress": 20, "message": (
+        "Instance jupyter-alice is Pending: CapacityReached: 20 of 20 servers of template hub/lab are running or "
+        "starting; waiting for room")}
+    assert exit_status(waiting) is None
