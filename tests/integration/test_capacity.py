@@ -16,6 +16,7 @@ from jupyternetes_operator import api
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.errors import Invalid
 from jupyternetes_operator.kube.resources import PODS
+from jupyternetes_operator.reconcile import capacity
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.operator import wait_for_list
 
@@ -89,11 +90,13 @@ async def test_fifty_spawns_against_a_cap_of_twenty(control_plane: ControlPlane,
 
         for name in admitted[:DELETED]:  # as the spawner's stop does
             await kube.delete(api.INSTANCES, name, namespace, propagation_policy="Foreground")
+        # Woken by the deletions: within 25 s, before a waiting instance's own look again (capacity.WAIT).
+        assert capacity.WAIT > 25
         expected = sorted(admitted[DELETED:] + late[:DELETED])
         after = await wait_for_list(kube, api.INSTANCES, namespace,
                                     lambda found: running(found["items"]) == expected
                                     and len(found["items"]) == SPAWNS - DELETED,
-                                    120, f"the first {DELETED} waiting, in creation order, admitted")
+                                    25, f"the first {DELETED} waiting, in creation order, admitted")
         assert by_creation(waiting(after["items"])) == late[DELETED:]
         await anyio.sleep(1)
         tg.cancel_scope.cancel()
