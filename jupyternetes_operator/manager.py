@@ -163,7 +163,9 @@ class Operator:
             .owns(child_informers, GROUP, INSTANCE_KIND)
             .watches(claim_informers, wiring.instance_of_claim)
             .watches(templates_i, partial(wiring.instances_naming, instances=instances),
-                     when_updated=wiring.verdict_changed))
+                     when_updated=wiring.verdict_changed)
+            .watches(instances_i, partial(wiring.waiting_for_room, instances=instances), when_updated=never,
+                     when_added=False))
         (wake(template_queue)
             .for_(templates_i)
             .watches(instances_i, partial(wiring.templates_named_by, shared_namespace=s.template_namespace),

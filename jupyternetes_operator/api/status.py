@@ -17,7 +17,9 @@ RUNNING = "Running"
 FAILED = "Failed"
 TERMINATING = "Terminating"
 RELEASED = "Released"
-PHASES = (PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING, RELEASED)
+STOPPED = "Stopped"
+"""Terminal: the server exited by itself with code 0 (its own idle cull, a shutdown from its UI); never restarted."""
+PHASES = (PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING, RELEASED, STOPPED)
 """Every phase (the CRD's ``status.phase`` enum)."""
 
 # Condition types: an instance's three, a template's verdict.
@@ -32,6 +34,8 @@ TEMPLATE_NOT_FOUND = "TemplateNotFound"
 TEMPLATE_NOT_ALLOWED = "TemplateNotAllowed"
 TEMPLATE_INVALID = "TemplateInvalid"
 POLICY_VIOLATION = "PolicyViolation"
+SERVER_STOPPED = "ServerStopped"
+"""The reason of a :data:`STOPPED` instance's Ready condition and of the Event announcing it."""
 
 # Reasons of the operator's Events about an instance that the spawner shows as progress
 # (besides :data:`PROVISIONING` and :data:`READY`, which announce that phase and that condition).

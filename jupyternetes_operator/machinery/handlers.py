@@ -65,6 +65,8 @@ class EnqueueMapped:
     map: MapFunc
     when_updated: UpdatePredicate | None = None
     """Filter for updates (e.g. skip status-only changes); None: every update."""
+    when_added: bool = True
+    """Whether additions wake (False: a watch that cares about deletions, and updates if it says so)."""
 
     def _enqueue(self, *objs: Mapping[str, Any]) -> None:
         seen: set[ObjectKey] = set()
@@ -75,7 +77,8 @@ class EnqueueMapped:
                     self.queue.add(key)
 
     def on_add(self, obj: FrozenObject) -> None:
-        self._enqueue(obj)
+        if self.when_added:
+            self._enqueue(obj)
 
     def on_update(self, old: FrozenObject, new: FrozenObject) -> None:
         if self.when_updated is None or self.when_updated(old, new):

@@ -8,7 +8,8 @@
   group and kind (ownerReference with ``controller: true``, same namespace);
 - ``watches(informers, map, when_updated=..., delay=...)``: an object wakes the keys
   ``map`` gives (any relation: a label, an index lookup, a reference in the spec);
-  with ``delay`` the keys are added that many seconds later (a burst coalesces).
+  with ``delay`` the keys are added that many seconds later (a burst coalesces); with
+  ``when_added=False`` additions wake nothing (a watch for deletions).
 
 Guaranteed: handlers are registered at once, in declaration order, and see every
 event from the informer's first LIST when declared before the informers run. The
@@ -53,9 +54,9 @@ class Wakes:
         return self.watches(sources, controller_key(api_group, kind))
 
     def watches(self, sources: Iterable[Source], map: MapFunc, *, when_updated: UpdatePredicate | None = None,
-                delay: float = 0.0) -> Wakes:
+                delay: float = 0.0, when_added: bool = True) -> Wakes:
         queue: Enqueuer = After(self.queue, delay) if delay > 0 else self.queue
-        handler = EnqueueMapped(queue, map, when_updated)
+        handler = EnqueueMapped(queue, map, when_updated, when_added)
         for source in sources:
             source.add_handler(handler)
         return self

@@ -9,7 +9,8 @@ Outcomes, as conditions with reasons (never a crash, never another key stalled):
   appears: the template informer re-enqueues the instances that name it);
 - template invalid, not allowed for this namespace, bad variables, policy
   violations, name conflicts → Failed with the reason, recorded as an Event;
-- children being created / not ready → Provisioning; endpoint pod ready → Running.
+- children being created / not ready → Provisioning; endpoint pod ready → Running;
+- a pod that exits 0 and will not restart (the server's own idle cull) → Stopped, for good.
 A child is created once and never rewritten or re-created: one that disappears or
 fails turns the instance Failed (JupyterHub's poll sees it).
 """
@@ -29,11 +30,13 @@ from ..machinery.controller import Result
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.expectations import Expectations
 from ..machinery.store import ObjectKey, thaw
+from . import capacity
 from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
+from .capacity import Admissions
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import Outcome, failed, observe, released, up_to_date, waiting
+from .outcome import Outcome, failed, observe, released, stopped, up_to_date, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
@@ -78,12 +81,14 @@ class InstanceReconciler:
         # repeats a transition or its Event). Only this reconciler writes instance status.
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
         self._binding = BindingModes(context.client)
+        self._admissions = Admissions(context.templates, context.instances, context.template_namespace)
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
         if instance is None:
             self._first_seen.pop(key, None)
             self._written.forget(key)
+            self._admissions.forget(key)
             return Result()
         first_seen = self._first_seen.setdefault(key, self._clock.now())
         previous = self._written.seen(key, instance, thaw(instance.get("status") or {}))
@@ -92,6 +97,8 @@ class InstanceReconciler:
                               Condition(False, "Terminating", "the instance is being deleted"))
         elif (instance.get("spec") or {}).get("release"):
             outcome = await self._release(instance, previous)
+        elif previous.get("phase") == api.STOPPED:  # terminal: its pod is never re-created, even once gone
+            outcome = stopped(api.status_condition(previous, api.READY).get("message", ""))
         else:
             outcome = await self._converge(instance, previous)
         if outcome.phase == api.PROVISIONING and not previous and \
@@ -116,6 +123,10 @@ class InstanceReconciler:
                 return rendered
             rendered = recorded
         rendered = pin_to_recorded(rendered, previous)
+        if (full := self._admissions.room(instance, str(previous.get("phase") or ""), lambda: any(
+                not c.retain and (o := self._lookup(c)) is not None and controller_uid(o) == meta["uid"]
+                for c in rendered.children))) is not None:
+            return waiting(capacity.REASON, full.message, resolved=True, retry_after=capacity.WAIT)
         the_plan = await self._plan(instance, rendered, previous)
         if isinstance(the_plan, Outcome):
             return the_plan
@@ -352,6 +363,8 @@ class InstanceReconciler:
             self._ctx.recorder.emit(instance, NORMAL, api.READY, f"the notebook server is ready at {url}", "Ready")
         elif outcome.phase == api.FAILED:
             self._ctx.recorder.emit(instance, WARNING, outcome.ready.reason, outcome.ready.message, "Fail")
+        elif outcome.phase == api.STOPPED:
+            self._ctx.recorder.emit(instance, NORMAL, api.SERVER_STOPPED, outcome.ready.message[:1024], "Stop")
         elif outcome.phase == api.RELEASED:
             self._ctx.recorder.emit(instance, NORMAL, api.RELEASED, outcome.ready.message[:1024], "Release")
         elif outcome.ready.reason == api.TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too

@@ -16,10 +16,10 @@ Guaranteed:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..api import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING
+from ..api import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, SERVER_STOPPED, STOPPED
 from . import status as st
 from .render import Child, Rendered
 from .status import Condition
@@ -73,6 +73,12 @@ def failed(reason: str, message: str, resolved: bool | None = False) -> Outcome:
                    Condition(None, reason, message), Condition(False, reason, message))
 
 
+def stopped(message: str) -> Outcome:
+    """Stopped: the server exited by itself with code 0 (terminal; the hub's poll reports exit status 0)."""
+    return Outcome(STOPPED, RESOLVED, Condition(False, SERVER_STOPPED, message),
+                   Condition(False, SERVER_STOPPED, message))
+
+
 def waiting(reason: str, message: str, resolved: bool | None = None, retry_after: float | None = None) -> Outcome:
     """Pending for ``reason``; ``resolved``: whether the template resolved (None: not known yet)."""
     return Outcome(PENDING, RESOLVED if resolved else Condition(resolved, reason, message),
@@ -88,6 +94,7 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
     children = []
     ready = True
     failure: tuple[str, str] | None = None
+    stop: str | None = None
     endpoint: dict[str, Any] | None = None
     waiting: list[str] = []
     for child, cached in observed:
@@ -105,6 +112,8 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
             waiting.append(f"{child.kind} {child.name}: {state.message or state.state}")
         if state.state == st.FAILED and failure is None:
             failure = (state.reason or "ChildFailed", f"{child.kind} {child.name}: {state.message}")
+        if state.state == st.STOPPED and stop is None:
+            stop = f"{child.kind} {child.name}: {state.message}"
         if child.kind == "Pod" and child.name == rendered.endpoint.pod and obj is not None \
                 and state.state == st.READY:
             endpoint = st.endpoint_of(obj, rendered.endpoint.container, rendered.endpoint.port)
@@ -113,6 +122,8 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
         reason, message = failure
         return Outcome(FAILED, RESOLVED, Condition(False, reason, message), Condition(False, reason, message),
                        None, tuple(children), generation)
+    if stop is not None:
+        return replace(stopped(stop), children=tuple(children), template_generation=generation)
     if ready and endpoint is None:
         message = f"endpoint port {rendered.endpoint.port!r} not found on pod {rendered.endpoint.pod}"
         return Outcome(FAILED, RESOLVED, Condition(True, "ChildrenReady"),

@@ -1,10 +1,12 @@
 """Status: what an instance's children mean for the user, as plain data (pure).
 
-A Pod is Ready when it runs with an IP and its containers are ready; Failed when it
-failed, or the kubelet reports a state it will not leave by itself (image pull
-back-off, crash loop, bad config); otherwise Pending with the scheduler's or
-kubelet's message. A PVC is Ready when Bound, else Pending (even when Lost, which can be
-transient). Any other child is Ready once it exists.
+A Pod is Ready when it runs with an IP and its containers are ready; Stopped when its
+containers all exited 0 and will not restart (phase Succeeded: the server stopped by itself);
+Failed when it failed (a container exited non-zero and will not restart, an eviction), or the
+kubelet reports a state it will not leave by itself (image pull back-off, crash loop, bad
+config); otherwise Pending with the scheduler's or kubelet's message. A PVC is Ready when
+Bound, else Pending (even when Lost, which can be transient). Any other child is Ready once it
+exists.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..api import SERVER_STOPPED
+
 READY, PENDING, FAILED, MISSING = "Ready", "Pending", "Failed", "Missing"
+STOPPED = "Stopped"
+"""A pod whose containers all exited 0 and will not restart (phase ``Succeeded``): a clean stop, not a failure."""
 
 # Kubelet waiting reasons that need a human (or a new spec) to resolve.
 STUCK_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff",
@@ -34,6 +40,8 @@ _CONDITION = ("type", "status", "reason", "message")
 _POD_CONDITIONS = ("PodScheduled", "Ready")
 """The only pod conditions :func:`pod_state` reads."""
 _OURS = "jupyternetes.io/"
+CONTAINER_FAILED = "ContainerFailed"
+"""A pod's failure without a reason of its own (a container exited non-zero, not to be restarted)."""
 
 
 def _child_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,8 +66,11 @@ def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
     status = pod.get("status") or {}
 
     def container_status(c: Mapping[str, Any]) -> dict[str, Any]:
-        waiting = (c.get("state") or {}).get("waiting")
-        return {"name": c.get("name"), "ready": c.get("ready"), **({"state": {"waiting": waiting}} if waiting else {})}
+        state = c.get("state") or {}
+        kept = {"waiting": w} if (w := state.get("waiting")) else {}
+        if (ended := state.get("terminated")) is not None:  # how it exited (a running server has none)
+            kept["terminated"] = {k: ended[k] for k in ("exitCode", "reason") if k in ended}
+        return {"name": c.get("name"), "ready": c.get("ready"), **({"state": kept} if kept else {})}
 
     kept = {key: [container_status(c) for c in found]
             for key in ("containerStatuses", "initContainerStatuses") if (found := status.get(key))}
@@ -94,8 +105,12 @@ def pod_state(pod: Mapping[str, Any]) -> ChildState:
     phase = status.get("phase") or "Pending"
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return ChildState(FAILED, "the pod is being deleted", "PodDeleted")
-    if phase in ("Failed", "Succeeded"):
-        return ChildState(FAILED, status.get("message") or f"the pod {phase.lower()}", status.get("reason") or phase)
+    if phase == "Succeeded":
+        exits = _exits(status) or "its containers exited with code 0"
+        return ChildState(STOPPED, f"the server stopped by itself: {exits}", SERVER_STOPPED)
+    if phase == "Failed":
+        message = status.get("message") or _exits(status) or "the pod failed"
+        return ChildState(FAILED, message, status.get("reason") or CONTAINER_FAILED)
     for container in (*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())):
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in STUCK_REASONS:
@@ -110,6 +125,14 @@ def pod_state(pod: Mapping[str, Any]) -> ChildState:
     if phase == "Running" and status.get("podIP") and ready:
         return ChildState(READY)
     return ChildState(PENDING, f"pod is {phase}" + ("" if ready else ", containers not ready"), "PodNotReady")
+
+
+def _exits(status: Mapping[str, Any]) -> str:
+    """How the pod's containers ended: ``container a exited with code 1 (Error)``, joined by ``; ``."""
+    ended = [(c.get("name"), t) for c in status.get("containerStatuses") or ()
+             if (t := (c.get("state") or {}).get("terminated")) is not None]
+    return "; ".join(f"container {name} exited with code {t.get('exitCode')}" + (f" ({t['reason']})" if t.get("reason")
+                                                                                  else "") for name, t in ended)
 
 
 def child_state(kind: str, obj: Mapping[str, Any] | None) -> ChildState:

@@ -13,6 +13,8 @@ reconcile it may change; ``machinery.wiring`` registers them on informers.
   instance reconciler waits for one reached under its own), not the instance count
   every spawn changes.
 - :func:`instance_of_claim`: a retained PVC (no owner) → the instance its label names.
+- :func:`waiting_for_room`: a deleted instance → the cached instances naming the same template
+  name that wait for room (:mod:`.capacity`); a pass over those instances, in memory, per deletion.
 
 Pure: no I/O; :func:`instances_naming` reads the given cache only.
 """
@@ -22,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..api import LABEL_INSTANCE, VALID, condition
+from ..api import LABEL_INSTANCE, READY, VALID, condition
 from ..machinery.multistore import ReadStore
 from ..machinery.store import ObjectKey, key_of
+from .capacity import REASON as CAPACITY_REACHED
 from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, template_namespaces
 
 
@@ -60,3 +63,9 @@ def instance_of_claim(claim: Mapping[str, Any]) -> list[ObjectKey]:
     meta = claim.get("metadata") or {}
     name = (meta.get("labels") or {}).get(LABEL_INSTANCE)
     return [ObjectKey(meta.get("namespace") or "", name)] if name else []
+
+
+def waiting_for_room(instance: Mapping[str, Any], *, instances: ReadStore) -> list[ObjectKey]:
+    """The keys of the cached instances naming ``instance``'s template name that wait for room."""
+    return [key_of(i) for i in instances.by_index(INSTANCES_BY_TEMPLATE, TemplateRef.of(instance).name)
+            if condition(i, READY).get("reason") == CAPACITY_REACHED]

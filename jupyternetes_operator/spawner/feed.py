@@ -50,7 +50,7 @@ async def pump_phases(queue: Queue, tracker: prog.Tracker, instances: SharedCach
             return
         seen = True
         item = tracker.on_instance(obj)
-        final = api.phase(obj) in (api.RUNNING, api.FAILED)
+        final = api.phase(obj) in (api.RUNNING, api.FAILED, api.STOPPED)
         if item is not None or final:
             queue.put_nowait((final, item))
         if final:

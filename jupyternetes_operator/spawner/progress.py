@@ -19,6 +19,8 @@ from ..api import (
     PROVISIONING,
     READY,
     RUNNING,
+    SERVER_STOPPED,
+    STOPPED,
     TEMPLATE_INVALID,
     TEMPLATE_NOT_ALLOWED,
     TEMPLATE_NOT_FOUND,
@@ -39,6 +41,7 @@ HINTS = {
     "ErrImagePull": "the image cannot be pulled; check its name and the registry's credentials",
     "Unschedulable": "no node can run the server (resources, node selectors or taints)",
     POLICY_VIOLATION: "the rendered pod breaks the operator's Pod Security level",
+    SERVER_STOPPED: "the server exited by itself with code 0 before it was ready; its log says why",
 }
 """A hint per reason: the operator's own, and the kubelet's and scheduler's it passes on."""
 
@@ -59,8 +62,8 @@ def endpoint_url(instance: Mapping[str, Any] | None) -> str | None:
 
 
 def failure(instance: Mapping[str, Any] | None) -> str | None:
-    """The message for a Failed instance (None otherwise): reason, detail and a hint."""
-    if phase(instance) != FAILED:
+    """The message for a Failed (or, while starting, Stopped) instance (None otherwise): reason, detail and a hint."""
+    if phase(instance) not in (FAILED, STOPPED):
         return None
     ready = condition(instance, READY)
     reason = str(ready.get("reason") or FAILED)
@@ -96,8 +99,8 @@ class Tracker:
             return None
         self.last = key
         name = ((instance or {}).get("metadata") or {}).get("name", "")
-        if current == FAILED:
-            return self._emit(None, f"Server failed: {failure(instance)}")
+        if current in (FAILED, STOPPED):
+            return self._emit(None, f"Server {'failed' if current == FAILED else 'stopped'}: {failure(instance)}")
         if current == RUNNING:
             return self._emit(100, f"Server ready at {endpoint_url(instance)}")
         ready = condition(instance, READY)

@@ -34,7 +34,7 @@ from ..kube.resources import SECRETS
 from . import feed, form, manifests, names, options, shared
 from . import progress as prog
 from .errors import SpawnError, api_error, failed, operator_absent, template_invalid, template_missing
-from .state import ServerState
+from .state import ServerState, exit_status
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -302,12 +302,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         if not self._state.started:
             return 0
         instances = await self._instances(self._state.namespace)
-        obj = instances.get(self._state.instance)
-        if obj is None:
-            return 0
-        if api.phase(obj) == api.FAILED:
-            return 1
-        return None
+        return exit_status(instances.get(self._state.instance))
 
     async def _delete(self, name: str, namespace: str) -> None:
         client = (await self._connection()).client

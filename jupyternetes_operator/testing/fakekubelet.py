@@ -13,8 +13,10 @@ manage (it lacks the ``kwok.x-k8s.io/node=fake`` annotation):
   from the container's ``env`` and ``envFrom`` (Secrets and ConfigMaps; it is admin; see :mod:`.podprocess`),
   starts ``jupyterhub-singleuser`` on that address and the container's first port (the
   image, command and args are ignored), and reports the pod Running and Ready with that
-  ``podIP`` once the port accepts connections; a process that exits reports the pod
-  ``Failed`` with the tail of its output;
+  ``podIP`` once the port accepts connections; a process that exits reports the pod by its
+  ``restartPolicy`` (:func:`.podprocess.exited`: ``Succeeded`` on exit 0 under ``OnFailure`` or
+  ``Never``, ``Failed`` on non-zero under ``Never``, else ``CrashLoopBackOff``; never restarted),
+  the tail of its output in the container's ``terminated.message``;
 - a pod being deleted (``deletionTimestamp``) has its process terminated and is then
   deleted with grace 0, as a kubelet confirms a deletion;
 - it records the kubelet's Events about each pod (``events.k8s.io/v1``, reporting controller
@@ -60,6 +62,7 @@ from .podprocess import (
     PodProcess,
     container_statuses,
     environment,
+    exited,
     pod_conditions,
     retrying,
     server_container,
@@ -329,12 +332,7 @@ class FakeKubelet:
                                              obj, {"running": {"startedAt": started}}, True)})
             code = await pod.process.wait() if pod.process.returncode is None else pod.process.returncode
             if not pod.stopping:
-                tail = pod.log_path.read_text(errors="replace")[-1500:]
-                await self._status(pod, {"phase": "Failed", "reason": "Error",
-                                         "message": f"jupyterhub-singleuser exited with {code}: {tail}",
-                                         "conditions": pod_conditions(False),
-                                         "containerStatuses": container_statuses(obj, {"terminated": {
-                                             "exitCode": code, "reason": "Error", "finishedAt": timestamp()}}, False)})
+                await self._status(pod, exited(obj, code, pod.log_path.read_text(errors="replace")))
         except (ApiError, OSError, LookupError) as exc:
             if not pod.stopping:
                 log.warning("fake kubelet %s: pod %s/%s: %s", self.node, pod.namespace, pod.name, exc)

@@ -116,6 +116,24 @@ def container_statuses(obj: Mapping[str, Any], state: dict[str, Any], ready: boo
             for c in obj["spec"]["containers"]]
 
 
+def exited(obj: Mapping[str, Any], code: int, tail: str) -> dict[str, Any]:
+    """The pod's status once its server process exited with ``code``, by its ``restartPolicy`` as a
+    kubelet reports it: Succeeded (exit 0 under ``OnFailure`` or ``Never``; ``Completed``), Failed
+    (non-zero under ``Never``; ``Error``), else Running with the container waiting in
+    ``CrashLoopBackOff`` (the fake does not restart the process: it reports at once what a kubelet
+    reports once restarts keep failing)."""
+    policy = (obj.get("spec") or {}).get("restartPolicy") or "Always"
+    ended = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "finishedAt": timestamp(),
+             "message": tail[-1500:]}
+    if (code == 0 and policy != "Always") or policy == "Never":
+        return {"phase": "Succeeded" if code == 0 else "Failed", "conditions": pod_conditions(False),
+                "containerStatuses": container_statuses(obj, {"terminated": ended}, False)}
+    statuses = container_statuses(obj, {"waiting": {
+        "reason": "CrashLoopBackOff", "message": f"back-off restarting failed container (exit code {code})"}}, False)
+    return {"phase": "Running", "conditions": pod_conditions(False),
+            "containerStatuses": [{**c, "restartCount": 1, "lastState": {"terminated": ended}} for c in statuses]}
+
+
 async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
     """``call()``, retried after a growing pause while the API server answers 429/5xx or times out,
     as a kubelet's sync loop would (an overloaded test cluster must not look like a broken pod)."""

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from jupyternetes_operator import api
-from jupyternetes_operator.reconcile.outcome import failed, observe, up_to_date, waiting
+from jupyternetes_operator.reconcile.outcome import failed, observe, stopped, up_to_date, waiting
 from jupyternetes_operator.reconcile.status import Condition
 
 from .test_plan import sample
@@ -64,3 +65,47 @@ def test_up_to_date_says_which_generation_runs_and_which_is_current() -> None:
     assert "runs template generation 2; the template is at generation 3" in changed.message
     assert (up_to_date(None, 3).ok, up_to_date(None, 3).reason) == (None, "NotProvisioned")
     assert (up_to_date(2, None).ok, up_to_date(2, None).reason) == (None, "TemplateUnknown")
+
+
+def ended(phase: str, code: int) -> dict[str, Any]:
+    how = {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}
+    return {"status": {"phase": phase, "containerStatuses": [
+        {"name": "notebook", "ready": False, "state": {"terminated": how}}]}}
+
+
+def test_a_server_that_exits_0_stops_its_instance_for_good() -> None:
+    rendered = sample()
+    pvc, pod = rendered.children
+    outcome = observe(rendered, ((pvc, claim("Bound")), (pod, ended("Succeeded", 0))), {})
+    message = f"Pod {pod.name}: the server stopped by itself: container notebook exited with code 0 (Completed)"
+    assert outcome.phase == api.STOPPED
+    assert outcome.ready == Condition(False, api.SERVER_STOPPED, message)
+    assert outcome.children_ready == Condition(False, api.SERVER_STOPPED, message)
+    assert outcome.endpoint is None
+    assert [(c["kind"], c["state"]) for c in outcome.children] == [("PersistentVolumeClaim", "Ready"),
+                                                                   ("Pod", "Stopped")]
+    assert outcome.template_generation == rendered.template_generation
+
+
+def test_a_server_that_exits_non_zero_fails_its_instance() -> None:
+    rendered = sample()
+    pvc, pod = rendered.children
+    outcome = observe(rendered, ((pvc, claim("Bound")), (pod, ended("Failed", 1))), {})
+    assert outcome.phase == api.FAILED
+    assert outcome.ready == Condition(False, "ContainerFailed",
+                                      f"Pod {pod.name}: container notebook exited with code 1 (Error)")
+
+
+def test_a_crash_of_one_pod_wins_over_a_clean_exit_of_another() -> None:
+    rendered = sample()
+    pvc, pod = rendered.children
+    other = dataclasses.replace(pod, name="jupyter-alice-helper", logical_name="helper")
+    outcome = observe(rendered, ((pvc, claim("Bound")), (pod, ended("Succeeded", 0)), (other, ended("Failed", 2))),
+                      {})
+    assert (outcome.phase, outcome.ready.reason) == (api.FAILED, "ContainerFailed")
+    assert "jupyter-alice-helper" in outcome.ready.message
+
+
+def test_stopped_is_a_terminal_phase_the_crd_knows() -> None:
+    assert api.STOPPED in api.PHASES
+    assert stopped("gone").ready == Condition(False, api.SERVER_STOPPED, "gone")

@@ -14,6 +14,7 @@ from jupyternetes_operator.reconcile.status import (
     MISSING,
     PENDING,
     READY,
+    STOPPED,
     STUCK_REASONS,
     ChildState,
     Condition,
@@ -100,9 +101,34 @@ def test_failed_phase_is_failed_with_the_kubelets_reason_and_message() -> None:
     assert pod_state(the_pod) == ChildState(FAILED, "The node was low on resource: memory.", "Evicted")
 
 
-@pytest.mark.parametrize(("phase", "message"), [("Failed", "the pod failed"), ("Succeeded", "the pod succeeded")])
-def test_terminal_phase_without_details_is_failed_with_the_phase(phase: str, message: str) -> None:
-    assert pod_state(pod(phase, ready=False)) == ChildState(FAILED, message, phase)
+def terminated(name: str, code: int, reason: str) -> dict[str, Any]:
+    return {"name": name, "ready": False, "state": {"terminated": {"exitCode": code, "reason": reason,
+                                                                   "message": "the log's tail"}}}
+
+
+def test_failed_phase_without_details_is_a_failed_container() -> None:
+    assert pod_state(pod("Failed", ready=False)) == ChildState(FAILED, "the pod failed", "ContainerFailed")
+
+
+def test_failed_phase_names_the_exit_code_of_each_ended_container() -> None:
+    the_pod = pod("Failed", ready=False, containers=[terminated("notebook", 1, "Error"), terminated("side", 0, "")])
+    assert pod_state(the_pod) == ChildState(
+        FAILED, "container notebook exited with code 1 (Error); container side exited with code 0", "ContainerFailed")
+
+
+def test_a_clean_exit_is_stopped_not_failed() -> None:
+    the_pod = pod("Succeeded", ip=None, ready=False, containers=[terminated("notebook", 0, "Completed")])
+    assert pod_state(the_pod) == ChildState(
+        STOPPED, "the server stopped by itself: container notebook exited with code 0 (Completed)", "ServerStopped")
+
+
+def test_a_clean_exit_without_details_is_stopped() -> None:
+    assert pod_state(pod("Succeeded", ready=False)) == ChildState(
+        STOPPED, "the server stopped by itself: its containers exited with code 0", "ServerStopped")
+
+
+def test_deletion_wins_over_a_clean_exit() -> None:
+    assert pod_state(pod("Succeeded", deleting=True)).state == FAILED
 
 
 def test_pod_being_deleted_is_failed_even_while_ready() -> None:
@@ -387,6 +413,8 @@ VIEWED = [
     pod(), pod("Pending", ip=None, ready=False), pod(ready=False), pod("Failed", reason="Evicted", message="gone"),
     pod(deleting=True), pod(containers=[waiting("notebook", "ImagePullBackOff", "no such image")]),
     pod(init_containers=[waiting("init", "CrashLoopBackOff")]),
+    pod("Succeeded", ip=None, ready=False, containers=[terminated("notebook", 0, "Completed")]),
+    pod("Failed", ip=None, ready=False, containers=[terminated("notebook", 3, "Error")]),
     pod("Pending", ip=None, scheduled={"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                        "message": "0/2 nodes are available"}),
 ]
@@ -481,3 +509,9 @@ def test_the_cached_view_of_a_claim_drops_the_volume_controllers_part() -> None:
                                   "annotations": {ANNOTATION_SERVERS: "alice"}}
     assert viewed["spec"] == {"storageClassName": "standard"}
     assert viewed["status"] == {"phase": "Bound"}
+
+
+def test_the_cached_view_keeps_how_a_container_ended_but_not_its_output() -> None:
+    viewed = pod_view(pod("Failed", containers=[terminated("notebook", 3, "Error")]))
+    assert viewed["status"]["containerStatuses"] == [
+        {"name": "notebook", "ready": False, "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}]

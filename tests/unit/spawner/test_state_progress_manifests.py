@@ -5,7 +5,7 @@ from typing import Any
 from jupyternetes_operator import api
 from jupyternetes_operator.spawner import manifests
 from jupyternetes_operator.spawner.progress import Tracker, endpoint_url, failure, observed
-from jupyternetes_operator.spawner.state import ServerState
+from jupyternetes_operator.spawner.state import ServerState, exit_status
 
 
 def test_state_round_trip_and_unstarted() -> None:
@@ -90,3 +90,27 @@ def test_env_secret_is_named_by_the_starts_nonce_and_names_its_instance() -> Non
     assert secret["metadata"]["annotations"] == {api.ANNOTATION_ENV_FOR: "jupyter-alice"}
     assert secret["stringData"] == {"JUPYTERHUB_API_TOKEN": "t"}
     assert "ownerReferences" not in secret["metadata"]  # written before the instance exists; the operator owns it
+
+
+def test_poll_reports_a_clean_stop_as_exit_0_and_a_failure_as_1() -> None:
+    assert exit_status(None) == 0  # gone
+    assert exit_status(instance("Stopped", "ServerStopped", "exited with code 0")) == 0
+    assert exit_status(instance("Failed", "ContainerFailed", "exited with code 1")) == 1
+    for running in ("", "Pending", "Provisioning", "Running", "Terminating"):
+        assert exit_status(instance(running)) is None
+
+
+def test_a_stop_while_starting_ends_the_start_with_its_reason() -> None:
+    stopped = instance("Stopped", "ServerStopped", "Pod p: the server stopped by itself")
+    assert failure(stopped) == ("ServerStopped: Pod p: the server stopped by itself (the server exited by itself "
+                                "with code 0 before it was ready; its log says why)")
+    assert Tracker().on_instance(stopped) == {"message": f"Server stopped: {failure(stopped)}"}
+
+
+def test_a_wait_for_room_is_shown_to_the_user() -> None:
+    waiting = instance("Pending", "CapacityReached", "20 of 20 servers of template hub/lab are running or starting; "
+                       "waiting for room")
+    assert Tracker().on_instance(waiting) == {"progress": 20, "message": (
+        "Instance jupyter-alice is Pending: CapacityReached: 20 of 20 servers of template hub/lab are running or "
+        "starting; waiting for room")}
+    assert exit_status(waiting) is None

@@ -11,7 +11,7 @@ import pytest
 from jupyternetes_operator.kube.client import Resource
 from jupyternetes_operator.kube.resources import SECRETS
 from jupyternetes_operator.testing.fakekubelet import FakeKubelet
-from jupyternetes_operator.testing.podprocess import server_container
+from jupyternetes_operator.testing.podprocess import exited, server_container
 
 
 class StubClient:
@@ -67,3 +67,25 @@ async def test_a_missing_required_secret_is_an_error(tmp_path: Path) -> None:
     obj = pod({"name": "nb", "envFrom": [{"secretRef": {"name": "absent"}}]})
     with pytest.raises(LookupError, match="absent"):
         await k._environment(k._allocate(obj), obj)
+
+
+@pytest.mark.parametrize(("policy", "code", "phase"), [
+    ("OnFailure", 0, "Succeeded"), ("Never", 0, "Succeeded"), ("Never", 1, "Failed"),
+    ("OnFailure", 1, "Running"), ("Always", 0, "Running"), (None, 3, "Running")])
+def test_an_exit_is_reported_by_the_restart_policy(policy: str | None, code: int, phase: str) -> None:
+    the_pod = pod({"name": "notebook", "image": "i"})
+    if policy is not None:
+        the_pod["spec"]["restartPolicy"] = policy
+    status = exited(the_pod, code, "x" * 2000 + "the end")
+    assert status["phase"] == phase
+    [container] = status["containerStatuses"]
+    assert container["ready"] is False
+    if phase == "Running":  # the kubelet would restart it: back-off, the exit in lastState
+        assert container["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        ended = container["lastState"]["terminated"]
+    else:
+        ended = container["state"]["terminated"]
+    assert ended["exitCode"] == code
+    assert ended["reason"] == ("Completed" if code == 0 else "Error")
+    assert ended["message"].endswith("the end")
+    assert len(ended["message"]) == 1500
