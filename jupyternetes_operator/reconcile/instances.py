@@ -41,7 +41,7 @@ from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
 from .render import Child, Rendered
-from .resolve import TemplateRef, resolve_template
+from .resolve import Resolution, TemplateRef, resolve_template
 from .status import Condition
 from .vetting import decide
 from .writes import adopt, own_env_secret, sign
@@ -113,8 +113,13 @@ class InstanceReconciler:
 
     async def _converge(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
         meta = instance["metadata"]
-        rendered = self._vetted_render(instance)
-        current_generation = None if isinstance(rendered, Outcome) else rendered.template_generation
+        resolution = resolve_template(TemplateRef.of(instance), meta["namespace"], self._ctx.templates,
+                                      self._ctx.template_namespace)
+        # The template's generation, rendered or not: being validated again (new policy settings) or
+        # broken, it still says whether the server runs its current version.
+        current_generation = None if resolution.template is None else \
+            int(resolution.template["metadata"].get("generation") or 0)
+        rendered = self._vetted_render(instance, resolution)
         if isinstance(rendered, Outcome):
             # A running server is never failed for its template (JupyterHub's poll would stop it): a
             # provisioned instance goes on being observed from what it was rendered with.
@@ -148,12 +153,11 @@ class InstanceReconciler:
         return dataclasses.replace(observe(rendered, the_plan.observed, created, deferred),
                                    env_secret=api.env_secret_of(instance), current_generation=current_generation)
 
-    def _vetted_render(self, instance: Mapping[str, Any]) -> Rendered | Outcome:
-        """The instance rendered from its template, once the template reconciler has vetted that template
-        (its generation, under the current policy) and the children pass policy; else the outcome."""
+    def _vetted_render(self, instance: Mapping[str, Any], resolution: Resolution) -> Rendered | Outcome:
+        """The instance rendered from its ``resolution``'s template, once the template reconciler has
+        vetted that template (its generation, under the current policy) and the children pass policy;
+        else the outcome."""
         ref = TemplateRef.of(instance)
-        resolution = resolve_template(ref, instance["metadata"]["namespace"], self._ctx.templates,
-                                      self._ctx.template_namespace)
         if resolution.template is None:
             reason, message = resolution.reason, resolution.message
             if reason == api.TEMPLATE_NOT_FOUND:
