@@ -80,6 +80,7 @@ class InstanceReconciler:
         # The status we last wrote: until the cache shows it, it is the truth (so a stale cache never
         # repeats a transition or its Event). Only this reconciler writes instance status.
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
+        self._signed: Expectations[str, bool] = Expectations()  # claims (by uid) signed: _sent_signature
         self._binding = BindingModes(context.client)
         self._admissions = Admissions(context.templates, context.instances, context.template_namespace)
 
@@ -141,9 +142,11 @@ class InstanceReconciler:
                 (failure := await own_env_secret(self._ctx, instance, previous)):
             return failure  # nothing is created for a server before it owns its environment Secret
         for child, current in the_plan.observed:  # ours by its creation mark: the signature did not land
-            if child.retain and current is not None and not self._ctx.signer.signed(current) and \
-                    (current["metadata"].get("labels") or {}).get(api.LABEL_INSTANCE) == meta["name"]:
-                await sign(self._ctx, self._ctx.children[(child.api_version, child.kind)].resource, current)
+            if child.retain and current is not None and (current["metadata"].get("labels") or {}).get(
+                    api.LABEL_INSTANCE) == meta["name"] and not self._signed.seen(
+                    str(current["metadata"].get("uid")), current, self._ctx.signer.signed(current)):
+                self._sent_signature(await sign(self._ctx, self._ctx.children[(child.api_version, child.kind)]
+                                                .resource, current))
         for child, current in the_plan.adopt:
             await adopt(self._ctx, instance, child, current)
         answers = await self._create_all(instance, the_plan)
@@ -311,9 +314,15 @@ class InstanceReconciler:
                                         f"{child.kind} {child.name}: {exc.message}"[:1024], "Create")
             raise
         if child.retain:  # signed at once (if this write is lost, the next pass signs it)
-            obj = await sign(self._ctx, kind.resource, obj)
+            obj = self._sent_signature(await sign(self._ctx, kind.resource, obj))
         self._ctx.recorder.emit(instance, NORMAL, api.CREATED, f"created {child.kind} {child.name}", "Create")
         return obj
+
+    def _sent_signature(self, claim: dict[str, Any]) -> dict[str, Any]:
+        """Remember that ``claim`` (as the signing patch answered) is signed: while the cache shows it unsigned it
+        is not signed again (each write re-queues a pending claim in the volume controller, and wakes us again)."""
+        self._signed.wrote(str(claim["metadata"].get("uid")), str(claim["metadata"].get("resourceVersion")), True)
+        return claim
 
     # -- status -------------------------------------------------------------------------------
 
