@@ -29,7 +29,7 @@ from typing import Any
 from ..api import PENDING, phase
 from ..machinery.multistore import ReadStore
 from ..machinery.store import ObjectKey, key_of
-from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, resolve_template
+from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, resolve_template, resolving
 
 REASON = "CapacityReached"
 WAIT = 30.0
@@ -109,8 +109,8 @@ class Admissions:
         if template is None or limit is None:
             return None
         where = template["metadata"]["namespace"]
-        siblings = [s for s in self.instances.by_index(INSTANCES_BY_TEMPLATE, template["metadata"]["name"])
-                    if self._resolves_to(s, where)]
+        siblings = resolving(template, self.instances.by_index(INSTANCES_BY_TEMPLATE, template["metadata"]["name"]),
+                             self.templates, self.shared_namespace)
         for s in siblings:  # the cache now shows what we admitted: no longer ours to remember
             if admitted_phase(s):
                 self.held.discard(key_of(s))
@@ -123,11 +123,3 @@ class Admissions:
     def forget(self, key: ObjectKey) -> None:
         """``key``'s instance is gone."""
         self.held.discard(key)
-
-    def _resolves_to(self, instance: Mapping[str, Any], template_namespace: str) -> bool:
-        ref = TemplateRef.of(instance)
-        if ref.namespace:
-            return ref.namespace == template_namespace
-        namespace = instance["metadata"]["namespace"]
-        resolved = resolve_template(ref, namespace, self.templates, self.shared_namespace).template
-        return resolved is not None and resolved["metadata"]["namespace"] == template_namespace

@@ -125,6 +125,15 @@ def test_only_instances_of_the_same_template_count() -> None:
     assert room.room(inst("b"), "", lambda: False) is None
 
 
+def test_instances_another_namespace_may_not_use_take_no_place() -> None:
+    # A tenant elsewhere naming this template (refused: TemplateNotAllowed, so Failed) must not fill
+    # this namespace's servers' places.
+    squatter = inst("x", phase="Failed", namespace="elsewhere")
+    squatter["spec"]["template"]["namespace"] = NS
+    room, _ = admissions(squatter, inst("b"), limit=1)
+    assert room.room(inst("b"), "", lambda: False) is None
+
+
 def test_a_deletion_wakes_only_the_instances_waiting_for_room_of_that_template() -> None:
     store = Store({INSTANCES_BY_TEMPLATE: instances_by_template})
     for obj in (inst("w1", reason=REASON), inst("w2", reason=REASON), inst("run", phase="Running"),
