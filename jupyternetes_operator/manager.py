@@ -36,13 +36,14 @@ from .machinery import memory
 from .machinery.backoff import Backoff
 from .machinery.clock import Clock, MonotonicClock
 from .machinery.controller import Controller
+from .machinery.echoes import Echoes
 from .machinery.events import EventRecorder
 from .machinery.handlers import never
 from .machinery.informer import Informer, InformerOptions
 from .machinery.leader import LeaderElectionConfig, LeaderElector
 from .machinery.multistore import CompositeStore
 from .machinery.ratelimit import BucketThrottle
-from .machinery.store import ObjectKey, Transform
+from .machinery.store import ObjectKey, Transform, key_of
 from .machinery.wiring import wake
 from .machinery.workqueue import WorkQueue
 from .metrics import Metrics
@@ -158,8 +159,10 @@ class Operator:
         # What wakes what. A template's count may lag COUNT_DELAY behind its instances, so a burst of
         # spawns costs one status write per template; instances wake on a template's new generation
         # or verdict only, not on its count (which would make every spawn O(live instances)).
+        # An instance's own status write, met again as its update event, wakes nothing (Echoes).
+        echoes: Echoes[ObjectKey] = Echoes()
         (wake(instance_queue)
-            .for_(instances_i)
+            .for_(instances_i, when_updated=lambda old, new: not echoes.is_echo(key_of(new), old, new))
             .owns(child_informers, GROUP, INSTANCE_KIND)
             .watches(claim_informers, wiring.instance_of_claim)
             .watches(templates_i, partial(wiring.instances_naming, instances=instances),
@@ -191,7 +194,8 @@ class Operator:
         self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
         context = Context(self.client, templates, instances, children, self.recorder,
                           Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer)
-        instance_reconciler = InstanceReconciler(context, metrics=m.jupyternetes, clock=self.clock)
+        instance_reconciler = InstanceReconciler(context, metrics=m.jupyternetes, clock=self.clock,
+                                                 echoes=echoes)
         template_reconciler = TemplateReconciler(context)
         everything = [*templates_i, *instances_i, *child_informers]
         self.controllers = [

@@ -27,23 +27,24 @@ from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, ApiError, Invalid, NotFound
 from ..kube.owners import controller_uid
 from ..machinery.controller import Result
+from ..machinery.echoes import Echoes
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.expectations import Expectations
-from ..machinery.store import ObjectKey, thaw
+from ..machinery.store import ObjectKey, key_of, thaw
 from . import capacity
 from . import status as st
 from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .capacity import Admissions
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import Outcome, failed, observe, released, stopped, up_to_date, waiting
+from .outcome import Outcome, blocked_by, failed, observe, released, stopped, up_to_date, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
 from .render import Child, Rendered
 from .resolve import Resolution, TemplateRef, resolve_template
 from .status import Condition
-from .vetting import decide
+from .vetting import Decisions
 from .writes import adopt, own_env_secret, sign
 
 if TYPE_CHECKING:
@@ -55,9 +56,6 @@ log = logging.getLogger(__name__)
 PERMANENT = frozenset({400, 403, 404, 405, 413, 415})
 """Answers to a child's create that a retry cannot change (quota, admission, the operator's own
 rights, a size limit): the instance fails with ``ChildRejected`` instead of retrying forever."""
-CLAIM_WAIT = 1.0
-"""Seconds between looks at a retained claim whose holder instance is being deleted (nothing
-about the claim changes when its holder goes, so no event would wake the waiting instance)."""
 FIRST_STATUS_GRACE = 0.25
 """Seconds a new instance that is merely provisioning waits for its first status write: a fast
 spawn then goes straight to Running, with one status write instead of two on its critical path."""
@@ -72,7 +70,8 @@ class _ChildConflict(Exception):
 
 
 class InstanceReconciler:
-    def __init__(self, context: Context, *, metrics: JupyternetesMetrics, clock: Clock) -> None:
+    def __init__(self, context: Context, *, metrics: JupyternetesMetrics, clock: Clock,
+                 echoes: Echoes[ObjectKey] | None = None) -> None:
         self._ctx = context
         self._metrics = metrics
         self._clock = clock
@@ -81,6 +80,8 @@ class InstanceReconciler:
         # repeats a transition or its Event). Only this reconciler writes instance status.
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
         self._signed: Expectations[str, bool] = Expectations()  # claims (by uid) signed: _sent_signature
+        self._echoes = echoes or Echoes()  # our status writes, met again as events: they wake nothing
+        self._decisions = Decisions()
         self._binding = BindingModes(context.client)
         self._admissions = Admissions(context.templates, context.instances, context.template_namespace)
 
@@ -88,8 +89,8 @@ class InstanceReconciler:
         instance = self._ctx.instances.get(key)
         if instance is None:
             self._first_seen.pop(key, None)
-            self._written.forget(key)
-            self._admissions.forget(key)
+            for memo in (self._written, self._admissions, self._echoes, self._decisions):
+                memo.forget(key)
             return Result()
         first_seen = self._first_seen.setdefault(key, self._clock.now())
         previous = self._written.seen(key, instance, thaw(instance.get("status") or {}))
@@ -108,6 +109,7 @@ class InstanceReconciler:
         await self._write_status(key, instance, previous, outcome)
         if outcome.phase not in (api.PENDING, api.PROVISIONING):
             self._first_seen.pop(key, None)  # the spawn is over: not kept for each of 10,000 live servers
+            self._decisions.forget(key)
         return Result(requeue_after=outcome.retry_after)
 
     # -- observe / render / plan / apply ----------------------------------------------------
@@ -136,7 +138,7 @@ class InstanceReconciler:
         the_plan = await self._plan(instance, rendered, previous)
         if isinstance(the_plan, Outcome):
             return the_plan
-        if (blocked := _blocked(the_plan)) is not None:
+        if (blocked := blocked_by(the_plan)) is not None:
             return blocked
         if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
                 (failure := await own_env_secret(self._ctx, instance, previous)):
@@ -173,7 +175,7 @@ class InstanceReconciler:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
             message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
             return waiting("TemplateNotValidated", message)
-        decision = decide(template, instance, self._ctx.policy,
+        decision = self._decisions.decide(key_of(instance), template, instance, self._ctx.policy,
                           (valid.get("status") != "False", str(valid.get("reason")), str(valid.get("message"))))
         if decision.refusal is not None:
             return failed(*decision.refusal)
@@ -360,6 +362,9 @@ class InstanceReconciler:
             return  # deleted meanwhile: its delete event ends its story
 
         self._written.wrote(key, str(updated["metadata"].get("resourceVersion")), desired)
+        if (cached := self._ctx.instances.get(key)) is not None and \
+                cached["metadata"].get("resourceVersion") == meta.get("resourceVersion"):
+            self._echoes.wrote(key, instance, updated)  # its event has not come yet (else it woke us)
         self._announce(key, instance, current, outcome)
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
@@ -385,16 +390,3 @@ class InstanceReconciler:
         elif outcome.phase == api.PROVISIONING:
             self._ctx.recorder.emit(instance, NORMAL, api.PROVISIONING, outcome.ready.message[:1024], "Provision")
 
-
-def _blocked(the_plan: Plan) -> Outcome | None:
-    """The outcome when the plan may not go ahead: an untrusted claim, a conflict, a claim in use."""
-    if the_plan.untrusted:
-        return failed("ClaimUntrusted", "; ".join(u.message for u in the_plan.untrusted), True)
-    if the_plan.conflicts:
-        return failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
-    if the_plan.in_use:
-        message = "; ".join(u.message for u in the_plan.in_use)
-        if all(u.terminating for u in the_plan.in_use):
-            return waiting("ClaimInUse", message, resolved=True, retry_after=CLAIM_WAIT)
-        return failed("ClaimInUse", message, True)
-    return None

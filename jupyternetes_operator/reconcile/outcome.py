@@ -10,7 +10,10 @@ Guaranteed:
   answered this pass: the first failed child fails the instance; all ready with the endpoint
   found is Running; all ready without it is Failed ``EndpointNotFound``; otherwise
   Provisioning, the message naming every child not ready. A pod held back until its
-  claims bind (:mod:`.binding`) is ``Missing`` with what it waits for.
+  claims bind (:mod:`.binding`) is ``Missing`` with what it waits for. A claim a ready pod
+  mounts holds nothing back, whatever its phase (recorded as it is).
+- :func:`blocked_by` says when a plan may not go ahead (an untrusted claim, a name taken, a
+  home in use: waiting while its holder terminates, else Failed).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 from ..api import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, SERVER_STOPPED, STOPPED
 from . import status as st
+from .binding import mounted_claims
+from .plan import Plan
 from .render import Child, Rendered
 from .status import Condition
 
@@ -86,6 +91,15 @@ def waiting(reason: str, message: str, resolved: bool | None = None, retry_after
                    retry_after=retry_after)
 
 
+def _state(child: Child, obj: Mapping[str, Any] | None, created: Mapping[str, Mapping[str, Any] | None],
+           deferred: Mapping[str, str]) -> st.ChildState:
+    if child.name in deferred:
+        return st.ChildState(st.MISSING, deferred[child.name], "WaitingForClaim")
+    if child.name in created and obj is None:
+        return st.ChildState(st.PENDING, "just created", "Created")
+    return st.child_state(child.kind, obj)
+
+
 def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
             created: Mapping[str, Mapping[str, Any] | None], deferred: Mapping[str, str] | None = None) -> Outcome:
     """The outcome from the children as the cache shows them, or as the API server answered
@@ -97,17 +111,18 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
     stop: str | None = None
     endpoint: dict[str, Any] | None = None
     waiting: list[str] = []
+    states = []
     for child, cached in observed:
         obj = cached if cached is not None else created.get(child.name)
-        if child.name in (deferred or {}):
-            state = st.ChildState(st.MISSING, (deferred or {})[child.name], "WaitingForClaim")
-        elif child.name in created and obj is None:
-            state = st.ChildState(st.PENDING, "just created", "Created")
-        else:
-            state = st.child_state(child.kind, obj)
+        states.append((child, obj, _state(child, obj, created, deferred or {})))
+    # A claim a ready pod mounts is in use whatever its phase says (the volume controller can show
+    # a bound claim Lost for a moment): it never takes a running server back to Provisioning.
+    mounted = {name for child, _, state in states if child.kind == "Pod" and state.state == st.READY
+               for name in mounted_claims(child.manifest)}
+    for child, obj, state in states:
         children.append({"logicalName": child.logical_name, "apiVersion": child.api_version, "kind": child.kind,
                          "name": child.name, "state": state.state, "message": state.message[:4096]})
-        if state.state != st.READY:
+        if state.state != st.READY and not (child.kind == "PersistentVolumeClaim" and child.name in mounted):
             ready = False
             waiting.append(f"{child.kind} {child.name}: {state.message or state.state}")
         if state.state == st.FAILED and failure is None:
@@ -135,3 +150,22 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
     message = "; ".join(waiting)
     return Outcome(PROVISIONING, RESOLVED, Condition(False, "ChildrenNotReady", message),
                    Condition(False, "Provisioning", message), None, tuple(children), generation)
+
+
+CLAIM_WAIT = 1.0
+"""Seconds between looks at a retained claim whose holder instance is being deleted (nothing
+about the claim changes when its holder goes, so no event would wake the waiting instance)."""
+
+
+def blocked_by(the_plan: Plan) -> Outcome | None:
+    """The outcome when the plan may not go ahead: an untrusted claim, a conflict, a claim in use."""
+    if the_plan.untrusted:
+        return failed("ClaimUntrusted", "; ".join(u.message for u in the_plan.untrusted), True)
+    if the_plan.conflicts:
+        return failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
+    if the_plan.in_use:
+        message = "; ".join(u.message for u in the_plan.in_use)
+        if all(u.terminating for u in the_plan.in_use):
+            return waiting("ClaimInUse", message, resolved=True, retry_after=CLAIM_WAIT)
+        return failed("ClaimInUse", message, True)
+    return None

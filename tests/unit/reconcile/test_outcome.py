@@ -40,6 +40,19 @@ def test_all_children_ready_is_running_with_the_endpoint() -> None:
     assert outcome.children_ready == Condition(True, "ChildrenReady")
 
 
+def test_a_claim_its_ready_pod_mounts_never_takes_the_server_back_to_provisioning() -> None:
+    """The volume controller can show a bound claim Lost (or Pending) for a moment: the server stays
+    Running, and the claim's record says what its phase is."""
+    rendered = sample()
+    pvc, pod = rendered.children
+    for phase in ("Lost", "Pending"):
+        outcome = observe(rendered, ((pvc, claim(phase)), (pod, RUNNING_POD)), {})
+        assert outcome.phase == api.RUNNING
+        assert outcome.children[0]["state"] == "Pending"
+    waiting_pod = {**RUNNING_POD, "status": {"phase": "Pending"}}
+    assert observe(rendered, ((pvc, claim("Lost")), (pod, waiting_pod)), {}).phase == api.PROVISIONING
+
+
 def test_just_created_children_are_pending_not_missing() -> None:
     rendered = sample()
     pvc, pod = rendered.children
