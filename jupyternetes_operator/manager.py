@@ -38,7 +38,7 @@ from .machinery.clock import Clock, MonotonicClock
 from .machinery.controller import Controller
 from .machinery.echoes import Echoes
 from .machinery.events import EventRecorder
-from .machinery.handlers import never
+from .machinery.handlers import content_changed, never
 from .machinery.informer import Informer, InformerOptions
 from .machinery.leader import LeaderElectionConfig, LeaderElector
 from .machinery.multistore import CompositeStore
@@ -159,12 +159,13 @@ class Operator:
         # What wakes what. A template's count may lag COUNT_DELAY behind its instances, so a burst of
         # spawns costs one status write per template; instances wake on a template's new generation
         # or verdict only, not on its count (which would make every spawn O(live instances)).
-        # An instance's own status write, met again as its update event, wakes nothing (Echoes).
+        # An instance's own status write, met again as its update event, wakes nothing (Echoes); nor
+        # does a child's update that changes nothing the child caches keep (content_changed).
         echoes: Echoes[ObjectKey] = Echoes()
         (wake(instance_queue)
             .for_(instances_i, when_updated=lambda old, new: not echoes.is_echo(key_of(new), old, new))
-            .owns(child_informers, GROUP, INSTANCE_KIND)
-            .watches(claim_informers, wiring.instance_of_claim)
+            .owns(child_informers, GROUP, INSTANCE_KIND, when_updated=content_changed)
+            .watches(claim_informers, wiring.instance_of_claim, when_updated=content_changed)
             .watches(templates_i, partial(wiring.instances_naming, instances=instances),
                      when_updated=wiring.verdict_changed)
             .watches(instances_i, partial(wiring.waiting_for_room, instances=instances), when_updated=never,

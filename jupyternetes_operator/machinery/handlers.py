@@ -57,6 +57,16 @@ def never(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return False
 
 
+def content_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """An update predicate: anything but ``metadata.resourceVersion`` differs. A cache that keeps a
+    slim view of its objects (an informer ``transform``) sees most updates of what it dropped as
+    a new version of the same view: those wake nothing."""
+    if any(old.get(k) != new.get(k) for k in old.keys() | new.keys() if k != "metadata"):
+        return True
+    before, after = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(before.get(k) != after.get(k) for k in before.keys() | after.keys() if k != "resourceVersion")
+
+
 @dataclass(frozen=True)
 class EnqueueMapped:
     """Add the keys ``map`` gives for each event's object to ``queue``."""

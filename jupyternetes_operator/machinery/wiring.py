@@ -50,8 +50,9 @@ class Wakes:
     def for_(self, sources: Iterable[Source], *, when_updated: UpdatePredicate | None = None) -> Wakes:
         return self.watches(sources, own_key, when_updated=when_updated)
 
-    def owns(self, sources: Iterable[Source], api_group: str, kind: str) -> Wakes:
-        return self.watches(sources, controller_key(api_group, kind))
+    def owns(self, sources: Iterable[Source], api_group: str, kind: str, *,
+             when_updated: UpdatePredicate | None = None) -> Wakes:
+        return self.watches(sources, controller_key(api_group, kind), when_updated=when_updated)
 
     def watches(self, sources: Iterable[Source], map: MapFunc, *, when_updated: UpdatePredicate | None = None,
                 delay: float = 0.0, when_added: bool = True) -> Wakes:

@@ -80,7 +80,7 @@ class InstanceReconciler:
         # repeats a transition or its Event). Only this reconciler writes instance status.
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
         self._signed: Expectations[str, bool] = Expectations()  # claims (by uid) signed: _sent_signature
-        self._echoes = echoes or Echoes()  # our status writes, met again as events: they wake nothing
+        self._echoes = Echoes() if echoes is None else echoes  # our status writes met again: they wake nothing
         self._decisions = Decisions()
         self._binding = BindingModes(context.client)
         self._admissions = Admissions(context.templates, context.instances, context.template_namespace)

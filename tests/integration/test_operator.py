@@ -304,3 +304,26 @@ async def test_a_broken_or_deleted_template_never_fails_a_running_server(control
         now = await kube.get(INSTANCES, "calm", namespace)
         assert now["status"]["phase"] == "Running"
         assert now["status"]["conditions"] == calm["status"]["conditions"]
+
+
+async def test_a_status_write_does_not_wake_its_instance_again(control_plane: ControlPlane, kube: Client,
+                                                               namespace: str) -> None:
+    """Each of 20 instances naming a missing template is reconciled once and gets one status write
+    (Pending/TemplateNotFound); the update event that write brings back is the operator's own and
+    wakes nothing, so there are about 20 reconciles, not 40 (an event that comes before the write's
+    answer still wakes one: hence the margin)."""
+    from prometheus_client import generate_latest
+
+    from jupyternetes_operator.testing.operator import metric_sum
+
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
+        async with anyio.create_task_group() as tg:
+            for n in range(20):
+                tg.start_soon(kube.create, INSTANCES, instance(f"jupyter-u{n}", {"username": f"u{n}"}, "missing"),
+                              namespace)
+        for n in range(20):
+            await instance_reason(kube, f"jupyter-u{n}", namespace, "TemplateNotFound")
+        await anyio.sleep(2)  # the status writes' own events have come back
+        text = generate_latest(operator.metrics.registry).decode()
+    reconciles = metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"')
+    assert 20 <= reconciles < 30

@@ -65,9 +65,11 @@ def test_another_verdict_or_policy_gives_a_new_decision() -> None:
     decisions, (template, instance) = Decisions(), versioned()
     first = decisions.decide("k", template, instance, Policy(), VALID)
     refused = decisions.decide("k", template, instance, Policy(), (False, "PolicyViolation", "no"))
-    assert refused.refusal is not None and first.refusal is None
+    assert refused.refusal is not None
+    assert first.refusal is None
     stricter = decisions.decide("k", template, instance, Policy(Level.PRIVILEGED), VALID)
-    assert stricter is not first and stricter == decide(template, instance, Policy(Level.PRIVILEGED), VALID)
+    assert stricter is not first
+    assert stricter == decide(template, instance, Policy(Level.PRIVILEGED), VALID)
 
 
 def test_objects_without_uid_or_generation_are_not_remembered() -> None:
