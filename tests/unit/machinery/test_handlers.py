@@ -7,6 +7,7 @@ from typing import Any
 from jupyternetes_operator.machinery.handlers import (
     After,
     EnqueueMapped,
+    content_changed,
     controller_key,
     controller_of,
     never,
@@ -115,3 +116,13 @@ def test_after_adds_with_a_delay() -> None:
     EnqueueMapped(After(keys, 1.5), own_key).on_add(obj("a"))
     assert keys.added == []
     assert keys.after == [(ObjectKey("ns", "a"), 1.5)]
+
+
+def test_content_changed_ignores_only_the_resource_version() -> None:
+    old = freeze({"metadata": {"name": "p", "resourceVersion": "1", "labels": {"a": "b"}},
+                  "status": {"phase": "Pending"}})
+    assert not content_changed(old, freeze({**old, "metadata": {**old["metadata"], "resourceVersion": "2"}}))
+    assert content_changed(old, freeze({**old, "status": {"phase": "Running"}}))
+    assert content_changed(old, freeze({**old, "metadata": {**old["metadata"], "labels": {}}}))
+    assert content_changed(old, freeze({**old, "spec": {}}))  # a key that was not there
+    assert content_changed(old, freeze({"metadata": old["metadata"]}))  # a key that went
