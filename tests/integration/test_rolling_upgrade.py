@@ -1,0 +1,68 @@
+"""A rolling upgrade of two leader-elected replicas, an earlier commit's build replaced by the working
+tree's one by one (maxSurge 1, maxUnavailable 0) while instances are created and deleted: nothing lost
+or doubled, no status ever going backwards, one leader at a time by the Lease's history, and every
+write to the cluster made by the replica the Lease named at that moment, by the API server's audit log
+(each replica has a user of its own). The scenario is :func:`faults.upgrade.rolling_upgrade`."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faults.run import FaultEnv
+from faults.upgrade import REPLICAS, rolling_upgrade
+from jupyternetes_operator.kube.client import Client
+from jupyternetes_operator.kube.resources import NAMESPACES
+from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
+
+SEED = 20261130
+USERS = tuple(f"{kind}-{letter}" for kind in ("old", "new") for letter in REPLICAS)
+
+
+@pytest.fixture(scope="module")
+def audited(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A control plane of its own that writes an audit log (every request, metadata only) and knows a
+    token user per replica."""
+    directory = tmp_path_factory.mktemp("upgrade")
+    policy = directory / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                                      "omitStages": ["RequestReceived"], "rules": [{"level": "Metadata"}]}))
+    plane = ControlPlane(ControlPlaneConfig(nodes=1, users=USERS, apiserver_args=(
+        f"--audit-policy-file={policy}", f"--audit-log-path={directory / 'audit.log'}",
+        "--audit-log-format=json", "--audit-log-mode=blocking")), control_plane.binaries)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+async def test_rolling_upgrade_during_spawns(audited: ControlPlane, tmp_path: Path) -> None:
+    namespace = f"upgrade-{uuid.uuid4().hex[:8]}"  # a fresh one for each repetition (--count)
+    async with await Client.from_kubeconfig(str(audited.kubeconfig)) as kube:
+        await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        run = await rolling_upgrade(FaultEnv(audited, kube, namespace, tmp_path), 16, random.Random(SEED))
+    notes = run.notes
+    assert run.ok, (run.report.problems, run.faults, notes)
+    # Nothing lost or doubled: every instance not deleted is Running with one pod, no orphan.
+    created, deleted = notes["spawns"], notes["deleted"]
+    r = run.report
+    assert (r.instances, r.running, r.duplicates, r.orphans) == (created - deleted, created - deleted, 0, 0)
+    assert created >= 16, notes
+    assert deleted >= 3, notes
+    assert notes["spawns_during_roll"] >= 5, notes
+    # Two builds, each replica running the one it was started from.
+    assert notes["versions"]["old-a"].split()[0] != notes["versions"]["new-a"].split()[0], notes["versions"]
+    assert [("exit 0" in f) for f in run.faults] == [True, True], run.faults
+    # No flapping, one leader at a time, the Lease ending with a new replica after two handovers.
+    assert notes["statuses_flapped"] == 0, notes
+    assert notes["status_transitions"] >= created, notes
+    assert notes["leader_changes"] >= 2, notes["lease_holders"]
+    assert notes["lease_holders"][-1].startswith("new-"), notes["lease_holders"]
+    assert notes["writes_by_non_holder"] == 0, notes
+    assert notes["writes_checked"] > 0, notes
