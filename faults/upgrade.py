@@ -13,11 +13,15 @@ inside its own term as the Lease's history tells it (no write by an old leader a
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
 import json
+import os
 import random
 import re
+import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +38,9 @@ from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.errors import AlreadyExists, Gone, NotFound
 from jupyternetes_operator.kube.resources import LEASES
 from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, watch
+from jupyternetes_operator.testing.binaries import Binaries
+from jupyternetes_operator.testing.controlplane import ControlPlane, ControlPlaneConfig
+from jupyternetes_operator.testing.namespaces import ensure_namespace
 from jupyternetes_operator.testing.operator import TEMPLATE, OperatorProcess, instance, template_valid
 
 from .replicas import GRACE_PERIOD, LEASE_NAME, leading, one_leader, sole_leader, stop_all
@@ -42,9 +49,10 @@ from .upgrade_build import OLD_COMMIT, Build, current, old_operator
 
 CLUSTER_ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
 REPLICAS = ("a", "b")
+USERS = tuple(f"{kind}-{letter}" for kind in ("old", "new") for letter in REPLICAS)
 WRITES = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 _RANK = {None: -1, PENDING: 0, PROVISIONING: 1, RUNNING: 2}
-_STARTING = re.compile(r"jupyternetes-operator (\S+) starting")
+_STARTING = re.compile(r"jupyternetes-operator (\S+) starting from (\S+)")
 _IDENTITY = re.compile(r"(\S+): attempting to acquire lease")
 
 
@@ -220,12 +228,14 @@ def audit_events(path: Path) -> list[dict[str, Any]]:
 
 # -- the replicas --------------------------------------------------------------------------------------
 
-def reported_version(replica: OperatorProcess, build: Build) -> tuple[str, str]:
-    """(the version, where it was read): the replica's own startup log line, or, for a build that
-    predates that line, what its interpreter's ``--version`` says."""
+def reported_version(replica: OperatorProcess, build: Build) -> tuple[str, str | None]:
+    """(the version, the package directory it runs from) by the replica's own startup log line; for a
+    build that predates that line (None: its code is not the working tree's), what its isolated
+    interpreter's ``--version`` says."""
     if found := _STARTING.findall(replica.log.read_text(errors="replace")):
-        return found[-1], "log"
-    return build.version, "--version"
+        version, where = found[-1]
+        return version, where
+    return build.version, None
 
 
 def identity_of(replica: OperatorProcess) -> str | None:
@@ -382,17 +392,33 @@ async def roll(run: FaultRun, replicas: Mapping[str, OperatorProcess], live: dic
             run.report.problems.append(f"{victim} exited {code} on SIGTERM; see {replicas[victim].log}")
 
 
+def builds_run(replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Build],
+               problems: list[str]) -> dict[str, str]:
+    """Each started replica's version and where its code came from; a problem for any replica not
+    running its own build (the working tree must say so in its log; an old one's location too, if
+    its build has the log line)."""
+    versions: dict[str, str] = {}
+    for name, replica in replicas.items():
+        if not replica.starts:
+            continue
+        build = builds[name]
+        version, where = reported_version(replica, build)
+        versions[name] = f"{version} ({'log: ' + where if where else '--version; predates the log line'})"
+        if version != build.version:
+            problems.append(f"{name} reports version {version}, its build is {build.version}")
+        if where is None and build.python == Path(sys.executable):
+            problems.append(f"{name} runs the working tree but did not log its version")
+        if where is not None and not Path(where).resolve().is_relative_to(build.root):
+            problems.append(f"{name} runs the code in {where}, not its build's ({build.root})")
+    return versions
+
+
 async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Build],
                 statuses: Statuses, lease: LeaseHistory, overlaps: Sequence[str], spawns: Spawns,
                 since: datetime) -> None:
     """Flaps, leaders and writers: the problems into ``run.report``, the figures into ``run.notes``."""
     problems = run.report.problems
-    versions = {name: reported_version(r, builds[name]) for name, r in replicas.items() if r.starts}
-    for name, (version, _) in versions.items():
-        if version != builds[name].version:
-            problems.append(f"{name} reports version {version}, its build is {builds[name].version}")
-    if len({builds[n].version for n in replicas}) != 2:
-        problems.append("the old and the new build report the same version")
+    versions = builds_run(replicas, builds, problems)
     flapped = statuses.flapped()
     if flapped:
         problems.append(f"{len(flapped)} instances' status went backwards: {dict(list(flapped.items())[:5])}")
@@ -409,7 +435,7 @@ async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorPro
     if not by_identity.get(final, "").startswith("new-"):
         problems.append(f"the Lease ends held by {by_identity.get(final, final)!r}, not a new replica")
     run.notes.update(
-        versions={name: f"{v} ({source})" for name, (v, source) in versions.items()},
+        versions=versions,
         spawns=len(spawns.created), spawns_during_roll=spawns.during_roll, deleted=len(spawns.deleted),
         status_transitions=statuses.transitions, statuses_flapped=len(flapped),
         lease_holders=[by_identity.get(h, h) for h in holders], leader_changes=lease.leader_changes(),
@@ -427,3 +453,51 @@ async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorPro
     if not checked:
         problems.append("the audit log shows no write by any replica")
 
+
+
+# -- one recorded run: ``python -m faults.upgrade [--size N] [--seed S] [--out DIR]`` -------------------
+
+def audited_plane(workdir: Path, binaries: Binaries | None = None) -> ControlPlane:
+    """A control plane (not started) writing an audit log of every request's metadata, with a token
+    user per replica (``old-a`` ... ``new-b``), so :func:`judge` can tell every writer apart."""
+    policy = workdir / "audit-policy.yaml"
+    policy.write_text(json.dumps({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                                  "omitStages": ["RequestReceived"], "rules": [{"level": "Metadata"}]}))
+    return ControlPlane(ControlPlaneConfig(nodes=1, users=USERS, apiserver_args=(
+        f"--audit-policy-file={policy}", f"--audit-log-path={workdir / 'audit.log'}", "--audit-log-format=json",
+        "--audit-log-mode=blocking")), binaries)
+
+
+async def _recorded(plane: ControlPlane, size: int, seed: int, workdir: Path) -> FaultRun:
+    async with await Client.from_kubeconfig(str(plane.kubeconfig)) as kube:
+        await ensure_namespace(kube, "upgrade")
+        return await rolling_upgrade(FaultEnv(plane, kube, "upgrade", workdir), size, random.Random(seed))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m faults.upgrade", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=40, help="instances at least (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="rolling-upgrade.json goes here")
+    args = parser.parse_args(argv)
+    workdir = args.out / "rolling-upgrade"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    load = os.getloadavg()
+    plane = audited_plane(workdir.resolve())
+    plane.start()
+    started = time.monotonic()
+    try:
+        run = anyio.run(_recorded, plane, args.size, args.seed, workdir)
+    finally:
+        plane.stop()
+    result = {**run.row(), "faults": run.faults, "problems": run.report.problems,
+              "took_s": round(time.monotonic() - started, 1), "loadavg_before": load, "loadavg_after": os.getloadavg(),
+              "command": f"python -m faults.upgrade --size {args.size} --seed {args.seed}"}
+    (args.out / "rolling-upgrade.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps(result, indent=2, default=str))
+    return 0 if run.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

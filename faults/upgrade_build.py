@@ -42,16 +42,21 @@ def stamped(pyproject: str, commit: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Build:
-    """One version of the operator: the interpreter that runs it, the version it reports, its CRDs."""
+    """One version of the operator: the interpreter that runs it, the version it reports, its CRDs, and
+    the directory its code is imported from."""
 
     python: Path
     version: str
     crds: Path
+    root: Path
 
 
 def current() -> Build:
     """The working tree, as this interpreter has it installed."""
-    return Build(Path(sys.executable), _version_of(Path(sys.executable)), REPOSITORY / "crds")
+    import jupyternetes_operator
+
+    return Build(Path(sys.executable), _version_of(Path(sys.executable)), REPOSITORY / "crds",
+                 Path(jupyternetes_operator.__file__).resolve().parent)
 
 
 def old_operator(commit: str = OLD_COMMIT, repository: Path = REPOSITORY) -> Build:
@@ -64,12 +69,12 @@ def old_operator(commit: str = OLD_COMMIT, repository: Path = REPOSITORY) -> Bui
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
             _build(full, repository, home)
-        return Build(home / "venv" / "bin" / "python", stamp.read_text().strip(), home / "crds")
+        return Build(home / "venv" / "bin" / "python", stamp.read_text().strip(), home / "crds", home / "venv")
 
 
 def _version_of(python: Path) -> str:
-    """What ``jupyternetes-operator --version`` says under ``python``."""
-    return subprocess.run([str(python), "-m", "jupyternetes_operator", "--version"], check=True,
+    """What ``jupyternetes-operator --version`` says under ``python`` (isolated: not the checkout's)."""
+    return subprocess.run([str(python), "-I", "-m", "jupyternetes_operator", "--version"], check=True,
                           capture_output=True, text=True).stdout.split()[-1]
 
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol, Self
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+import anyio
 import orjson
 
 from .errors import Gone, NotFound, error_from_response
@@ -166,6 +167,8 @@ class Client:
         # per spawn at a 300-spawn burst, bench/README.md).
         self._fenced = aiohttp.ClientSession(connector=connector, connector_owner=False,
                                              trace_configs=[_late_fence()])
+        self._fenced_in_flight = 0
+        self._fenced_landed: anyio.Event | None = None
 
     @classmethod
     async def from_kubeconfig(cls, path: str | None = None, context: str | None = None,
@@ -231,6 +234,7 @@ class Client:
         if method not in ("GET", "HEAD") and self.write_fence is not None:
             fence = _Fence(self.write_fence, method, path)
             fence.check()
+            self._fenced_in_flight += 1
         code = "<error>"
         try:
             async with (self._session if fence is None else self._fenced).request(
@@ -250,6 +254,20 @@ class Client:
             raise TransportError(f"{method} {path}: {exc}") from exc
         finally:
             self._after(verb, method, code, started)
+            if fence is not None:
+                self._fenced_in_flight -= 1
+                if not self._fenced_in_flight and self._fenced_landed is not None:
+                    self._fenced_landed.set()
+                    self._fenced_landed = None
+
+    async def fenced_writes_landed(self) -> None:
+        """Return once no write that passed :attr:`write_fence` is still in flight (at once if none is).
+        A leader letting go of its Lease waits for this after closing the fence: none of its writes
+        then reaches the API server after the Lease says someone else may act."""
+        if self._fenced_in_flight:
+            if self._fenced_landed is None:
+                self._fenced_landed = anyio.Event()
+            await self._fenced_landed.wait()
 
     @asynccontextmanager
     async def stream(self, path: str, *, params: Mapping[str, str | int | bool] | None = None,

@@ -12,29 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from faults.run import FaultEnv
-from faults.upgrade import REPLICAS, rolling_upgrade
+from faults.upgrade import audited_plane, rolling_upgrade
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import NAMESPACES
-from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
+from jupyternetes_operator.testing import ControlPlane
 
 SEED = 20261130
-USERS = tuple(f"{kind}-{letter}" for kind in ("old", "new") for letter in REPLICAS)
 
 
 @pytest.fixture(scope="module")
 def audited(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A control plane of its own that writes an audit log (every request, metadata only) and knows a
-    token user per replica."""
-    directory = tmp_path_factory.mktemp("upgrade")
-    policy = directory / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
-                                      "omitStages": ["RequestReceived"], "rules": [{"level": "Metadata"}]}))
-    plane = ControlPlane(ControlPlaneConfig(nodes=1, users=USERS, apiserver_args=(
-        f"--audit-policy-file={policy}", f"--audit-log-path={directory / 'audit.log'}",
-        "--audit-log-format=json", "--audit-log-mode=blocking")), control_plane.binaries)
+    """A control plane of its own that writes an audit log and has a token user per replica."""
+    plane = audited_plane(tmp_path_factory.mktemp("upgrade"), control_plane.binaries)
     plane.start()
     try:
         yield plane
