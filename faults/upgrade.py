@@ -216,10 +216,11 @@ class LateWrite:
     what: str
 
 
-def writes_outside_terms(events: Iterable[Mapping[str, Any]], identities: Mapping[str, str],
+def writes_outside_terms(events: Iterable[Mapping[str, Any]], identities: Mapping[str, frozenset[str]],
                          history: LeaseHistory, since: datetime) -> tuple[int, list[LateWrite]]:
     """(writes checked, those not made by the Lease's holder of their moment): every successful write
-    since ``since`` by a user in ``identities`` (user -> the Lease identity it campaigns as), Leases apart."""
+    since ``since`` by a user in ``identities`` (user -> the Lease identities its processes campaigned as),
+    Leases apart."""
     checked, late = 0, []
     for event in events:
         user = event["user"]["username"]
@@ -232,7 +233,7 @@ def writes_outside_terms(events: Iterable[Mapping[str, Any]], identities: Mappin
         if at < since:
             continue
         checked += 1
-        if (holder := history.holder_at(at)) != identities[user]:
+        if (holder := history.holder_at(at)) not in identities[user]:
             late.append(LateWrite(user, resource, f"{user} {event['verb']} {event['requestURI']} at "
                                                   f"{at.isoformat()} while the Lease named {holder!r}"))
     return checked, late
@@ -254,9 +255,9 @@ def reported_version(replica: OperatorProcess, build: Build) -> tuple[str, str |
     return build.version, None
 
 
-def identity_of(replica: OperatorProcess) -> str | None:
-    found = _IDENTITY.findall(replica.log.read_text(errors="replace"))
-    return found[-1] if found else None
+def identities_of(replica: OperatorProcess) -> frozenset[str]:
+    """The Lease identities of each process the replica ran (one per start)."""
+    return frozenset(_IDENTITY.findall(replica.log.read_text(errors="replace")))
 
 
 async def as_user(env: FaultEnv, user: str) -> Path | None:
@@ -271,6 +272,13 @@ async def as_user(env: FaultEnv, user: str) -> Path | None:
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}))
     return env.control_plane.kubeconfig_for(user)
+
+
+async def replica(env: FaultEnv, name: str, build: Build) -> OperatorProcess:
+    """A replica (not started) of ``build``, as its own user when the control plane has one of that name."""
+    kubeconfig = await as_user(env, name)
+    return OperatorProcess(kubeconfig or env.control_plane.kubeconfig, (env.namespace,), env.workdir / f"{name}.log",
+                           "--log-format=text", python=build.python)
 
 
 async def apply_crds(env: FaultEnv, build: Build) -> None:
@@ -323,23 +331,17 @@ async def spawn_steadily(env: FaultEnv, rng: random.Random, spawns: Spawns, size
 
 
 async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_commit: str = OLD_COMMIT,
-                          interval: float = 0.3) -> FaultRun:
+                          interval: float = 0.3, restart: bool = True) -> FaultRun:
     """Two replicas of ``old_commit`` replaced one by one by the working tree's build while instances
     are created every ``interval`` s (``size`` at least, more if the roll takes longer) and one in
-    four is deleted; see the module's docstring for what must hold."""
+    four is deleted; then (``restart``) the new leader restarted once, so the new build too hands the
+    Lease over under load. See the module's docstring for what must hold."""
     old, new = await anyio.to_thread.run_sync(old_operator, old_commit), current()
     run = FaultRun(f"rolling upgrade {old.version} -> {new.version} of 2 replicas during spawns", size)
     await apply_crds(env, old)
     await prepare(env)
-    replicas: dict[str, OperatorProcess] = {}
-    builds: dict[str, Build] = {}
-    for build, kind in ((old, "old"), (new, "new")):
-        for letter in REPLICAS:
-            name = f"{kind}-{letter}"
-            kubeconfig = await as_user(env, name)
-            replicas[name] = OperatorProcess(kubeconfig or env.control_plane.kubeconfig, (env.namespace,),
-                                             env.workdir / f"{name}.log", "--log-format=text", python=build.python)
-            builds[name] = build
+    builds = {f"{kind}-{letter}": build for build, kind in ((old, "old"), (new, "new")) for letter in REPLICAS}
+    replicas = {name: await replica(env, name, build) for name, build in builds.items()}
     statuses, lease = Statuses(), LeaseHistory()
     overlaps: list[str] = []
     spawns = Spawns()
@@ -367,6 +369,8 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
                 rolling.set()
                 roll_started = time.monotonic()
                 await roll(run, replicas, live, started)
+                if restart:
+                    await restart_leader(run, live, started)
                 run.notes["roll_s"] = round(time.monotonic() - roll_started, 1)
                 rolled.set()
             await settle(run, env, started, expect_running=len(spawns.created) - len(spawns.deleted),
@@ -429,6 +433,24 @@ def builds_run(replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Bui
     return versions
 
 
+async def restart_leader(run: FaultRun, live: Mapping[str, OperatorProcess], started: float) -> None:
+    """SIGTERM the leader, wait until it exits, start it again (a new process, a new identity) and wait
+    until it is ready: what a ``kubectl rollout restart`` or a node drain does to one replica."""
+    leader = await sole_leader(live, timeout=30)
+    if leader is None:
+        run.report.problems.append("no single leader to restart")
+        return
+    stopping = time.monotonic()
+    code = await live[leader].stop(timeout=GRACE_PERIOD)
+    took = time.monotonic() - stopping
+    live[leader].start()
+    await live[leader].wait_ready(timeout=60)
+    run.faults.append(f"SIGTERM to leader {leader} at {stopping - started:.1f} s: exit {code} after {took:.1f} s; "
+                      f"started again")
+    if code != 0:
+        run.report.problems.append(f"{leader} exited {code} on SIGTERM; see {live[leader].log}")
+
+
 async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Build],
                 statuses: Statuses, lease: LeaseHistory, overlaps: Sequence[str], spawns: Spawns,
                 since: datetime) -> None:
@@ -442,11 +464,11 @@ async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorPro
         problems.append(f"the instance watch relisted {statuses.gaps} times: transitions may be missing")
     if overlaps:
         problems.append(f"two replicas said they lead at once: {list(overlaps)[:5]}")
-    identities = {name: identity for name, r in replicas.items() if (identity := identity_of(r))}
+    identities = {name: found for name, r in replicas.items() if (found := identities_of(r))}
     holders = [t.holder for t in lease.terms if t.holder]
-    if unknown := sorted(set(holders) - set(identities.values())):
+    if unknown := sorted(set(holders).difference(*identities.values())):
         problems.append(f"the Lease named holders no replica campaigned as: {unknown}")
-    by_identity = {identity: name for name, identity in identities.items()}
+    by_identity = {identity: name for name, found in identities.items() for identity in found}
     final = holders[-1] if holders else ""
     if not by_identity.get(final, "").startswith("new-"):
         problems.append(f"the Lease ends held by {by_identity.get(final, final)!r}, not a new replica")
@@ -457,7 +479,7 @@ async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorPro
         lease_holders=[by_identity.get(h, h) for h in holders], leader_changes=lease.leader_changes(),
         leaderless_s=[round(g, 2) for g in lease.leaderless()])
     audit = audit_log_of(env)
-    users = {name: identity for name, identity in identities.items() if name in env.control_plane.config.users}
+    users = {name: found for name, found in identities.items() if name in env.control_plane.config.users}
     if audit is None or len(users) != len(identities):
         run.notes["writes_checked"] = "no audit log with a user per replica"
         return
@@ -466,7 +488,7 @@ async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorPro
     # A build older than the fenced release (a leader hands its Lease back once its writes in flight have
     # landed) may still deliver an Event it had in flight as it let go: noted, not held against the
     # working tree. Anything else written outside the writer's term is a problem.
-    excused = [w for w in late if w.resource == "events" and builds[w.user].python != Path(sys.executable)]
+    excused = [w for w in late if w.resource == "events" and not builds[w.user].fenced_release]
     wrong = [w for w in late if w not in excused]
     run.notes.update(writes_checked=checked, writes_by_non_holder=len(wrong),
                      old_build_events_after_release=len(excused))

@@ -49,14 +49,18 @@ class Build:
     version: str
     crds: Path
     root: Path
+    fenced_release: bool
+    """Whether its leader hands the Lease back only once its writes in flight have landed (older builds
+    may deliver an Event they had in flight after their release)."""
 
 
 def current() -> Build:
     """The working tree, as this interpreter has it installed."""
     import jupyternetes_operator
 
-    return Build(Path(sys.executable), _version_of(Path(sys.executable)), REPOSITORY / "crds",
-                 Path(jupyternetes_operator.__file__).resolve().parent)
+    package = Path(jupyternetes_operator.__file__).resolve().parent
+    return Build(Path(sys.executable), _version_of(Path(sys.executable)), REPOSITORY / "crds", package,
+                 _fenced_release(package))
 
 
 def old_operator(commit: str = OLD_COMMIT, repository: Path = REPOSITORY) -> Build:
@@ -69,7 +73,13 @@ def old_operator(commit: str = OLD_COMMIT, repository: Path = REPOSITORY) -> Bui
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
             _build(full, repository, home)
-        return Build(home / "venv" / "bin" / "python", stamp.read_text().strip(), home / "crds", home / "venv")
+        package = next((home / "venv").glob("lib/python*/site-packages/jupyternetes_operator"))
+        return Build(home / "venv" / "bin" / "python", stamp.read_text().strip(), home / "crds", home / "venv",
+                     _fenced_release(package))
+
+
+def _fenced_release(package: Path) -> bool:
+    return "before_release" in (package / "machinery" / "leader.py").read_text()
 
 
 def _version_of(python: Path) -> str:

@@ -49,11 +49,13 @@ async def test_rolling_upgrade_during_spawns(audited: ControlPlane, tmp_path: Pa
     assert notes["spawns_during_roll"] >= 5, notes
     # Two builds, each replica running the one it was started from.
     assert notes["versions"]["old-a"].split()[0] != notes["versions"]["new-a"].split()[0], notes["versions"]
-    assert [("exit 0" in f) for f in run.faults] == [True, True], run.faults
-    # No flapping, one leader at a time, the Lease ending with a new replica after two handovers.
+    assert [("exit 0" in f) for f in run.faults] == [True, True, True], run.faults  # two old, then the new leader
+    # No flapping, one leader at a time, the Lease ending with a new replica after three handovers; no
+    # write of any replica outside its term (but an Event an old build had in flight as it let go: that
+    # build predates the fenced release).
     assert notes["statuses_flapped"] == 0, notes
-    assert notes["status_transitions"] >= created, notes
-    assert notes["leader_changes"] >= 2, notes["lease_holders"]
+    assert notes["status_transitions"] >= created - deleted, notes
+    assert notes["leader_changes"] >= 3, notes["lease_holders"]
     assert notes["lease_holders"][-1].startswith("new-"), notes["lease_holders"]
     assert notes["writes_by_non_holder"] == 0, notes
     assert notes["writes_checked"] > 0, notes

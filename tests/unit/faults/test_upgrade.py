@@ -79,7 +79,8 @@ def test_a_write_outside_the_writers_term_is_caught() -> None:
               audit("b", 5.6), audit("b", 5.7, verb="get"), audit("b", 5.8, code=409),
               audit("b", 4.0),  # before b held it: late
               audit("someone", 5.2)]
-    checked, late = writes_outside_terms(events, {"a": "id-a", "b": "id-b"}, history, T0)
+    checked, late = writes_outside_terms(events, {"a": frozenset({"id-a"}), "b": frozenset({"id-b", "id-b2"})},
+                                         history, T0)
     assert checked == 5
     assert [(w.user, w.resource) for w in late] == [("a", "events"), ("b", "pods")]
 
