@@ -302,6 +302,48 @@ async def watch_leaders(replicas: Mapping[str, OperatorProcess], overlaps: list[
 # -- the scenario -------------------------------------------------------------------------------------
 
 @dataclass
+class Fleet:
+    """The Deployment's pods: every replica, those running now (``live``), and a kubelet that starts
+    again, a second later, a live replica that exited without being asked to (a lease lost under load
+    exits 1 by design); such exits are recorded, never hidden."""
+
+    replicas: Mapping[str, OperatorProcess]
+    live: dict[str, OperatorProcess] = field(default_factory=dict)
+    stopping: set[str] = field(default_factory=set)
+    unplanned: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def start(self, name: str) -> OperatorProcess:
+        self.replicas[name].start()
+        self.live[name] = self.replicas[name]
+        return self.live[name]
+
+    async def terminate(self, name: str) -> tuple[int, float, bool]:
+        """SIGTERM ``name`` and wait until it exits: (exit code, seconds, whether it had exited before)."""
+        self.stopping.add(name)
+        try:
+            replica = self.live[name]
+            gone = not replica.running
+            at = time.monotonic()
+            code = await replica.stop(timeout=GRACE_PERIOD)
+            return code, time.monotonic() - at, gone
+        finally:
+            del self.live[name]
+            self.stopping.discard(name)
+
+    async def supervise(self) -> None:
+        while True:
+            for name, replica in list(self.live.items()):
+                if name not in self.stopping and replica.proc is not None \
+                        and (code := replica.proc.poll()) is not None:
+                    self.unplanned.append(f"{name} exited {code} at {time.monotonic() - self.started:.1f} s")
+                    await anyio.sleep(1.0)  # the kubelet's first restart backoff
+                    if name in self.live and name not in self.stopping:
+                        replica.start()
+            await anyio.sleep(0.1)
+
+
+@dataclass
 class Spawns:
     created: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -310,10 +352,11 @@ class Spawns:
 
 async def spawn_steadily(env: FaultEnv, rng: random.Random, spawns: Spawns, size: int, interval: float,
                          rolling: anyio.Event, rolled: anyio.Event) -> None:
-    """Create an instance every ``interval`` s until ``size`` exist and the roll is over; every fourth
-    create also deletes a random earlier instance (Running or not yet)."""
+    """Create an instance every ``interval`` s until ``size`` exist and the roll is over (``4 * size`` at
+    most: a roll slowed down by a loaded machine); every fourth create also deletes a random earlier
+    instance (Running or not yet)."""
     index = 0
-    while len(spawns.created) < size or not rolled.is_set():
+    while (len(spawns.created) < size or not rolled.is_set()) and len(spawns.created) < 4 * size:
         name = f"roll{index}"
         index += 1
         with contextlib.suppress(AlreadyExists):
@@ -347,16 +390,17 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
     spawns = Spawns()
     rolling, rolled = anyio.Event(), anyio.Event()
     started_at = datetime.now().astimezone()
-    live: dict[str, OperatorProcess] = {}
+    fleet = Fleet(replicas)
+    live = fleet.live
     try:
         for name in ("old-a", "old-b"):
-            replicas[name].start()
-            live[name] = replicas[name]
+            fleet.start(name)
         await template_valid(env.kube, TEMPLATE["metadata"]["name"], env.namespace, timeout=60)
         if await sole_leader(live, timeout=60) is None:
             run.report.problems.append("the old replicas never settled on one leader")
-        started = time.monotonic()
+        started = fleet.started = time.monotonic()
         async with anyio.create_task_group() as watchers:
+            watchers.start_soon(fleet.supervise)
             watchers.start_soon(follow, env.kube, INSTANCES, env.namespace, statuses.record, statuses)
             watchers.start_soon(follow, env.kube, LEASES, env.namespace, lease.record, None,
                                 f"metadata.name={LEASE_NAME}")
@@ -368,9 +412,9 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
                 await apply_crds(env, new)
                 rolling.set()
                 roll_started = time.monotonic()
-                await roll(run, replicas, live, started)
+                await roll(run, fleet)
                 if restart:
-                    await restart_leader(run, live, started)
+                    await restart_leader(run, fleet)
                 run.notes["roll_s"] = round(time.monotonic() - roll_started, 1)
                 rolled.set()
             await settle(run, env, started, expect_running=len(spawns.created) - len(spawns.deleted),
@@ -379,6 +423,7 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
             watchers.cancel_scope.cancel()
         await one_leader(run, env, live)
         run.instances = len(spawns.created)
+        run.notes["unplanned_exits"] = fleet.unplanned
         await judge(run, env, replicas, builds, statuses, lease, overlaps, spawns, started_at)
         await diagnose(run, live)
     finally:
@@ -387,29 +432,40 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
     return run
 
 
-async def roll(run: FaultRun, replicas: Mapping[str, OperatorProcess], live: dict[str, OperatorProcess],
-               started: float) -> None:
-    """Replace each old replica in ``live`` by a new one: start it, wait until it is ready, SIGTERM an old
-    one (the leader first, so the Lease changes hands once to each build) and wait until it exits."""
+async def roll(run: FaultRun, fleet: Fleet) -> None:
+    """Replace each old replica by a new one: start it, wait until it is ready, SIGTERM an old one (the
+    leader first, so the Lease changes hands once to each build) and wait until it exits."""
     for letter in REPLICAS:
-        olds = [n for n in live if n.startswith("old-")]
-        leader = await sole_leader(live, timeout=30)
+        olds = [n for n in fleet.live if n.startswith("old-")]
+        leader = await sole_leader(fleet.live, timeout=30)
         victim = leader if leader in olds else olds[0]
-        fresh = replicas[f"new-{letter}"]
         at = time.monotonic()
-        fresh.start()
-        live[f"new-{letter}"] = fresh
-        await fresh.wait_ready(timeout=60)
+        await fleet.start(f"new-{letter}").wait_ready(timeout=60)
         ready_s = time.monotonic() - at
+        stopping = time.monotonic() - fleet.started
+        code, took, gone = await fleet.terminate(victim)
         role = "leader" if victim == leader else "follower"
-        stopping = time.monotonic()
-        code = await replicas[victim].stop(timeout=GRACE_PERIOD)
-        del live[victim]
-        took = time.monotonic() - stopping
-        run.faults.append(f"new-{letter} ready after {ready_s:.1f} s; SIGTERM to {role} {victim} at "
-                          f"{stopping - started:.1f} s: exit {code} after {took:.1f} s")
-        if code != 0:
-            run.report.problems.append(f"{victim} exited {code} on SIGTERM; see {replicas[victim].log}")
+        run.faults.append(f"new-{letter} ready after {ready_s:.1f} s; SIGTERM to {role} {victim} at {stopping:.1f} s: "
+                          + (f"had already exited {code}" if gone else f"exit {code} after {took:.1f} s"))
+        if code != 0 and not gone:
+            run.report.problems.append(f"{victim} exited {code} on SIGTERM; see {fleet.replicas[victim].log}")
+
+
+async def restart_leader(run: FaultRun, fleet: Fleet) -> None:
+    """SIGTERM the leader, wait until it exits, start it again (a new process, a new identity) and wait
+    until it is ready: what a ``kubectl rollout restart`` or a node drain does to one replica."""
+    leader = await sole_leader(fleet.live, timeout=30)
+    if leader is None:
+        run.report.problems.append("no single leader to restart")
+        return
+    stopping = time.monotonic() - fleet.started
+    code, took, gone = await fleet.terminate(leader)
+    await fleet.start(leader).wait_ready(timeout=60)
+    run.faults.append(f"SIGTERM to leader {leader} at {stopping:.1f} s: "
+                      + (f"had already exited {code}" if gone else f"exit {code} after {took:.1f} s")
+                      + "; started again")
+    if code != 0 and not gone:
+        run.report.problems.append(f"{leader} exited {code} on SIGTERM; see {fleet.replicas[leader].log}")
 
 
 def builds_run(replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Build],
@@ -431,24 +487,6 @@ def builds_run(replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Bui
         if where is not None and not Path(where).resolve().is_relative_to(build.root):
             problems.append(f"{name} runs the code in {where}, not its build's ({build.root})")
     return versions
-
-
-async def restart_leader(run: FaultRun, live: Mapping[str, OperatorProcess], started: float) -> None:
-    """SIGTERM the leader, wait until it exits, start it again (a new process, a new identity) and wait
-    until it is ready: what a ``kubectl rollout restart`` or a node drain does to one replica."""
-    leader = await sole_leader(live, timeout=30)
-    if leader is None:
-        run.report.problems.append("no single leader to restart")
-        return
-    stopping = time.monotonic()
-    code = await live[leader].stop(timeout=GRACE_PERIOD)
-    took = time.monotonic() - stopping
-    live[leader].start()
-    await live[leader].wait_ready(timeout=60)
-    run.faults.append(f"SIGTERM to leader {leader} at {stopping - started:.1f} s: exit {code} after {took:.1f} s; "
-                      f"started again")
-    if code != 0:
-        run.report.problems.append(f"{leader} exited {code} on SIGTERM; see {live[leader].log}")
 
 
 async def judge(run: FaultRun, env: FaultEnv, replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Build],
