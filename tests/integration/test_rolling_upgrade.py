@@ -50,12 +50,15 @@ async def test_rolling_upgrade_during_spawns(audited: ControlPlane, tmp_path: Pa
     # Two builds, each replica running the one it was started from.
     assert notes["versions"]["old-a"].split()[0] != notes["versions"]["new-a"].split()[0], notes["versions"]
     assert [("exit 0" in f) for f in run.faults] == [True, True, True], run.faults  # two old, then the new leader
-    # No flapping, one leader at a time, the Lease ending with a new replica after three handovers; no
+    # No flapping, one leader at a time: the Lease handed from the old build to the new (and once more
+    # from a new leader restarted), ending with a new replica; no
     # write of any replica outside its term (but an Event an old build had in flight as it let go: that
     # build predates the fenced release).
     assert notes["statuses_flapped"] == 0, notes
     assert notes["status_transitions"] >= created - deleted, notes
-    assert notes["leader_changes"] >= 3, notes["lease_holders"]
-    assert notes["lease_holders"][-1].startswith("new-"), notes["lease_holders"]
+    holders = notes["lease_holders"]
+    assert notes["leader_changes"] >= 2, holders
+    assert holders[0].startswith("old-"), holders
+    assert [h.startswith("new-") for h in holders[-2:]] == [True, True], holders
     assert notes["writes_by_non_holder"] == 0, notes
     assert notes["writes_checked"] > 0, notes
