@@ -44,7 +44,7 @@ from jupyternetes_operator.testing.namespaces import ensure_namespace
 from jupyternetes_operator.testing.operator import TEMPLATE, OperatorProcess, instance, template_valid
 
 from .replicas import GRACE_PERIOD, LEASE_NAME, leading, one_leader, sole_leader, stop_all
-from .run import FaultEnv, FaultRun, diagnose, patience, prepare, retrying, settle
+from .run import TRANSIENT, FaultEnv, FaultRun, diagnose, patience, prepare, retrying, settle
 from .upgrade_build import OLD_COMMIT, Build, current, old_operator
 
 CLUSTER_ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
@@ -174,8 +174,9 @@ class LeaseHistory:
 
 async def follow(kube: Client, resource: Resource, namespace: str, on: Callable[[Mapping[str, Any]], None],
                  statuses: Statuses | None = None, field_selector: str | None = None) -> None:
-    """LIST then WATCH ``resource``, calling ``on(obj)`` for every object seen (deletions included);
-    reopen at the last version when the stream ends, relist (and count a gap) on 410. Until cancelled."""
+    """LIST then WATCH ``resource``, calling ``on(obj)`` for every object seen (deletions apart); reopen
+    at the last version when the stream ends or the API server fails it, relist (and count a gap) on 410.
+    Until cancelled."""
     rv: str | None = None
     while True:
         if rv is None:
@@ -194,8 +195,8 @@ async def follow(kube: Client, resource: Resource, namespace: str, on: Callable[
             rv = None
             if statuses is not None:
                 statuses.gaps += 1
-        except (OSError, TimeoutError):
-            await anyio.sleep(0.2)
+        except TRANSIENT:  # the API server is busy or (re)initializing its watch cache: reopen from rv
+            await anyio.sleep(0.5)
 
 
 # -- who wrote what, by the API server's audit log --------------------------------------------------
