@@ -20,8 +20,8 @@ import json
 import os
 import random
 import re
-import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -563,9 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="rolling-upgrade.json goes here")
     args = parser.parse_args(argv)
-    workdir = args.out / "rolling-upgrade"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    workdir = Path(tempfile.mkdtemp(prefix="rolling-upgrade-"))  # the replicas' logs and the audit log
+    args.out.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     plane = audited_plane(workdir.resolve())
     plane.start()
@@ -575,7 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         plane.stop()
     result = {**run.row(), "faults": run.faults, "problems": run.report.problems,
-              "took_s": round(time.monotonic() - started, 1), "loadavg_before": load, "loadavg_after": os.getloadavg(),
+              "took_s": round(time.monotonic() - started, 1), "logs": str(workdir),
+              "loadavg_before": load, "loadavg_after": os.getloadavg(),
               "command": f"python -m faults.upgrade --size {args.size} --seed {args.seed}"}
     (args.out / "rolling-upgrade.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps(result, indent=2, default=str))
