@@ -15,333 +15,38 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import random
-import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
 
-from jupyternetes_operator.api import INSTANCES, PENDING, PROVISIONING, READY, RUNNING, condition, phase
-from jupyternetes_operator.kube.client import Client, Resource
-from jupyternetes_operator.kube.errors import AlreadyExists, Gone, NotFound
+from jupyternetes_operator.api import INSTANCES
+from jupyternetes_operator.kube.client import Client
+from jupyternetes_operator.kube.errors import AlreadyExists, NotFound
 from jupyternetes_operator.kube.resources import LEASES
-from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, watch
 from jupyternetes_operator.testing.binaries import Binaries
 from jupyternetes_operator.testing.controlplane import ControlPlane, ControlPlaneConfig
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 from jupyternetes_operator.testing.operator import TEMPLATE, OperatorProcess, instance, template_valid
 
-from .replicas import GRACE_PERIOD, LEASE_NAME, leading, one_leader, sole_leader, stop_all
-from .run import TRANSIENT, FaultEnv, FaultRun, diagnose, patience, prepare, retrying, settle
+from .replicas import LEASE_NAME, one_leader, sole_leader, stop_all
+from .run import FaultEnv, FaultRun, diagnose, patience, prepare, retrying, settle
 from .upgrade_build import OLD_COMMIT, Build, current, old_operator
+from .upgrade_fleet import Fleet, apply_crds, identities_of, replica, reported_version, watch_leaders
+from .upgrade_history import LeaseHistory, Statuses, audit_events, audit_log_of, follow, writes_outside_terms
 
-CLUSTER_ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
 REPLICAS = ("a", "b")
 USERS = tuple(f"{kind}-{letter}" for kind in ("old", "new") for letter in REPLICAS)
-WRITES = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-_RANK = {None: -1, PENDING: 0, PROVISIONING: 1, RUNNING: 2}
-_STARTING = re.compile(r"jupyternetes-operator (\S+) starting from (\S+)")
-_IDENTITY = re.compile(r"(\S+): attempting to acquire lease")
-
-
-# -- what a watch on instances says: status transitions and flaps ----------------------------------
-
-@dataclass(frozen=True)
-class Seen:
-    """An instance's status as one watch event showed it."""
-
-    phase: str | None
-    ready: str
-    """The Ready condition's status (``""`` when absent)."""
-    deleting: bool
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> Seen:
-        return cls(phase(obj), str(condition(obj, READY).get("status", "")),
-                   bool(obj["metadata"].get("deletionTimestamp")))
-
-
-def flaps(states: Sequence[Seen]) -> list[str]:
-    """Every step back in one instance's observed statuses (deletion ends the record): its phase lower in
-    Pending < Provisioning < Running (or its status wiped), Running left for anything, Ready leaving True."""
-    found: list[str] = []
-    for before, after in itertools.pairwise(states):
-        if after.deleting:
-            break
-        step = f"{before.phase}/Ready={before.ready} -> {after.phase}/Ready={after.ready}"
-        if (before.phase in _RANK and after.phase in _RANK and _RANK[after.phase] < _RANK[before.phase]) \
-                or (before.phase == RUNNING and after.phase != RUNNING) \
-                or (before.ready == "True" and after.ready != "True"):
-            found.append(step)
-    return found
-
-
-@dataclass
-class Statuses:
-    """Each instance's distinct statuses in the order a watch delivered them."""
-
-    seen: dict[str, list[Seen]] = field(default_factory=dict)
-    gaps: int = 0
-    """Watches that had to relist (410 Gone): transitions in between may be missing."""
-
-    def record(self, obj: Mapping[str, Any]) -> None:
-        states = self.seen.setdefault(str(obj["metadata"]["name"]), [])
-        state = Seen.of(obj)
-        if not states or states[-1] != state:
-            states.append(state)
-
-    def flapped(self) -> dict[str, list[str]]:
-        return {name: found for name, states in sorted(self.seen.items()) if (found := flaps(states))}
-
-    def paths(self) -> dict[str, int]:
-        """How many instances went each way (``None -> Provisioning/False -> Running/True``), most first."""
-        counts: dict[str, int] = {}
-        for states in self.seen.values():
-            path = " -> ".join(f"{s.phase}/{s.ready or '-'}" + ("/deleting" if s.deleting else "") for s in states)
-            counts[path] = counts.get(path, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-
-    @property
-    def transitions(self) -> int:
-        return sum(len(states) - 1 for states in self.seen.values())
-
-
-# -- what a watch on the Lease says: who held it, from when ------------------------------------------
-
-@dataclass(frozen=True)
-class Term:
-    holder: str
-    """``""``: released, nobody holds it."""
-    start: datetime
-    """The Lease's ``acquireTime`` (the holder's clock; a release stamps its own time there)."""
-    last_renew: datetime
-
-
-def parse_time(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-@dataclass
-class LeaseHistory:
-    terms: list[Term] = field(default_factory=list)
-
-    def record(self, lease: Mapping[str, Any]) -> None:
-        spec = lease.get("spec") or {}
-        if not spec.get("acquireTime"):
-            return
-        holder = str(spec.get("holderIdentity") or "")
-        start, renew = parse_time(spec["acquireTime"]), parse_time(spec.get("renewTime") or spec["acquireTime"])
-        if self.terms and self.terms[-1].holder == holder and self.terms[-1].start == start:
-            self.terms[-1] = Term(holder, start, renew)
-        else:
-            self.terms.append(Term(holder, start, renew))
-
-    def holder_at(self, at: datetime) -> str | None:
-        """Who held the Lease at ``at`` (None before the first term seen)."""
-        held = None
-        for term in self.terms:
-            if term.start <= at:
-                held = term.holder
-        return held
-
-    def leader_changes(self) -> int:
-        holders = [t.holder for t in self.terms if t.holder]
-        return sum(a != b for a, b in itertools.pairwise(holders))
-
-    def leaderless(self) -> list[float]:
-        """For each handover, seconds from the last sign of the old holder (its release, or its last
-        renewal when the Lease was taken over after expiry) to the new holder's acquisition."""
-        gaps: list[float] = []
-        for before, after in itertools.pairwise(self.terms):
-            if not after.holder:
-                continue
-            since = before.start if not before.holder else before.last_renew
-            gaps.append(max(0.0, (after.start - since).total_seconds()))
-        return gaps
-
-
-async def follow(kube: Client, resource: Resource, namespace: str, on: Callable[[Mapping[str, Any]], None],
-                 statuses: Statuses | None = None, field_selector: str | None = None) -> None:
-    """LIST then WATCH ``resource``, calling ``on(obj)`` for every object seen (deletions apart); reopen
-    at the last version when the stream ends or the API server fails it, relist (and count a gap) on 410.
-    Until cancelled."""
-    rv: str | None = None
-    while True:
-        if rv is None:
-            listed = await retrying(lambda: kube.list(resource, namespace, field_selector=field_selector))
-            for obj in listed["items"]:
-                on(obj)
-            rv = str(listed["metadata"]["resourceVersion"])
-        try:
-            async with watch(kube, resource, namespace, resource_version=rv, timeout_seconds=240,
-                             inactivity_timeout=90.0, field_selector=field_selector) as events:
-                async for event in events:
-                    rv = str(event.object["metadata"]["resourceVersion"])
-                    if event.type not in (BOOKMARK, DELETED):
-                        on(event.object)
-        except Gone:
-            rv = None
-            if statuses is not None:
-                statuses.gaps += 1
-        except TRANSIENT:  # the API server is busy or (re)initializing its watch cache: reopen from rv
-            await anyio.sleep(0.5)
-
-
-# -- who wrote what, by the API server's audit log --------------------------------------------------
-
-def audit_log_of(env: FaultEnv) -> Path | None:
-    for arg in env.control_plane.config.apiserver_args:
-        if arg.startswith("--audit-log-path="):
-            return Path(arg.split("=", 1)[1])
-    return None
-
-
-@dataclass(frozen=True)
-class LateWrite:
-    """A write the API server received from a replica while the Lease did not name it."""
-
-    user: str
-    resource: str
-    what: str
-
-
-def writes_outside_terms(events: Iterable[Mapping[str, Any]], identities: Mapping[str, frozenset[str]],
-                         history: LeaseHistory, since: datetime) -> tuple[int, list[LateWrite]]:
-    """(writes checked, those not made by the Lease's holder of their moment): every successful write
-    since ``since`` by a user in ``identities`` (user -> the Lease identities its processes campaigned as),
-    Leases apart."""
-    checked, late = 0, []
-    for event in events:
-        user = event["user"]["username"]
-        resource = str((event.get("objectRef") or {}).get("resource", ""))
-        if user not in identities or event["verb"] not in WRITES or resource == "leases":
-            continue
-        if not 200 <= (event.get("responseStatus") or {}).get("code", 0) < 300:
-            continue
-        at = parse_time(event["requestReceivedTimestamp"])
-        if at < since:
-            continue
-        checked += 1
-        if (holder := history.holder_at(at)) not in identities[user]:
-            late.append(LateWrite(user, resource, f"{user} {event['verb']} {event['requestURI']} at "
-                                                  f"{at.isoformat()} while the Lease named {holder!r}"))
-    return checked, late
-
-
-def audit_events(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-# -- the replicas --------------------------------------------------------------------------------------
-
-def reported_version(replica: OperatorProcess, build: Build) -> tuple[str, str | None]:
-    """(the version, the package directory it runs from) by the replica's own startup log line; for a
-    build that predates that line (None: its code is not the working tree's), what its isolated
-    interpreter's ``--version`` says."""
-    if found := _STARTING.findall(replica.log.read_text(errors="replace")):
-        version, where = found[-1]
-        return version, where
-    return build.version, None
-
-
-def identities_of(replica: OperatorProcess) -> frozenset[str]:
-    """The Lease identities of each process the replica ran (one per start)."""
-    return frozenset(_IDENTITY.findall(replica.log.read_text(errors="replace")))
-
-
-async def as_user(env: FaultEnv, user: str) -> Path | None:
-    """A kubeconfig of its own for a replica (cluster-admin), so the audit log tells replicas apart;
-    None when the control plane has no such token user."""
-    if user not in env.control_plane.config.users:
-        return None
-    with contextlib.suppress(AlreadyExists):
-        await retrying(lambda: env.kube.create(CLUSTER_ROLE_BINDINGS, {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": f"jupyternetes-operator-{user}"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}))
-    return env.control_plane.kubeconfig_for(user)
-
-
-async def replica(env: FaultEnv, name: str, build: Build) -> OperatorProcess:
-    """A replica (not started) of ``build``, as its own user when the control plane has one of that name."""
-    kubeconfig = await as_user(env, name)
-    return OperatorProcess(kubeconfig or env.control_plane.kubeconfig, (env.namespace,), env.workdir / f"{name}.log",
-                           "--log-format=text", python=build.python)
-
-
-async def apply_crds(env: FaultEnv, build: Build) -> None:
-    """``build``'s CRDs, server-side applied and Established (what ``helm upgrade`` does first)."""
-    plane = env.control_plane
-    await anyio.to_thread.run_sync(lambda: plane.kubectl("apply", "--server-side", "--force-conflicts",
-                                                         "-f", str(build.crds)))
-    await anyio.to_thread.run_sync(lambda: plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                                                         "-f", str(build.crds)))
-
-
-async def watch_leaders(replicas: Mapping[str, OperatorProcess], overlaps: list[str]) -> None:
-    """Sample every live replica's ``leader_election_master_status``; record any moment two said 1."""
-    while True:
-        says = {name: await leading(r) for name, r in list(replicas.items()) if r.running}
-        if sum(bool(s) for s in says.values()) > 1:
-            overlaps.append(f"{sorted(n for n, s in says.items() if s)} at {time.monotonic():.2f}")
-        await anyio.sleep(0.25)
-
-
-# -- the scenario -------------------------------------------------------------------------------------
-
-@dataclass
-class Fleet:
-    """The Deployment's pods: every replica, those running now (``live``), and a kubelet that starts
-    again, a second later, a live replica that exited without being asked to (a lease lost under load
-    exits 1 by design); such exits are recorded, never hidden."""
-
-    replicas: Mapping[str, OperatorProcess]
-    live: dict[str, OperatorProcess] = field(default_factory=dict)
-    stopping: set[str] = field(default_factory=set)
-    unplanned: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-
-    def start(self, name: str) -> OperatorProcess:
-        self.replicas[name].start()
-        self.live[name] = self.replicas[name]
-        return self.live[name]
-
-    async def terminate(self, name: str) -> tuple[int, float, bool]:
-        """SIGTERM ``name`` and wait until it exits: (exit code, seconds, whether it had exited before)."""
-        self.stopping.add(name)
-        try:
-            replica = self.live[name]
-            gone = not replica.running
-            at = time.monotonic()
-            code = await replica.stop(timeout=GRACE_PERIOD)
-            return code, time.monotonic() - at, gone
-        finally:
-            del self.live[name]
-            self.stopping.discard(name)
-
-    async def supervise(self) -> None:
-        while True:
-            for name, replica in list(self.live.items()):
-                if name not in self.stopping and replica.proc is not None \
-                        and (code := replica.proc.poll()) is not None:
-                    self.unplanned.append(f"{name} exited {code} at {time.monotonic() - self.started:.1f} s")
-                    await anyio.sleep(1.0)  # the kubelet's first restart backoff
-                    if name in self.live and name not in self.stopping:
-                        replica.start()
-            await anyio.sleep(0.1)
 
 
 @dataclass
@@ -394,18 +99,19 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
     fleet = Fleet(replicas)
     live = fleet.live
     try:
-        for name in ("old-a", "old-b"):
-            fleet.start(name)
-        await template_valid(env.kube, TEMPLATE["metadata"]["name"], env.namespace, timeout=60)
-        if await sole_leader(live, timeout=60) is None:
-            run.report.problems.append("the old replicas never settled on one leader")
-        started = fleet.started = time.monotonic()
         async with anyio.create_task_group() as watchers:
+            # Watching before any replica starts: every term of the Lease is seen, from the first.
             watchers.start_soon(fleet.supervise)
             watchers.start_soon(follow, env.kube, INSTANCES, env.namespace, statuses.record, statuses)
             watchers.start_soon(follow, env.kube, LEASES, env.namespace, lease.record, None,
                                 f"metadata.name={LEASE_NAME}")
             watchers.start_soon(watch_leaders, live, overlaps)
+            for name in ("old-a", "old-b"):
+                fleet.start(name)
+            await template_valid(env.kube, TEMPLATE["metadata"]["name"], env.namespace, timeout=120)
+            if await sole_leader(live, timeout=120) is None:
+                run.report.problems.append("the old replicas never settled on one leader")
+            started = fleet.started = time.monotonic()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(spawn_steadily, env, rng, spawns, size, interval, rolling, rolled)
                 while len(spawns.created) < max(2, size // 5):  # noqa: ASYNC110 (spawns are counted, not signalled)
@@ -475,11 +181,11 @@ def builds_run(replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Bui
     running its own build (the working tree must say so in its log; an old one's location too, if
     its build has the log line)."""
     versions: dict[str, str] = {}
-    for name, replica in replicas.items():
-        if not replica.starts:
+    for name, process in replicas.items():
+        if not process.starts:
             continue
         build = builds[name]
-        version, where = reported_version(replica, build)
+        version, where = reported_version(process, build)
         versions[name] = f"{version} ({'log: ' + where if where else '--version; predates the log line'})"
         if version != build.version:
             problems.append(f"{name} reports version {version}, its build is {build.version}")

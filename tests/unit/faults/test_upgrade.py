@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from faults.upgrade import LeaseHistory, Seen, Statuses, flaps, writes_outside_terms
 from faults.upgrade_build import stamped
+from faults.upgrade_history import LeaseHistory, Seen, Statuses, flaps, writes_outside_terms
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
