@@ -7,7 +7,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes_asyncio.client import Configuration
 
-from jupyternetes_operator.kube.client import Client, WriteFenced, env_proxy
+from jupyternetes_operator.kube.client import Client, env_proxy
+from jupyternetes_operator.kube.fence import WriteFenced
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, LEASES
 
 
