@@ -2,14 +2,21 @@
 :mod:`faults.upgrade_build`) replaced one by one by the working tree's build, as a Deployment's
 RollingUpdate does with maxSurge 1 / maxUnavailable 0 (start a new replica, wait until it is ready,
 SIGTERM an old one, wait until it exits; again). The new version's CRDs are applied before the roll,
-as Helm applies ``crds/`` first. Meanwhile instances are created at a steady rate and some deleted.
+as Helm applies ``crds/`` first; the old build's own CRDs are applied before it starts. Then the new
+leader is restarted once, so the new build hands the Lease over too. Meanwhile instances are created
+at a steady rate and some deleted; a replica that exits unasked (a lease lost on a loaded machine) is
+started again, as a kubelet would, and reported.
 
 What it proves, besides the invariants (every instance Running, one child per logical name, no
 orphan): no instance's status ever went backwards (from a watch on instances: phase Pending <
 Provisioning < Running, Ready never True -> anything else, no status wiped), the Lease named one
 holder after another (from a watch on it: leader changes, time without a leader), and, when the
 API server writes an audit log and each replica has its own user, every write a replica made fell
-inside its own term as the Lease's history tells it (no write by an old leader after it let go)."""
+inside its own term as the Lease's history tells it (no write by an old leader after it let go; an
+Event a build older than the fenced release had in flight as it let go is counted apart).
+
+``python -m faults.upgrade`` records one run on a control plane of its own with an audit log;
+``python -m bench.faults --scenarios rolling-upgrade`` runs it without one (no per-write check)."""
 
 from __future__ import annotations
 
