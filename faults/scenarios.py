@@ -13,6 +13,7 @@ from .badinput.scale import bad_input_at_scale
 from .process_faults import sigkill_during_burst, sigterm_during_burst
 from .proxy_faults import api_errors, watch_drop, watch_stall
 from .run import Scenario
+from .upgrade import rolling_upgrade
 from .writer_faults import conflicting_writer
 
 SCENARIOS: dict[str, Scenario] = {
@@ -26,11 +27,13 @@ SCENARIOS: dict[str, Scenario] = {
     "watch-drop": watch_drop,
     "api-errors": api_errors,
     "bad-input": bad_input_at_scale,
+    "rolling-upgrade": rolling_upgrade,
 }
 
 LOCAL_ONLY: frozenset[str] = frozenset({
     "apiserver-restart", "apiserver-restart-leader", "compaction",  # restart or compact the control plane
     "watch-stall", "watch-drop", "api-errors",  # the proxy fronts its API server with its certificates
+    "rolling-upgrade",  # applies an earlier release's CRDs, then the new ones
 })
 """The scenarios that need a :class:`~jupyternetes_operator.testing.ControlPlane` this process
 started, not a cluster reached by kubeconfig."""

@@ -260,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             raise SystemExit(f"invalid settings: {exc}") from exc
         logs.configure(settings.log_level, settings.log_format)
+        logging.getLogger(__name__).info("jupyternetes-operator %s starting from %s", _version(),
+                                         Path(__file__).parent)
         lost = False
         try:
             anyio.run(run_operator, settings)

@@ -18,7 +18,6 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Protocol, Self
 from urllib.parse import urlencode, urlsplit
 
@@ -26,6 +25,7 @@ import aiohttp
 import orjson
 
 from .errors import Gone, NotFound, error_from_response
+from .fence import Fence, InFlight, late_fence
 from .jsonwire import loads
 from .library import import_lean
 from .metrics import ClientMetrics
@@ -93,38 +93,6 @@ def env_proxy(url: str) -> str | None:
     return urllib.request.getproxies().get(parts.scheme)
 
 
-class WriteFenced(Exception):
-    """A write refused before it left the process: this replica may not act (it is not leading)."""
-
-
-class _Fence:
-    """One write's fence: ``check()`` raises :class:`WriteFenced` unless ``allowed(method, path)``."""
-
-    def __init__(self, allowed: Callable[[str, str], bool], method: str, path: str) -> None:
-        self._allowed, self._method, self._path = allowed, method, path
-
-    def check(self) -> None:
-        if not self._allowed(self._method, self._path):
-            raise WriteFenced(f"{self._method} {self._path}: this replica is not the leader")
-
-
-def _late_fence() -> aiohttp.TraceConfig:
-    """Checks a write's :class:`_Fence` again once its connection is in hand: the last await
-    before its bytes leave. A replica frozen (SIGSTOP, a paused VM) while it waited for a
-    connection or a TLS handshake does not send that write when it resumes as a deposed leader.
-    (A connection just made for a fenced write is left to the garbage collector; the replica
-    exits on a lost lease anyway.)"""
-    async def check(_session: aiohttp.ClientSession, context: SimpleNamespace, _params: object) -> None:
-        if isinstance(context.trace_request_ctx, _Fence):
-            context.trace_request_ctx.check()
-
-    config = aiohttp.TraceConfig()
-    config.on_connection_reuseconn.append(check)
-    config.on_connection_create_end.append(check)
-    config.freeze()
-    return config
-
-
 class TransportError(aiohttp.ClientOSError):
     """The connection failed before a whole answer arrived (reset or closed mid-response, server gone).
 
@@ -160,12 +128,13 @@ class Client:
         self.field_manager = field_manager
         self.write_fence: Callable[[str, str], bool] | None = None
         """``(method, path) -> allowed``, consulted before every write (set by the composition root):
-        once before it waits for a connection and again once it has one (:func:`_late_fence`)."""
+        once before it waits for a connection and again once it has one (:func:`.fence.late_fence`)."""
         # Fenced writes go through a second session on the same connection pool, the only one traced:
         # a trace on the main session would also run for every chunk of every watch (+1.2 ms of CPU
         # per spawn at a 300-spawn burst, bench/README.md).
         self._fenced = aiohttp.ClientSession(connector=connector, connector_owner=False,
-                                             trace_configs=[_late_fence()])
+                                             trace_configs=[late_fence()])
+        self._in_flight = InFlight()
 
     @classmethod
     async def from_kubeconfig(cls, path: str | None = None, context: str | None = None,
@@ -226,11 +195,12 @@ class Client:
             content_type = JSON
         verb = _verb(method, params, named)
         started = await self._before(verb)
-        # Checked after any throttling wait, and again once the connection is in hand (_late_fence).
-        fence = None
+        # Checked after any throttling wait, and again once the connection is in hand (late_fence).
+        fence: Fence | None = None
         if method not in ("GET", "HEAD") and self.write_fence is not None:
-            fence = _Fence(self.write_fence, method, path)
+            fence = Fence(self.write_fence, method, path)
             fence.check()
+            self._in_flight.enter()
         code = "<error>"
         try:
             async with (self._session if fence is None else self._fenced).request(
@@ -250,6 +220,14 @@ class Client:
             raise TransportError(f"{method} {path}: {exc}") from exc
         finally:
             self._after(verb, method, code, started)
+            if fence is not None:
+                self._in_flight.leave()
+
+    async def fenced_writes_landed(self) -> None:
+        """Return once no write that passed :attr:`write_fence` is still in flight (at once if none is).
+        A leader letting go of its Lease waits for this after closing the fence: none of its writes
+        then reaches the API server after the Lease says someone else may act."""
+        await self._in_flight.wait()
 
     @asynccontextmanager
     async def stream(self, path: str, *, params: Mapping[str, str | int | bool] | None = None,

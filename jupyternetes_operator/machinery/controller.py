@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import anyio
 
-from ..kube.client import WriteFenced
 from ..kube.errors import ApiError
+from ..kube.fence import WriteFenced
 from .clock import Clock, MonotonicClock
 from .metrics import ControllerMetrics, Outcome
 from .workqueue import ShutDown, WorkQueue

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ..kube.client import WriteFenced
 from ..kube.errors import ApiError
+from ..kube.fence import WriteFenced
 from ..kube.resources import EVENTS
 from .clock import Clock, MonotonicClock
 

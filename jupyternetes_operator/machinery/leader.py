@@ -111,15 +111,20 @@ class LeaderElector:
 
     def __init__(self, config: LeaderElectionConfig, lock: Lock, *, clock: Clock | None = None,
                  metrics: LeaderMetrics | None = None, jitter: Callable[[], float] = random.random,
-                 wall_clock: Callable[[], datetime] = _utcnow) -> None:
+                 wall_clock: Callable[[], datetime] = _utcnow,
+                 before_release: Callable[[], Awaitable[None]] | None = None) -> None:
         """``jitter`` returns a number in [0, 1); ``wall_clock`` only fills the record's
-        informational ``acquireTime``/``renewTime`` and never takes part in a decision."""
+        informational ``acquireTime``/``renewTime`` and never takes part in a decision.
+        ``before_release`` is awaited (at most ``renew_deadline``) after the guarded work stopped and
+        before the Lease is handed back: the writes still in flight land first, so none arrives after
+        a successor may act."""
         self.config = config
         self._lock = lock
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._m = (metrics if metrics is not None else LeaderMetrics()).lease(config.name)
         self._jitter = jitter
         self._wall_clock = wall_clock
+        self._before_release = before_release
         self._observed: LeaderRecord | None = None
         self._observed_version: str | None = None
         self._observed_at = 0.0  # local monotonic time the observed record was first seen
@@ -220,6 +225,11 @@ class LeaderElector:
             self._set_leading(False)
             if not lost and self.config.release_on_cancel:
                 with anyio.CancelScope(shield=True):
+                    if self._before_release is not None \
+                            and await self._within(self.config.renew_deadline, self._settled()) is None:
+                        log.warning("%s: writes still in flight after %ss; releasing lease %s/%s anyway",
+                                    self.config.identity, self.config.renew_deadline, self.config.namespace,
+                                    self.config.name)
                     if await self._within(self.config.renew_deadline, self._release()) is None:
                         log.warning("%s: releasing lease %s/%s timed out", self.config.identity,
                                     self.config.namespace, self.config.name)
@@ -298,6 +308,11 @@ class LeaderElector:
     def _observe(self, record: LeaderRecord, version: str) -> None:
         self._observed, self._observed_version = record, version
         self._observed_at = self._clock.now()
+
+    async def _settled(self) -> bool:
+        assert self._before_release is not None
+        await self._before_release()
+        return True
 
     async def _release(self) -> bool:
         """Hand the lease back (no holder, 1 s), so a follower takes over at its next retry;

@@ -129,13 +129,16 @@ def free_port() -> int:
 class OperatorProcess:
     """``python -m jupyternetes_operator run`` watching ``namespaces``; each ``start()`` is a new process
     on a new metrics port, appending to ``log``. The first namespace stands for the operator's own (its
-    Lease, with ``leader_election`` on :data:`SHORT_LEASE` timings, and its claim signing key)."""
+    Lease, with ``leader_election`` on :data:`SHORT_LEASE` timings, and its claim signing key).
+    ``python`` is the interpreter whose installed operator runs (another build's virtualenv, say); any
+    but this one runs isolated (``-I``), so a checkout in the working directory cannot shadow its package."""
 
     def __init__(self, kubeconfig: Path, namespaces: tuple[str, ...], log: Path, *args: str,
-                 leader_election: bool = True) -> None:
+                 leader_election: bool = True, python: str | Path = sys.executable) -> None:
         election = [f"--lease-namespace={namespaces[0]}",
                     *(SHORT_LEASE if leader_election else ["--leader-elect=false"])]
-        self.argv = [sys.executable, "-m", "jupyternetes_operator", "run", f"--kubeconfig={kubeconfig}",
+        isolated = ["-I"] if Path(python) != Path(sys.executable) else []
+        self.argv = [str(python), *isolated, "-m", "jupyternetes_operator", "run", f"--kubeconfig={kubeconfig}",
                      f"--namespaces={','.join(namespaces)}", *election, *args]
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 import pytest
+from kubernetes_asyncio.client import Configuration
 
 from jupyternetes_operator import api, manager
 from jupyternetes_operator.kube.client import Client, Resource
@@ -110,3 +111,20 @@ async def test_children_wake_their_controller_instance_and_claims_the_instance_t
     built["persistentvolumeclaims"].remove(child("owned", owner="i3"))
     assert instances.added == [ObjectKey("team-a", "i1"), ObjectKey("team-a", "i2"), ObjectKey("team-a", "i3")]
     assert (templates.added, templates.after) == ([], [])
+
+
+async def test_the_leader_hands_its_lease_back_only_once_its_fenced_writes_landed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The elector's last step before a release waits for the client's writes in flight (see
+    tests/unit/machinery/test_leader.py for what the wait does, test_write_fence.py for what it counts)."""
+    monkeypatch.setattr(manager, "WorkQueue", Recorded)
+    monkeypatch.setattr(manager, "resource_for", _resource_for)
+    configuration = Configuration()
+    configuration.host = "https://127.0.0.1:1"  # never reached: build() makes no request here
+    async with Client(configuration) as client:
+        operator = Operator(Settings(leader_election=LeaderElectionSettings(enabled=True, lease_namespace="ops")),
+                            client, Metrics())
+        await operator.build()
+        assert operator.elector is not None
+        assert operator.elector._before_release == client.fenced_writes_landed
+        assert client.write_fence is not None

@@ -16,5 +16,5 @@ def test_every_scenario_is_a_coroutine_of_env_size_and_rng() -> None:
 
 def test_each_scenario_has_one_name_and_local_ones_are_registered() -> None:
     scenarios = list(SCENARIOS.values())
-    assert len(set(scenarios)) == len(scenarios) == 10
+    assert len(set(scenarios)) == len(scenarios) == 11
     assert LOCAL_ONLY.issubset(SCENARIOS)

@@ -7,7 +7,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes_asyncio.client import Configuration
 
-from jupyternetes_operator.kube.client import Client, WriteFenced, env_proxy
+from jupyternetes_operator.kube.client import Client, env_proxy
+from jupyternetes_operator.kube.fence import WriteFenced
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, LEASES
 
 
@@ -102,3 +103,36 @@ def test_the_proxy_comes_from_the_environment_unless_no_proxy_covers_the_host(
     monkeypatch.setenv("NO_PROXY", ".example,10.0.0.0/8")
     assert env_proxy("https://api.example:6443") is None
     assert env_proxy("https://other.test") == "http://proxy.corp:3128"
+
+
+async def test_fenced_writes_landed_waits_for_every_write_that_passed_the_fence() -> None:
+    """What a leader awaits before it hands its Lease back: the writes it already sent have been answered."""
+    arrived, answer = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            arrived.set()
+            await answer.wait()
+        return web.json_response({"metadata": {"name": "x"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    async with TestServer(app) as server:
+        configuration = Configuration()
+        configuration.host = str(server.make_url("")).rstrip("/")
+        async with Client(configuration) as client:
+            await asyncio.wait_for(client.fenced_writes_landed(), 1)  # none in flight: at once
+            client.write_fence = lambda method, path: True
+            write = asyncio.create_task(client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns"))
+            await asyncio.wait_for(arrived.wait(), 5)
+            landed = asyncio.create_task(client.fenced_writes_landed())
+            await client.get(CONFIG_MAPS, "x", "ns")  # reads are not waited for
+            await asyncio.sleep(0.05)
+            assert not landed.done()
+            answer.set()
+            await asyncio.wait_for(landed, 5)
+            await write
+            client.write_fence = lambda method, path: False
+            with pytest.raises(WriteFenced):  # a refused write is never in flight
+                await client.create(CONFIG_MAPS, {"metadata": {"name": "y"}}, "ns")
+            await asyncio.wait_for(client.fenced_writes_landed(), 1)

@@ -602,3 +602,62 @@ async def test_may_act_turns_false_at_the_deadline_without_any_task_running(cloc
         await settle()
         assert not elector.is_leader
         tg.cancel_scope.cancel()
+
+
+async def test_release_waits_for_the_writes_in_flight(clock: FakeClock) -> None:
+    """A leader letting go hands the Lease back only once its writes still in flight have landed (the
+    fence is closed meanwhile): a successor acting at once never races one of them. The rolling-upgrade
+    run caught an old leader's Event arriving after its release (tests/integration/test_rolling_upgrade.py)."""
+    lock = FakeLock()
+    landed = anyio.Event()
+    waited: list[float] = []
+
+    async def in_flight() -> None:
+        waited.append(clock.now())
+        await landed.wait()
+
+    elector = LeaderElector(config(), lock, clock=clock, jitter=lambda: 0.0, before_release=in_flight,
+                            wall_clock=lambda: datetime.fromtimestamp(clock.now(), UTC))
+    process = anyio.CancelScope()
+
+    async def replica() -> None:
+        with process:
+            await elector.run(Work(clock))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(replica)
+        await advance_to(clock, START + 3)
+        process.cancel()  # SIGTERM: the guarded work stops
+        await settle()
+        assert waited == [START + 3]
+        assert not elector.may_act()  # nothing new passes the fence while the old writes land
+        assert lock.record is not None
+        assert lock.record.holder_identity == "me"
+        landed.set()
+        await settle()
+        assert lock.record.holder_identity == ""
+
+
+async def test_writes_that_never_land_delay_the_release_by_renew_deadline_at_most(clock: FakeClock) -> None:
+    lock = FakeLock()
+
+    async def hung() -> None:
+        await anyio.sleep_forever()
+
+    elector = LeaderElector(config(renew_deadline=2.0, lease_duration=4.0, retry_period=0.5), lock, clock=clock,
+                            jitter=lambda: 0.0, before_release=hung)
+    process = anyio.CancelScope()
+
+    async def replica() -> None:
+        with process:
+            await elector.run(Work(clock))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(replica)
+        await advance_to(clock, START + 3)
+        process.cancel()
+        await advance_to(clock, START + 4.9)
+        assert lock.record is not None
+        assert lock.record.holder_identity == "me"
+        await advance_to(clock, START + 5)
+        assert lock.record.holder_identity == ""
