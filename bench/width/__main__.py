@@ -44,6 +44,8 @@ from ..watch_hotpath import Display
 from .connections import established_to, longrunning_watches
 from .report import ONE, WIDE, markdown, plot, summary_of
 
+BENCH_WATCHES = 2
+"""The benchmark's own watches (all pods, all instances: :class:`bench.spawn.cluster.Watches`)."""
 LEASE_NAMESPACE = "jupyternetes"
 """The operator's own namespace, as deployed (excluded from its watches by default)."""
 
@@ -56,9 +58,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=50, help="namespaces populated at once "
                         "(default %(default)s)")
-    parser.add_argument("--idle", type=float, default=20.0, help="seconds the operator is watched idle at each "
-                        "stage; longer than the transport's 15 s keep-alive, so that pooled request "
-                        "connections have closed (default %(default)s)")
+    parser.add_argument("--idle", type=float, default=40.0, help="seconds the operator is watched idle at each "
+                        "stage; longer than twice the transport's 15 s keep-alive (aiohttp closes an idle "
+                        "pooled connection 15 to 30 s after its last use), so that the minimum counts the "
+                        "watches alone (default %(default)s)")
     parser.add_argument("--ready-timeout", type=float, default=3600.0, help="seconds for every instance to be "
                         "Ready (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds one spawn may take")
@@ -103,10 +106,13 @@ class WidthRunner(Runner):
         self.connection_samples: list[tuple[float, int]] = []
         self.instances = 0
         self.namespaces = 1
+        self.watches_before: dict[str, int] = {}
+        """The API server's open WATCHes before the operator started (other clients')."""
 
     async def run(self) -> dict[str, Any]:
         async with await Client.from_kubeconfig(str(self.kubeconfig)) as client:
             await ensure_namespace(client, LEASE_NAMESPACE)  # the claim signing key's Secret goes there
+            self.watches_before = longrunning_watches((await client.request("GET", "/metrics")).decode())
         out = await super().run()
         out["operator"]["connection_samples"] = self.connection_samples
         out["operator"]["starts"] = self.operator.starts
@@ -152,7 +158,9 @@ class WidthRunner(Runner):
             "namespaces": self.namespaces, "instances": self.instances, "rss_mb": rss / 1e6,
             "idle_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
             "connections": {"min": min(counts), "max": max(counts), "samples": counts},
-            "apiserver_watches": watches, "measured_at": self._since_start(t1), **extra}
+            "apiserver_watches": watches,
+            "operator_watches_apiserver": watches.get("total", 0) - self.watches_before.get("total", 0)
+            - BENCH_WATCHES, "measured_at": self._since_start(t1), **extra}
 
     async def populate_wide(self, bench: Bench) -> dict[str, Any]:
         """``--namespaces`` namespaces, each with the template and ``--per-namespace`` instances, until
