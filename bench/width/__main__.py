@@ -26,10 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import anyio
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -41,7 +39,7 @@ from ..spawn.__main__ import Runner
 from ..spawn.cluster import BARE, JUPYTERNETES, Bench, BenchOperator, instance, template
 from ..spawn.phases import READY
 from ..watch_hotpath import Display
-from .connections import established_to, longrunning_watches
+from .connections import established_to, longrunning_watches, server_port
 from .report import ONE, WIDE, markdown, plot, summary_of
 
 BENCH_WATCHES = 2
@@ -76,18 +74,6 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     args.scenario, args.variants, args.home, args.profile, args.live, args.settle = (
         "width", (BARE, JUPYTERNETES), False, [], 0, 3.0)
     return args
-
-
-def server_port(kubeconfig: str) -> int:
-    """The API server's port from a kubeconfig's current (else first) cluster."""
-    doc = yaml.safe_load(kubeconfig)
-    context = next((c["context"] for c in doc.get("contexts") or () if c["name"] == doc.get("current-context")),
-                   None)
-    clusters = doc["clusters"]
-    cluster = next((c["cluster"] for c in clusters if context and c["name"] == context.get("cluster")),
-                   clusters[0]["cluster"])
-    url = urlparse(cluster["server"])
-    return url.port or (443 if url.scheme == "https" else 80)
 
 
 def namespace_name(run: str, i: int) -> str:

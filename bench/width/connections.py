@@ -21,6 +21,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
 
 ESTABLISHED = "01"
 """``st`` of an established socket in ``/proc/net/tcp``."""
@@ -95,3 +98,15 @@ def longrunning_watches(metrics: str) -> dict[str, int]:
         out[f"scope={labels.get('scope', '').strip(chr(34))}"] += n
         out[f"resource={labels.get('resource', '').strip(chr(34))}"] += n
     return dict(out)
+
+
+def server_port(kubeconfig: str) -> int:
+    """The API server's port from a kubeconfig's current (else first) cluster."""
+    doc = yaml.safe_load(kubeconfig)
+    context = next((c["context"] for c in doc.get("contexts") or () if c["name"] == doc.get("current-context")),
+                   None)
+    clusters = doc["clusters"]
+    cluster = next((c["cluster"] for c in clusters if context and c["name"] == context.get("cluster")),
+                   clusters[0]["cluster"])
+    url = urlparse(cluster["server"])
+    return url.port or (443 if url.scheme == "https" else 80)
