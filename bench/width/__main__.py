@@ -39,7 +39,7 @@ from ..spawn.__main__ import Runner
 from ..spawn.cluster import BARE, JUPYTERNETES, Bench, BenchOperator, instance, template
 from ..spawn.phases import READY
 from ..watch_hotpath import Display
-from .connections import established_to, longrunning_watches, server_port
+from .connections import established_to, informers, longrunning_watches, server_port
 from .report import ONE, WIDE, markdown, plot, summary_of
 
 BENCH_WATCHES = 2
@@ -99,10 +99,26 @@ class WidthRunner(Runner):
         async with await Client.from_kubeconfig(str(self.kubeconfig)) as client:
             await ensure_namespace(client, LEASE_NAMESPACE)  # the claim signing key's Secret goes there
             self.watches_before = longrunning_watches((await client.request("GET", "/metrics")).decode())
-        out = await super().run()
+        out = await super().run()  # stops the operator and the benchmark's watches
+        async with await Client.from_kubeconfig(str(self.kubeconfig)) as client:
+            after = await self.settled_watches(client)
+        for st in self.stages.values():  # the operator's share: what closed when it stopped
+            st["operator_watches_apiserver"] = st["apiserver_watches"].get("total", 0) - after - BENCH_WATCHES
+        out["operator"]["apiserver_watches_after_stop"] = after
         out["operator"]["connection_samples"] = self.connection_samples
         out["operator"]["starts"] = self.operator.starts
         return out
+
+    async def settled_watches(self, client: Client, timeout: float = 15.0) -> int:
+        """The API server's open WATCHes once two readings a second apart agree (closed streams are
+        noticed within moments), or the last reading after ``timeout``."""
+        last = -1
+        with anyio.move_on_after(timeout):
+            while (now := longrunning_watches((await client.request("GET", "/metrics")).decode())
+                   .get("total", 0)) != last:
+                last = now
+                await anyio.sleep(1.0)
+        return last
 
     def _since_start(self, t: float) -> float:
         return round(t - self.operator.samples[0][0], 2) if self.operator.samples else 0.0
@@ -144,9 +160,9 @@ class WidthRunner(Runner):
             "namespaces": self.namespaces, "instances": self.instances, "rss_mb": rss / 1e6,
             "idle_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
             "connections": {"min": min(counts), "max": max(counts), "samples": counts},
-            "apiserver_watches": watches,
-            "operator_watches_apiserver": watches.get("total", 0) - self.watches_before.get("total", 0)
-            - BENCH_WATCHES, "measured_at": self._since_start(t1), **extra}
+            "apiserver_watches": watches, "apiserver_watches_before_operator": self.watches_before.get("total", 0),
+            "operator_informers": informers(await anyio.to_thread.run_sync(op.metrics)),
+            "measured_at": self._since_start(t1), **extra}
 
     async def populate_wide(self, bench: Bench) -> dict[str, Any]:
         """``--namespaces`` namespaces, each with the template and ``--per-namespace`` instances, until

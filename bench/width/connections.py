@@ -9,7 +9,10 @@ Two independent views, neither asking the operator:
   over an idle window longer than that counts the watches alone;
 - the API server's ``apiserver_longrunning_requests`` gauge (verb ``WATCH``) by resource and
   scope: every client's watches, so only its change between two moments says anything about one
-  client; a per-namespace watch shows as ``scope="namespace"``.
+  client (the benchmark takes the drop when the operator stops: other components may open
+  watches of their own meanwhile); a per-namespace watch shows as ``scope="namespace"``.
+
+Both are compared with the operator's own count of its informers (:func:`informers`).
 
 The parsers are pure; :func:`established_to` and :func:`socket_inodes` read ``/proc``.
 """
@@ -82,6 +85,17 @@ def established_to(pid: int, remote_port: int) -> int:
     rows = [row for table in ("tcp", "tcp6") if (path := Path(f"/proc/{pid}/net/{table}")).exists()
             for row in parse_tcp(path.read_text())]
     return count_established(rows, inodes, remote_port)
+
+
+def informers(metrics: str) -> list[str]:
+    """The operator's informers (one watch each), by the ``resource`` label of its
+    ``*_informer_objects`` gauge in its ``/metrics`` text."""
+    found = []
+    for line in metrics.splitlines():
+        name, _, rest = line.partition("{")
+        if name.endswith("_informer_objects") and rest.startswith('resource="'):
+            found.append(rest[len('resource="'):rest.index('"', len('resource="'))])
+    return found
 
 
 def longrunning_watches(metrics: str) -> dict[str, int]:

@@ -61,9 +61,10 @@ def goals(stages: Mapping[str, Mapping[str, Any]], r: Mapping[str, float | None]
     ns_wide = wide["apiserver_watches"].get("scope=namespace", 0)
     p = r.get(JUPYTERNETES)
     return {
-        "operator's watch connections constant": {"met": conn_wide == conn_one,
-                                                   "measured": f"{conn_one} at 1 namespace, {conn_wide} at "
-                                                               f"{wide['namespaces']:,}"},
+        "operator's connections constant, one per informer (/proc)": {
+            "met": conn_wide == conn_one == len(one.get("operator_informers", ())),
+            "measured": f"{conn_one} at 1 namespace, {conn_wide} at {wide['namespaces']:,} "
+                        f"({len(one.get('operator_informers', ()))} informers)"},
         "operator's WATCHes constant (API server)": {"met": w_one == w_wide,
                                                      "measured": f"{w_one} at 1 namespace, {w_wide} at "
                                                                  f"{wide['namespaces']:,}"},
@@ -122,14 +123,16 @@ def markdown(s: Mapping[str, Any]) -> str:
         f"variant and stage ({s['when']}, load {load[0]:.1f} before, {load[1]:.1f} after, "
         f"{s['machine']['cpus']} CPUs).", "",
         "| stage | namespaces with notebooks | live instances | operator RSS MB | idle CPU % | "
-        "operator conns to API server (min/max over idle) | operator WATCHes (API server) | "
-        "API server WATCHes open (all clients) | of which namespace-scoped |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        "operator's informers (its /metrics) | operator conns to API server (min/max over idle, /proc) | "
+        "operator WATCHes (API server: closed when it stopped) | API server WATCHes open (all clients) | "
+        "of which namespace-scoped |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in STAGES:
         st = s["stages"][name]
         w = st["apiserver_watches"]
         lines.append(f"| {name} | {st['namespaces']:,} | {st['instances']:,} | {st['rss_mb']:.0f} | "
-                     f"{st['idle_cpu_percent']:.2f} | {st['connections']['min']}/{st['connections']['max']} | "
+                     f"{st['idle_cpu_percent']:.2f} | {len(st.get('operator_informers', ()))} | "
+                     f"{st['connections']['min']}/{st['connections']['max']} | "
                      f"{st.get('operator_watches_apiserver', '-')} | "
                      f"{w.get('total', 0)} | {w.get('scope=namespace', 0)} |")
     per_ns, per_inst = s["rss_per_namespace_kb"], s["rss_per_instance_kb"]

@@ -1,7 +1,9 @@
 """Issue 16, width: the operator in the all-namespaces mode holds as many watches with 100
-namespaces as with one, counted from outside the process (its established TCP connections to the
-API server, from ``/proc``, and the API server's open WATCHes), serves every instance in every
-namespace, and serves namespaces created after it started without a restart.
+namespaces as with one, counted from outside the process: its established TCP connections to the
+API server (from ``/proc``), one per informer it reports, and the API server's open WATCHes (the
+same total at both sizes, and as many closed when the operator stops as it has informers). It
+serves every instance in every namespace, each namespace created after it started, without a
+restart.
 
 The full-size run (1,000 namespaces x 10 instances) is ``python -m bench.width``.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from bench.spawn.cluster import instance, template
-from bench.width.connections import established_to, longrunning_watches, server_port
+from bench.width.connections import established_to, informers, longrunning_watches, server_port
 from jupyternetes_operator.api import INSTANCES, RUNNING, TEMPLATES, phase
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.errors import NotFound
@@ -84,26 +86,31 @@ async def test_watches_stay_constant_from_one_namespace_to_a_hundred(control_pla
     first, *added = [f"width-{run}-{i:03d}" for i in range(NAMESPACES_ADDED + 1)]
     port = server_port(control_plane.kubeconfig.read_text())
     await ensure_namespace(kube, LEASE_NAMESPACE)  # the claim signing key's Secret
-    before = await watches(kube)
     operator = OperatorProcess(control_plane.kubeconfig, (LEASE_NAMESPACE,), tmp_path / "operator.log",
                                "--namespaces=", leader_election=False)  # empty: all namespaces
     operator.start()
     try:
         await operator.wait_ready(60)
+        informed = informers(await anyio.to_thread.run_sync(operator.metrics))
+        assert len(informed) >= 4, informed  # templates, instances, pods, claims at least
         await populate(kube, [first], run)
         await all_running(kube, [first], PER_NAMESPACE, 60)
-        at_one = await watches(kube) - before
-        assert at_one > 0
-        connections_at_one = await connections_down_to(operator, port, at_one)
-        assert connections_at_one == at_one, "the operator's connections beyond its watches did not close"
+        assert await connections_down_to(operator, port, len(informed)) == len(informed)
+        at_one = await watches(kube)
 
         # 100 namespaces, every one created after the operator started.
         await populate(kube, added, run)
         await all_running(kube, [first, *added], (NAMESPACES_ADDED + 1) * PER_NAMESPACE, 120)
-        assert await watches(kube) - before == at_one, "the operator opened watches per namespace"
-        assert await connections_down_to(operator, port, at_one) == connections_at_one
+        assert await watches(kube) == at_one, "the operator opened watches per namespace"
+        assert await connections_down_to(operator, port, len(informed)) == len(informed)
+        assert informers(await anyio.to_thread.run_sync(operator.metrics)) == informed
         assert operator.running
         assert operator.starts == 1  # served without a restart
+
+        # The API server's side: stopping the operator closes one WATCH per informer, no more.
+        await operator.stop()
+        await poll(lambda: watches(kube), lambda n: n <= at_one - len(informed), 15, "the operator's watches closed")
+        assert await watches(kube) == at_one - len(informed)
     finally:
         await operator.stop()
         with anyio.CancelScope(shield=True):

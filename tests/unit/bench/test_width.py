@@ -10,6 +10,7 @@ import pytest
 from bench.spawn.phases import DONE, SENT, Spawn
 from bench.width.connections import (
     count_established,
+    informers,
     longrunning_watches,
     parse_tcp,
     server_port,
@@ -43,6 +44,14 @@ def test_only_the_process_s_own_established_sockets_to_the_port_count() -> None:
     assert count_established(rows, {4242}, 6443) == 1  # 5151 is another process's
     assert count_established(rows, {4343}, 6443) == 0  # listening, not established
     assert count_established(rows, {4242, 5151}, 443) == 0
+
+
+def test_the_operator_s_informers_come_from_its_informer_objects_gauge() -> None:
+    metrics = ('# HELP jupyternetes_informer_objects Objects in an informer\'s cache\n'
+               'jupyternetes_informer_objects{resource="pods"} 12.0\n'
+               'jupyternetes_informer_objects{resource="jupyternotebookinstances"} 3.0\n'
+               'jupyternetes_informer_events_total{resource="pods",type="ADDED"} 12.0\n')
+    assert informers(metrics) == ["pods", "jupyternotebookinstances"]
 
 
 def test_fd_links_name_socket_inodes() -> None:
@@ -93,7 +102,8 @@ def stage(namespaces: int, instances: int, rss: float, conns: int, watches: int,
     return {"namespaces": namespaces, "instances": instances, "rss_mb": rss, "idle_cpu_percent": 0.3,
             "connections": {"min": conns, "max": conns + 3, "samples": [conns]},
             "apiserver_watches": {"total": watches + 100, "scope=namespace": ns_scoped},
-            "operator_watches_apiserver": watches, "created": instances - 2 if ready is None else instances,
+            "operator_watches_apiserver": watches, "operator_informers": ["r"] * 8,
+            "created": instances - 2 if ready is None else instances,
             "ready": instances - 2 if ready is None else ready}
 
 
