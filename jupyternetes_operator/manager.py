@@ -142,7 +142,9 @@ class Operator:
                                                  s.unwatched_namespaces - {s.template_namespace})
         instances_i, instances = self._informers(
             INSTANCES, "jupyternotebookinstances",
-            InformerOptions(indexers={INSTANCES_BY_TEMPLATE: instances_by_template}), scopes)
+            InformerOptions(indexers={INSTANCES_BY_TEMPLATE: partial(instances_by_template,
+                                                                     shared_namespace=s.template_namespace)}),
+            scopes)
         children: dict[tuple[str, str], ChildKind] = {}
         child_informers: list[Informer] = []
         claim_informers: list[Informer] = []
@@ -168,8 +170,9 @@ class Operator:
             .watches(claim_informers, wiring.instance_of_claim, when_updated=content_changed)
             .watches(templates_i, partial(wiring.instances_naming, instances=instances),
                      when_updated=wiring.verdict_changed)
-            .watches(instances_i, partial(wiring.waiting_for_room, instances=instances), when_updated=never,
-                     when_added=False))
+            .watches(instances_i, partial(wiring.waiting_for_room, instances=instances,
+                                          shared_namespace=s.template_namespace),
+                     when_updated=never, when_added=False))
         (wake(template_queue)
             .for_(templates_i)
             .watches(instances_i, partial(wiring.templates_named_by, shared_namespace=s.template_namespace),

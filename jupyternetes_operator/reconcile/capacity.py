@@ -29,7 +29,7 @@ from typing import Any
 from ..api import PENDING, phase
 from ..machinery.multistore import ReadStore
 from ..machinery.store import ObjectKey, key_of
-from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, resolve_template, resolving
+from .resolve import TemplateRef, may_use, resolve_template, resolving
 
 REASON = "CapacityReached"
 WAIT = 30.0
@@ -109,7 +109,7 @@ class Admissions:
         if template is None or limit is None:
             return None
         where = template["metadata"]["namespace"]
-        siblings = resolving(template, self.instances.by_index(INSTANCES_BY_TEMPLATE, template["metadata"]["name"]),
+        siblings = resolving(template, may_use(template, self.instances),
                              self.templates, self.shared_namespace)
         for s in siblings:  # the cache now shows what we admitted: no longer ours to remember
             if admitted_phase(s):

@@ -10,7 +10,11 @@ operator's administrators can write there.
 :func:`template_namespaces` is that lookup order, the one rule both
 :func:`resolve_template` and the wiring (which templates an instance's change
 wakes, see ``wiring.py``) follow; :func:`instances_by_template` indexes instances
-by the template name they give.
+by the same rule: under each ``namespace/name`` they may resolve to, so what may use one
+template is one index lookup (:func:`may_use`), whatever other namespaces hold a template of the
+same name. (An index by name alone made every template's count, and every template verdict's
+wake-up, a pass over the instances of all namespaces: with 1,000 namespaces each holding its own
+``jupyterlab``, O(namespaces x instances).)
 """
 
 from __future__ import annotations
@@ -47,12 +51,29 @@ class Resolution:
 
 
 INSTANCES_BY_TEMPLATE = "template"
-"""Index of instances by the name of the template they name (whatever its namespace)."""
+"""Index of instances by the templates they may resolve to (:func:`template_key` values)."""
 
 
-def instances_by_template(instance: Mapping[str, Any]) -> list[str]:
-    """Index function: the template name an instance refers to (any namespace)."""
-    return [TemplateRef.of(instance).name]
+def template_key(namespace: str, name: str) -> str:
+    """A template's value in the :data:`INSTANCES_BY_TEMPLATE` index."""
+    return f"{namespace}/{name}"
+
+
+def instances_by_template(instance: Mapping[str, Any], shared_namespace: str | None = None) -> list[str]:
+    """Index function: the :func:`template_key` of every template ``instance`` may resolve to, in
+    the namespaces :func:`template_namespaces` gives (build the index with the operator's shared
+    template namespace bound, as :func:`resolve_template` is called with it)."""
+    ref = TemplateRef.of(instance)
+    namespace = (instance.get("metadata") or {}).get("namespace") or ""
+    return [template_key(n, ref.name) for n in template_namespaces(ref, namespace, shared_namespace)]
+
+
+def may_use(template: Mapping[str, Any], instances: ReadStore) -> list[Any]:
+    """The cached instances that may resolve to ``template`` (an over-approximation: one may resolve
+    to a template of the same name nearer to it, or be refused by ``instanceNamespaces``;
+    :func:`resolving` decides)."""
+    meta = template["metadata"]
+    return instances.by_index(INSTANCES_BY_TEMPLATE, template_key(meta["namespace"], meta["name"]))
 
 
 def template_namespaces(ref: TemplateRef, instance_namespace: str, shared_namespace: str | None) -> list[str]:
@@ -90,7 +111,7 @@ class Usage:
 
 def resolving(template: Mapping[str, Any], naming: Iterable[Mapping[str, Any]], templates: ReadStore,
               shared_namespace: str | None) -> list[Mapping[str, Any]]:
-    """Those of ``naming`` (instances that name ``template``'s name) that resolve to ``template``, as
+    """Those of ``naming`` (instances that may resolve to ``template``: :func:`may_use`) that resolve to it, as
     :func:`resolve_template` decides (``instanceNamespaces`` included). An instance's resolution
     depends only on its namespace and the one its reference gives, so each such pair is resolved
     once: a pass over 10,000 instances costs a few lookups, not 10,000 resolutions."""
@@ -111,7 +132,7 @@ def resolving(template: Mapping[str, Any], naming: Iterable[Mapping[str, Any]], 
 
 def usage_of(template: Mapping[str, Any], naming: Iterable[Mapping[str, Any]], templates: ReadStore,
              shared_namespace: str | None) -> Usage:
-    """Of ``naming`` (instances that name ``template``'s name): how many resolve to ``template``
+    """Of ``naming`` (instances that may resolve to ``template``: :func:`may_use`): how many resolve to ``template``
     (:func:`resolving`), and how many of those record a template generation
     (``status.templateGeneration``) older than its own."""
     generation = template["metadata"].get("generation")

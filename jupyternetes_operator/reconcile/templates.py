@@ -44,7 +44,7 @@ from . import status as st
 from .context import Context
 from .policy import Policy
 from .render import Child, TemplateError
-from .resolve import INSTANCES_BY_TEMPLATE, usage_of
+from .resolve import may_use, usage_of
 from .validation import validate
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class TemplateReconciler:
             ok, reason, message = valid["status"] == "True", valid.get("reason", ""), valid.get("message", "")
         else:
             ok, reason, message = valid_condition(*await self._verdict(template))
-        usage = usage_of(template, self._ctx.instances.by_index(INSTANCES_BY_TEMPLATE, meta["name"]),
+        usage = usage_of(template, may_use(template, self._ctx.instances),
                          self._ctx.templates, self._ctx.template_namespace)
         desired = {"observedGeneration": generation, "policy": policy, "instances": usage.instances,
                    "outdatedInstances": usage.outdated,

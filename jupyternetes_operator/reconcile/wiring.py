@@ -6,15 +6,17 @@ reconcile it may change; ``machinery.wiring`` registers them on informers.
 - :func:`templates_named_by`: an instance → the templates it may resolve to, in the
   namespaces :func:`~.resolve.template_namespaces` gives (the rule
   :func:`~.resolve.resolve_template` follows), so the template counts it.
-- :func:`instances_naming`: a template → every cached instance naming it (by name, in any
-  namespace: an over-approximation the instance reconciler settles).
+- :func:`instances_naming`: a template → every cached instance that may resolve to it (naming
+  its name, in the namespaces that rule gives: an over-approximation the instance reconciler
+  settles), one index lookup.
 - :func:`verdict_changed`: the template updates those instances care about: a new
   generation, a new verdict, or a verdict reached under other policy settings (the
   instance reconciler waits for one reached under its own), not the instance count
   every spawn changes.
 - :func:`instance_of_claim`: a retained PVC (no owner) → the instance its label names.
-- :func:`waiting_for_room`: a deleted instance → the cached instances naming the same template
-  name that wait for room (:mod:`.capacity`); a pass over those instances, in memory, per deletion.
+- :func:`waiting_for_room`: a deleted instance → the cached instances that may resolve to a template
+  it may resolve to and wait for room (:mod:`.capacity`); a pass over those instances, in memory,
+  per deletion.
 
 Pure: no I/O; :func:`instances_naming` reads the given cache only.
 """
@@ -28,7 +30,7 @@ from ..api import LABEL_INSTANCE, READY, VALID, condition
 from ..machinery.multistore import ReadStore
 from ..machinery.store import ObjectKey, key_of
 from .capacity import REASON as CAPACITY_REACHED
-from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, template_namespaces
+from .resolve import INSTANCES_BY_TEMPLATE, TemplateRef, instances_by_template, may_use, template_namespaces
 
 
 def templates_named_by(instance: Mapping[str, Any], *, shared_namespace: str | None) -> list[ObjectKey]:
@@ -41,8 +43,8 @@ def templates_named_by(instance: Mapping[str, Any], *, shared_namespace: str | N
 
 
 def instances_naming(template: Mapping[str, Any], *, instances: ReadStore) -> list[ObjectKey]:
-    """The keys of the cached instances naming ``template``'s name (in any namespace)."""
-    return [key_of(i) for i in instances.by_index(INSTANCES_BY_TEMPLATE, key_of(template).name)]
+    """The keys of the cached instances that may resolve to ``template`` (:func:`~.resolve.may_use`)."""
+    return [key_of(i) for i in may_use(template, instances)]
 
 
 def verdict_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -65,7 +67,11 @@ def instance_of_claim(claim: Mapping[str, Any]) -> list[ObjectKey]:
     return [ObjectKey(meta.get("namespace") or "", name)] if name else []
 
 
-def waiting_for_room(instance: Mapping[str, Any], *, instances: ReadStore) -> list[ObjectKey]:
-    """The keys of the cached instances naming ``instance``'s template name that wait for room."""
-    return [key_of(i) for i in instances.by_index(INSTANCES_BY_TEMPLATE, TemplateRef.of(instance).name)
-            if condition(i, READY).get("reason") == CAPACITY_REACHED]
+def waiting_for_room(instance: Mapping[str, Any], *, instances: ReadStore,
+                     shared_namespace: str | None = None) -> list[ObjectKey]:
+    """The keys of the cached instances that wait for room in a template ``instance`` may resolve to
+    (``shared_namespace``: the one the index was built with)."""
+    keys = dict.fromkeys(key_of(i) for value in instances_by_template(instance, shared_namespace)
+                         for i in instances.by_index(INSTANCES_BY_TEMPLATE, value)
+                         if condition(i, READY).get("reason") == CAPACITY_REACHED)
+    return list(keys)

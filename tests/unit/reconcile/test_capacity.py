@@ -159,3 +159,14 @@ def test_a_watch_for_deletions_ignores_additions_and_updates() -> None:
     assert keys.added == []
     handler.on_delete(inst("x"))  # type: ignore[arg-type]
     assert keys.added == [ObjectKey(NS, "w")]
+
+
+def test_a_deletion_does_not_wake_the_instances_waiting_for_a_same_named_template_elsewhere() -> None:
+    """Issue 16: each namespace's own ``lab`` is another template; its room is not freed by a
+    deletion in another namespace (one index lookup, not a pass over every namespace's instances)."""
+    store = Store({INSTANCES_BY_TEMPLATE: instances_by_template})
+    store.add(inst("w1", reason=REASON))
+    store.add(inst("w2", reason=REASON, namespace="elsewhere"))
+    gone = inst("gone", phase="Running", namespace="elsewhere")
+    woken = waiting_for_room(gone, instances=CompositeStore({None: store}))
+    assert woken == [ObjectKey("elsewhere", "w2")]

@@ -5,6 +5,7 @@ wakes."""
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 
 import pytest
@@ -89,14 +90,38 @@ def test_the_template_an_instance_resolves_to_is_one_it_wakes(own: bool, shared:
 
 # ---------------------------------------------------------------- template -> instances
 
-def test_a_template_wakes_every_instance_naming_it_in_any_namespace() -> None:
-    store = Store({INSTANCES_BY_TEMPLATE: instances_by_template})
-    for obj in (instance("team-a", "i1", "lab"), instance("team-b", "i2", "lab", SHARED),
-                instance("team-a", "i3", "other")):
+def by_template(*objs: dict[str, Any]) -> CompositeStore:
+    """Instances indexed as the manager indexes them, with :data:`SHARED` the shared template namespace."""
+    store = Store({INSTANCES_BY_TEMPLATE: partial(instances_by_template, shared_namespace=SHARED)})
+    for obj in objs:
         store.add(obj)
-    woken = instances_naming(template(SHARED), instances=CompositeStore({None: store}))
-    assert sorted(woken) == [ObjectKey("team-a", "i1"), ObjectKey("team-b", "i2")]
-    assert instances_naming(template(SHARED, "unused"), instances=CompositeStore({None: store})) == []
+    return CompositeStore({None: store})
+
+
+def test_a_template_wakes_every_instance_that_may_resolve_to_it_in_any_namespace() -> None:
+    store = by_template(instance("team-a", "i1", "lab"), instance("team-b", "i2", "lab", SHARED),
+                        instance("team-a", "i3", "other"), instance("shared", "i4", "lab"))
+    woken = instances_naming(template(SHARED), instances=store)
+    assert sorted(woken) == [ObjectKey("shared", "i4"), ObjectKey("team-a", "i1"), ObjectKey("team-b", "i2")]
+    assert instances_naming(template(SHARED, "unused"), instances=store) == []
+
+
+def test_a_template_does_not_wake_the_instances_of_other_namespaces_using_the_same_name() -> None:
+    """Issue 16: 1,000 namespaces, each with its own ``jupyterlab``. A template's verdict, and its
+    count, concern the instances that may resolve to it, not every instance naming ``jupyterlab``."""
+    store = by_template(*(instance(f"team-{n}", f"i{n}-{k}", "lab") for n in range(50) for k in range(3)),
+                        instance("team-x", "cross", "lab", "team-7"))
+    woken = instances_naming(template("team-7"), instances=store)
+    assert sorted(woken) == [ObjectKey("team-7", f"i7-{k}") for k in range(3)] + [ObjectKey("team-x", "cross")]
+
+
+@pytest.mark.parametrize(("ref_namespace", "instance_namespace"),
+                         [(None, "team-a"), (None, SHARED), (SHARED, "team-a"), ("team-b", "team-a")])
+def test_the_index_files_an_instance_under_every_template_it_may_resolve_to(
+        ref_namespace: str | None, instance_namespace: str) -> None:
+    obj = instance(instance_namespace, "i", "lab", ref_namespace)
+    expected = template_namespaces(TemplateRef.of(obj), instance_namespace, SHARED)
+    assert instances_by_template(obj, SHARED) == [f"{n}/lab" for n in expected]
 
 
 def test_instances_wake_on_a_new_generation_or_verdict_only() -> None:
