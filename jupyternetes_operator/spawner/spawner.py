@@ -9,7 +9,11 @@ the shared per-process informer (:mod:`.shared`) and the progress feed (:mod:`.f
   (two API requests; the operator makes the instance the Secret's owner), then wait on the shared informer
   until the operator reports the endpoint URL, or a failure, or (after
   ``operator_timeout``) that no operator ever observed the instance.
-- ``poll``: reads the shared cache only (no API call).
+- ``poll``: reads the shared cache only (no API call). After a hub restart, a server whose start the
+  last hub did not see through (its state is that start's, see :mod:`.state`) is recovered by its first
+  ``poll``: the start is finished (the instance created if it is not there, so it owns the Secret the
+  last hub made) and the server taken over once Running, or else its instance deleted and 0 reported.
+  ``get_url`` then gives the hub the recovered server's address.
 - ``stop``: deletes the instance (foreground, so it is gone only once its pod is; its Secret
   goes with it) and waits for that unless ``now``.
 - ``delete_forever``: asks the operator (a release request) to delete the retained PVCs that this
@@ -26,10 +30,12 @@ from contextlib import aclosing, suppress
 from typing import Any
 
 from jupyterhub.spawner import Spawner
+from sqlalchemy.orm import object_session
+from sqlalchemy.orm.exc import UnmappedInstanceError
 from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union, default
 
 from .. import api
-from ..kube.errors import ApiError, NotFound
+from ..kube.errors import AlreadyExists, ApiError, NotFound
 from ..kube.resources import SECRETS
 from . import feed, form, manifests, names, options, shared
 from . import progress as prog
@@ -108,6 +114,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self._uid: str | None = None
         self._uid_known = asyncio.Event()
         self._start_done = asyncio.Event()
+        self._recovering = True  # until this process starts the server or has polled it once
+        self._url: str | None = None  # the address of a server recovered after a hub restart
 
     # -- names and configuration ---------------------------------------------------------
 
@@ -174,6 +182,21 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     def clear_state(self) -> None:
         super().clear_state()
         self._state = ServerState()
+        self._url = None
+
+    def _persist_state(self) -> None:
+        """Write the state to the hub's database now: JupyterHub writes it only once ``start()`` returns,
+        and a hub that dies before that must leave the next one the start in progress."""
+        orm_spawner = self.orm_spawner
+        if orm_spawner is None:  # not run by a hub (tests)
+            return
+        orm_spawner.state = self.get_state()
+        try:
+            session = object_session(orm_spawner)
+        except UnmappedInstanceError:  # a stand-in, not the hub's database row (tests)
+            return
+        if session is not None:
+            session.commit()
 
     # -- options form --------------------------------------------------------------------
 
@@ -192,7 +215,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     async def start(self) -> str:
         self._starting = True
+        self._recovering = False
         self._state = ServerState()
+        self._url = None
         self._uid = None
         self._uid_known.clear()  # cleared, not replaced: progress() may already wait on them
         self._start_done.clear()
@@ -203,16 +228,19 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             instances = await self._instances(namespace)
             await self._replace_stale(instances, name, namespace)
             client = (await self._connection()).client
+            self._state = ServerState(name, namespace, pending=body)
+            self._persist_state()  # before the Secret exists: see state.py
             await self._create_env_secret(name, namespace, nonce)
             try:
                 created = await client.create(api.INSTANCES, body, namespace)
             except ApiError as exc:
                 raise api_error("create", f"JupyterNotebookInstance {name}", namespace, exc) from exc
-            self._state = ServerState(name, namespace)
+            self._state = self._state.created()
             self._uid = created["metadata"]["uid"]
             self._uid_known.set()
             return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
         except BaseException:
+            self._state = self._state.created()  # this process saw the start fail: nothing to finish
             if self.delete_failed_instances and self._state.started:
                 with suppress(Exception):
                     await asyncio.shield(self._delete(name, namespace))
@@ -299,10 +327,61 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     async def poll(self) -> int | None:
         if self._starting:
             return None
+        if self._recovering and self._state.pending is not None:
+            return await self._recover()
+        self._recovering = False
         if not self._state.started:
             return 0
         instances = await self._instances(self._state.namespace)
         return exit_status(instances.get(self._state.instance))
+
+    async def _recover(self) -> int | None:
+        """A start the last hub process did not see through (its state was persisted before the Secret was
+        made, so nothing exists without it): finish it, take over the instance once it runs, or delete what
+        was left and report 0 (not running: the hub then shows no server, and a new start works)."""
+        self._recovering = False
+        lost = self._state
+        assert lost.pending is not None
+        name, namespace = lost.instance, lost.namespace
+        instances = await self._instances(namespace)
+        current = instances.get(name)
+        if current is not None and current["metadata"].get("deletionTimestamp"):
+            return 0
+        if current is None:  # the Secret may exist: the instance makes it owned (or fails EnvSecretMissing)
+            self.log.info("Finishing the start of %s/%s that the last hub process did not", namespace, name)
+            try:
+                current = await (await self._connection()).client.create(api.INSTANCES, dict(lost.pending),
+                                                                          namespace)
+            except AlreadyExists:
+                current = await instances.wait(name, lambda o: o is not None, self.operator_timeout)
+            except ApiError as exc:
+                self.log.warning("Could not finish the start of %s/%s: %s", namespace, name, exc)
+        if current is None:
+            self._forget()
+            return 0
+        try:
+            self._url = await self._wait_running(instances, name, namespace, current["metadata"]["uid"])
+        except (SpawnError, TimeoutError) as exc:
+            self.log.warning("The start of %s/%s that the last hub process left did not succeed: %s",
+                             namespace, name, exc)
+            await self._delete(name, namespace)
+            self._forget()
+            return 0
+        self.log.info("Took over %s/%s at %s after a hub restart", namespace, name, self._url)
+        self._state = ServerState(name, namespace)
+        self._persist_state()
+        return None
+
+    def _forget(self) -> None:
+        self._state = ServerState()
+        self._persist_state()
+
+    async def get_url(self) -> str:
+        """The address of a server recovered after a hub restart (see ``poll``), else the hub's record."""
+        if self._url is not None:
+            return self._url
+        url: str = await super().get_url()
+        return url
 
     async def _delete(self, name: str, namespace: str) -> None:
         client = (await self._connection()).client
