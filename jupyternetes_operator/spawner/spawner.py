@@ -240,7 +240,10 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             self._uid_known.set()
             return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
         except BaseException:
-            self._state = self._state.created()  # this process saw the start fail: nothing to finish
+            if self._uid is not None:  # its instance exists (and owns the Secret): no later hub need finish it
+                self._state = self._state.created()
+                with suppress(Exception):
+                    self._persist_state()
             if self.delete_failed_instances and self._state.started:
                 with suppress(Exception):
                     await asyncio.shield(self._delete(name, namespace))

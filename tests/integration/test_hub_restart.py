@@ -3,8 +3,9 @@ JupyternetesSpawner, the real control plane and operator, and servers really run
 (:mod:`.hub_harness`).
 
 ``JUPYTERNETES_HUB_RESTART_USERS`` users (default 30: each signal's run takes about a minute on
-2 loaded cores) ask for their server at once; once ``JUPYTERNETES_HUB_RESTART_AT`` (default 0.5) of
-their instances exist, the hub is stopped (SIGTERM) or killed (SIGKILL) and started again. Then:
+2 loaded cores) ask for their server at once; once ``JUPYTERNETES_HUB_RESTART_AT`` (default 0.3) of
+their instances are Running (the others still starting), the hub is stopped (SIGTERM) or killed
+(SIGKILL) and started again. Then:
 
 - every server settles, with no server left pending: Running and reachable through the new proxy, or
   not running (the hub's REST API shows no server for it);
@@ -46,7 +47,7 @@ from jupyternetes_operator.testing.fakekubelet import FakeKubelet
 from .hub_harness import Hub, environment, require_tools, server_path
 
 USERS = int(os.environ.get("JUPYTERNETES_HUB_RESTART_USERS", "30"))
-RESTART_AT = float(os.environ.get("JUPYTERNETES_HUB_RESTART_AT", "0.5"))
+RESTART_AT = float(os.environ.get("JUPYTERNETES_HUB_RESTART_AT", "0.3"))
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +113,7 @@ async def eventually(what: str, probe: Callable[[], Awaitable[list[str]]], timeo
 
 async def burst_then_restart(hub: Hub, kube: Client, namespace: str, users: list[str],
                              sig: signal.Signals) -> dict[str, Any]:
-    """Ask for every user's server at once; restart the hub with ``sig`` once enough instances exist."""
+    """Ask for every user's server at once; restart the hub with ``sig`` once enough instances run."""
     figures: dict[str, Any] = {"users": len(users), "signal": sig.name}
     answers: Counter[str] = Counter()
 
@@ -127,7 +128,10 @@ async def burst_then_restart(hub: Hub, kube: Client, namespace: str, users: list
         for user in users:
             tg.start_soon(ask, user)
         with anyio.fail_after(300):
-            while len(found := await instances_of(kube, namespace)) < RESTART_AT * len(users):  # noqa: ASYNC110
+            while True:
+                found = await instances_of(kube, namespace)
+                if sum(api.phase(i) == api.RUNNING for i in found) >= RESTART_AT * len(users):
+                    break
                 await anyio.sleep(0.1)
         figures["instances_at_signal"] = len(found)
         figures["running_at_signal"] = sum(api.phase(i) == api.RUNNING for i in found)
