@@ -356,7 +356,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                 current = await (await self._connection()).client.create(api.INSTANCES, dict(lost.pending),
                                                                           namespace)
             except AlreadyExists:
-                current = await instances.wait(name, lambda o: o is not None, self.operator_timeout)
+                with suppress(TimeoutError):
+                    current = await instances.wait(name, lambda o: o is not None, self.operator_timeout)
             except ApiError as exc:
                 self.log.warning("Could not finish the start of %s/%s: %s", namespace, name, exc)
         if current is None:
