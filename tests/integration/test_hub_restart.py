@@ -40,11 +40,14 @@ from faults.invariants import check
 from jupyternetes_operator import api
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import PODS, SECRETS
+from jupyternetes_operator.spawner import shared
 from jupyternetes_operator.spawner.manifests import LABEL_SERVERNAME, LABEL_USERNAME, SELECTOR
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.fakekubelet import FakeKubelet
 
 from .hub_harness import Hub, environment, require_tools, server_path
+from .operator_harness import running_operator, template_valid
+from .test_spawner import make_spawner, without_home
 
 USERS = int(os.environ.get("JUPYTERNETES_HUB_RESTART_USERS", "30"))
 RESTART_AT = float(os.environ.get("JUPYTERNETES_HUB_RESTART_AT", "0.3"))
@@ -205,3 +208,46 @@ async def check_everything(hub: Hub, kube: Client, kubelet: FakeKubelet, namespa
             f"{len(kubelet.pods)} processes for {len(pods)} pods"]
 
     await eventually("the kubelet's processes", kubelet_processes)
+
+
+async def test_a_start_lost_between_its_secret_and_its_instance_is_finished_by_the_next_hub(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """A hub that dies right after creating a server's env Secret (the hub may not delete Secrets)
+    leaves in its database the state the spawner wrote before the Secret; the next hub's first
+    ``poll`` creates the instance, which then owns the Secret, and takes the server over."""
+    template = without_home()
+    await kube.create(api.TEMPLATES, template, namespace)
+    persisted: dict[str, Any] = {}
+
+    class HubDied(Exception):
+        pass
+
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await template_valid(kube, "jupyterlab", namespace)
+        dying = make_spawner(control_plane.kubeconfig, namespace)
+        create_secret = dying._create_env_secret
+
+        async def then_die(name: str, namespace: str, nonce: str) -> None:
+            await create_secret(name, namespace, nonce)
+            persisted.update(dying.get_state())  # what the database holds when the hub dies here
+            raise HubDied
+
+        dying._create_env_secret = then_die  # type: ignore[method-assign]
+        with pytest.raises(HubDied):
+            await dying.start()
+        assert (await kube.get_or_none(api.INSTANCES, "jupyter-alice", namespace)) is None
+        secrets = (await kube.list(SECRETS, namespace, label_selector=SELECTOR))["items"]
+        assert len(secrets) == 1
+        assert not secrets[0]["metadata"].get("ownerReferences")
+
+        restarted = make_spawner(control_plane.kubeconfig, namespace)
+        restarted.load_state(persisted)
+        with anyio.fail_after(120):
+            assert await restarted.poll() is None
+        instance = await kube.get(api.INSTANCES, "jupyter-alice", namespace)
+        assert await restarted.get_url() == instance["status"]["endpoint"]["url"]
+        assert restarted.get_state() == {"instance": "jupyter-alice", "namespace": namespace}
+        assert api.env_secret_of(instance) == secrets[0]["metadata"]["name"]
+        await eventually("environment Secrets", lambda: secret_problems(kube, namespace), 30)
+        await restarted.stop()
+        await shared.close_all()
