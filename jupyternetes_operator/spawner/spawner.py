@@ -9,11 +9,8 @@ the shared per-process informer (:mod:`.shared`) and the progress feed (:mod:`.f
   (two API requests; the operator makes the instance the Secret's owner), then wait on the shared informer
   until the operator reports the endpoint URL, or a failure, or (after
   ``operator_timeout``) that no operator ever observed the instance.
-- ``poll``: reads the shared cache only (no API call). After a hub restart, a server whose start the
-  last hub did not see through (its state is that start's, see :mod:`.state`) is recovered by its first
-  ``poll``: the start is finished (the instance created if it is not there, so it owns the Secret the
-  last hub made) and the server taken over once Running, or else its instance deleted and 0 reported.
-  ``get_url`` then gives the hub the recovered server's address.
+- ``poll``: reads the shared cache only (no API call). After a hub restart, the first ``poll`` finishes
+  a start the last hub did not see through (:mod:`.lifecycle`); ``get_url`` gives its address.
 - ``stop``: deletes the instance (foreground, so it is gone only once its pod is; its Secret
   goes with it) and waits for that unless ``now``.
 - ``delete_forever``: asks the operator (a release request) to delete the retained PVCs that this
@@ -30,16 +27,14 @@ from contextlib import aclosing, suppress
 from typing import Any
 
 from jupyterhub.spawner import Spawner
-from sqlalchemy.orm import object_session
-from sqlalchemy.orm.exc import UnmappedInstanceError
 from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union, default
 
 from .. import api
-from ..kube.errors import AlreadyExists, ApiError, NotFound
+from ..kube.errors import ApiError, NotFound
 from ..kube.resources import SECRETS
-from . import feed, form, manifests, names, options, shared
+from . import feed, form, lifecycle, manifests, names, options, shared
 from . import progress as prog
-from .errors import SpawnError, api_error, failed, operator_absent, template_invalid, template_missing
+from .errors import SpawnError, api_error, template_invalid, template_missing
 from .state import ServerState, exit_status
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -185,18 +180,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self._url = None
 
     def _persist_state(self) -> None:
-        """Write the state to the hub's database now: JupyterHub writes it only once ``start()`` returns,
-        and a hub that dies before that must leave the next one the start in progress."""
-        orm_spawner = self.orm_spawner
-        if orm_spawner is None:  # not run by a hub (tests)
-            return
-        orm_spawner.state = self.get_state()
-        try:
-            session = object_session(orm_spawner)
-        except UnmappedInstanceError:  # a stand-in, not the hub's database row (tests)
-            return
-        if session is not None:
-            session.commit()
+        lifecycle.persist(self.orm_spawner, self.get_state())
 
     # -- options form --------------------------------------------------------------------
 
@@ -290,40 +274,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             raise api_error("create", f"Secret {secret['metadata']['name']}", namespace, exc) from exc
 
     async def _wait_running(self, instances: shared.SharedCache, name: str, namespace: str, uid: str) -> str:
-        seen = False  # until the cache shows the instance we created, its absence means "not yet", not "deleted"
-
-        def mine(obj: Mapping[str, Any] | None) -> bool:
-            nonlocal seen
-            if obj is not None and obj["metadata"]["uid"] == uid:
-                seen = True
-            return seen and obj is not None and obj["metadata"]["uid"] == uid
-
-        def settled(obj: Mapping[str, Any] | None) -> bool:
-            if not mine(obj):
-                return seen  # gone after we saw it
-            return prog.endpoint_url(obj) is not None or prog.failure(obj) is not None
-
-        try:
-            obj = await instances.wait(name, lambda o: settled(o) or (mine(o) and prog.observed(o)),
-                                       self.operator_timeout)
-        except TimeoutError:
-            raise operator_absent(name, namespace, self.operator_timeout) from None
-        try:
-            obj = await instances.wait(name, settled, self.start_timeout)
-        except TimeoutError:
-            current = instances.get(name)
-            ready = api.condition(current, api.READY)
-            raise SpawnError(
-                f"JupyterNotebookInstance {namespace}/{name} is not ready after {self.start_timeout:g} s "
-                f"(c.Spawner.start_timeout): {api.phase(current) or 'no phase'}: {ready.get('reason') or ''} "
-                f"{ready.get('message') or ''}".rstrip()) from None
-        if not mine(obj):
-            raise SpawnError(f"JupyterNotebookInstance {namespace}/{name} was deleted while the server started")
-        if (why := prog.failure(obj)) is not None:
-            raise failed(name, namespace, why)
-        url = prog.endpoint_url(obj)
-        assert url is not None
-        return url
+        return await lifecycle.wait_running(instances, name, namespace, uid, self.operator_timeout, self.start_timeout)
 
     # -- poll / stop / delete_forever ----------------------------------------------------
 
@@ -339,46 +290,17 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         return exit_status(instances.get(self._state.instance))
 
     async def _recover(self) -> int | None:
-        """A start the last hub process did not see through (its state was persisted before the Secret was
-        made, so nothing exists without it): finish it, take over the instance once it runs, or delete what
-        was left and report 0 (not running: the hub then shows no server, and a new start works)."""
+        """A start the last hub process did not see through (see :mod:`.lifecycle`): the server is taken over
+        once Running, or reported 0 (the hub then shows no server, and a new start works)."""
         self._recovering = False
         lost = self._state
-        assert lost.pending is not None
-        name, namespace = lost.instance, lost.namespace
-        instances = await self._instances(namespace)
-        current = instances.get(name)
-        if current is not None and current["metadata"].get("deletionTimestamp"):
-            return 0
-        if current is None:  # the Secret may exist: the instance makes it owned (or fails EnvSecretMissing)
-            self.log.info("Finishing the start of %s/%s that the last hub process did not", namespace, name)
-            try:
-                current = await (await self._connection()).client.create(api.INSTANCES, dict(lost.pending),
-                                                                          namespace)
-            except AlreadyExists:
-                with suppress(TimeoutError):
-                    current = await instances.wait(name, lambda o: o is not None, self.operator_timeout)
-            except ApiError as exc:
-                self.log.warning("Could not finish the start of %s/%s: %s", namespace, name, exc)
-        if current is None:
-            self._forget()
-            return 0
-        try:
-            self._url = await self._wait_running(instances, name, namespace, current["metadata"]["uid"])
-        except (SpawnError, TimeoutError) as exc:
-            self.log.warning("The start of %s/%s that the last hub process left did not succeed: %s",
-                             namespace, name, exc)
-            await self._delete(name, namespace)
-            self._forget()
-            return 0
-        self.log.info("Took over %s/%s at %s after a hub restart", namespace, name, self._url)
-        self._state = ServerState(name, namespace)
+        instances = await self._instances(lost.namespace)
+        client = (await self._connection()).client
+        self._url = await lifecycle.finish(lost, instances, client, self.log, self.operator_timeout,
+                                           self.start_timeout)
+        self._state = ServerState(lost.instance, lost.namespace) if self._url else ServerState()
         self._persist_state()
-        return None
-
-    def _forget(self) -> None:
-        self._state = ServerState()
-        self._persist_state()
+        return None if self._url else 0
 
     async def get_url(self) -> str:
         """The address of a server recovered after a hub restart (see ``poll``), else the hub's record."""
