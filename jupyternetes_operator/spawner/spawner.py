@@ -9,7 +9,8 @@ the shared per-process informer (:mod:`.shared`) and the progress feed (:mod:`.f
   (two API requests; the operator makes the instance the Secret's owner), then wait on the shared informer
   until the operator reports the endpoint URL, or a failure, or (after
   ``operator_timeout``) that no operator ever observed the instance.
-- ``poll``: reads the shared cache only (no API call).
+- ``poll``: reads the shared cache only (no API call). After a hub restart, the first ``poll`` finishes
+  a start the last hub did not see through (:mod:`.lifecycle`); ``get_url`` gives its address.
 - ``stop``: deletes the instance (foreground, so it is gone only once its pod is; its Secret
   goes with it) and waits for that unless ``now``.
 - ``delete_forever``: asks the operator (a release request) to delete the retained PVCs that this
@@ -31,9 +32,9 @@ from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union
 from .. import api
 from ..kube.errors import ApiError, NotFound
 from ..kube.resources import SECRETS
-from . import feed, form, manifests, names, options, shared
+from . import feed, form, lifecycle, manifests, names, options, shared
 from . import progress as prog
-from .errors import SpawnError, api_error, failed, operator_absent, template_invalid, template_missing
+from .errors import SpawnError, api_error, template_invalid, template_missing
 from .state import ServerState, exit_status
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -108,6 +109,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self._uid: str | None = None
         self._uid_known = asyncio.Event()
         self._start_done = asyncio.Event()
+        self._recovering = True  # until this process starts the server or has polled it once
+        self._url: str | None = None  # the address of a server recovered after a hub restart
 
     # -- names and configuration ---------------------------------------------------------
 
@@ -174,6 +177,10 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     def clear_state(self) -> None:
         super().clear_state()
         self._state = ServerState()
+        self._url = None
+
+    def _persist_state(self) -> None:
+        lifecycle.persist(self.orm_spawner, self.get_state())
 
     # -- options form --------------------------------------------------------------------
 
@@ -192,7 +199,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     async def start(self) -> str:
         self._starting = True
+        self._recovering = False
         self._state = ServerState()
+        self._url = None
         self._uid = None
         self._uid_known.clear()  # cleared, not replaced: progress() may already wait on them
         self._start_done.clear()
@@ -203,16 +212,22 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             instances = await self._instances(namespace)
             await self._replace_stale(instances, name, namespace)
             client = (await self._connection()).client
+            self._state = ServerState(name, namespace, pending=body)
+            self._persist_state()  # before the Secret exists: see state.py
             await self._create_env_secret(name, namespace, nonce)
             try:
                 created = await client.create(api.INSTANCES, body, namespace)
             except ApiError as exc:
                 raise api_error("create", f"JupyterNotebookInstance {name}", namespace, exc) from exc
-            self._state = ServerState(name, namespace)
+            self._state = self._state.created()
             self._uid = created["metadata"]["uid"]
             self._uid_known.set()
             return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
         except BaseException:
+            if self._uid is not None:  # its instance exists (and owns the Secret): no later hub need finish it
+                self._state = self._state.created()
+                with suppress(Exception):
+                    self._persist_state()
             if self.delete_failed_instances and self._state.started:
                 with suppress(Exception):
                     await asyncio.shield(self._delete(name, namespace))
@@ -259,50 +274,40 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             raise api_error("create", f"Secret {secret['metadata']['name']}", namespace, exc) from exc
 
     async def _wait_running(self, instances: shared.SharedCache, name: str, namespace: str, uid: str) -> str:
-        seen = False  # until the cache shows the instance we created, its absence means "not yet", not "deleted"
-
-        def mine(obj: Mapping[str, Any] | None) -> bool:
-            nonlocal seen
-            if obj is not None and obj["metadata"]["uid"] == uid:
-                seen = True
-            return seen and obj is not None and obj["metadata"]["uid"] == uid
-
-        def settled(obj: Mapping[str, Any] | None) -> bool:
-            if not mine(obj):
-                return seen  # gone after we saw it
-            return prog.endpoint_url(obj) is not None or prog.failure(obj) is not None
-
-        try:
-            obj = await instances.wait(name, lambda o: settled(o) or (mine(o) and prog.observed(o)),
-                                       self.operator_timeout)
-        except TimeoutError:
-            raise operator_absent(name, namespace, self.operator_timeout) from None
-        try:
-            obj = await instances.wait(name, settled, self.start_timeout)
-        except TimeoutError:
-            current = instances.get(name)
-            ready = api.condition(current, api.READY)
-            raise SpawnError(
-                f"JupyterNotebookInstance {namespace}/{name} is not ready after {self.start_timeout:g} s "
-                f"(c.Spawner.start_timeout): {api.phase(current) or 'no phase'}: {ready.get('reason') or ''} "
-                f"{ready.get('message') or ''}".rstrip()) from None
-        if not mine(obj):
-            raise SpawnError(f"JupyterNotebookInstance {namespace}/{name} was deleted while the server started")
-        if (why := prog.failure(obj)) is not None:
-            raise failed(name, namespace, why)
-        url = prog.endpoint_url(obj)
-        assert url is not None
-        return url
+        return await lifecycle.wait_running(instances, name, namespace, uid, self.operator_timeout, self.start_timeout)
 
     # -- poll / stop / delete_forever ----------------------------------------------------
 
     async def poll(self) -> int | None:
         if self._starting:
             return None
+        if self._recovering and self._state.pending is not None:
+            return await self._recover()
+        self._recovering = False
         if not self._state.started:
             return 0
         instances = await self._instances(self._state.namespace)
         return exit_status(instances.get(self._state.instance))
+
+    async def _recover(self) -> int | None:
+        """A start the last hub process did not see through (see :mod:`.lifecycle`): the server is taken over
+        once Running, or reported 0 (the hub then shows no server, and a new start works)."""
+        self._recovering = False
+        lost = self._state
+        instances = await self._instances(lost.namespace)
+        client = (await self._connection()).client
+        self._url = await lifecycle.finish(lost, instances, client, self.log, self.operator_timeout,
+                                           self.start_timeout)
+        self._state = ServerState(lost.instance, lost.namespace) if self._url else ServerState()
+        self._persist_state()
+        return None if self._url else 0
+
+    async def get_url(self) -> str:
+        """The address of a server recovered after a hub restart (see ``poll``), else the hub's record."""
+        if self._url is not None:
+            return self._url
+        url: str = await super().get_url()
+        return url
 
     async def _delete(self, name: str, namespace: str) -> None:
         client = (await self._connection()).client

@@ -3,6 +3,12 @@ for it, as plain data (pure).
 
 The instance's name and namespace are kept so that a restarted hub polls and stops the
 same object even if the naming configuration changed meanwhile.
+
+A start in progress is persisted too (``pending``: the instance it is about to create, whose
+nonce names the environment Secret it creates first), written to the hub's database *before* the
+Secret exists. A hub that dies between the Secret and the instance leaves the next hub what it
+needs to finish that start (create the instance, which then owns the Secret) instead of a Secret
+that nothing owns and the hub may not delete.
 """
 
 from __future__ import annotations
@@ -18,20 +24,41 @@ from .. import api
 class ServerState:
     instance: str = ""
     namespace: str = ""
+    pending: Mapping[str, Any] | None = None
+    """The instance manifest of a start not known to have created it yet (None once created)."""
 
     @property
     def started(self) -> bool:
         return bool(self.instance and self.namespace)
 
-    def to_dict(self) -> dict[str, str]:
-        return {"instance": self.instance, "namespace": self.namespace} if self.started else {}
+    @property
+    def nonce(self) -> str | None:
+        """The environment Secret's nonce of the pending start."""
+        if self.pending is None:
+            return None
+        value = ((self.pending.get("metadata") or {}).get("annotations") or {}).get(api.ANNOTATION_ENV_SECRET)
+        return value if isinstance(value, str) else None
+
+    def created(self) -> ServerState:
+        """The state once the pending instance exists."""
+        return ServerState(self.instance, self.namespace)
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.started:
+            return {}
+        state: dict[str, Any] = {"instance": self.instance, "namespace": self.namespace}
+        if self.pending is not None:
+            state["pending"] = dict(self.pending)
+        return state
 
     @classmethod
     def from_dict(cls, state: Mapping[str, Any] | None) -> ServerState:
         state = state or {}
-        instance, namespace = state.get("instance"), state.get("namespace")
+        instance, namespace, pending = state.get("instance"), state.get("namespace"), state.get("pending")
         if isinstance(instance, str) and isinstance(namespace, str):
-            return cls(instance, namespace)
+            if not (isinstance(pending, Mapping) and (pending.get("metadata") or {}).get("name") == instance):
+                pending = None
+            return cls(instance, namespace, pending)
         return cls()
 
 

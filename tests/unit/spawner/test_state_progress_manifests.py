@@ -17,6 +17,19 @@ def test_state_round_trip_and_unstarted() -> None:
     assert ServerState.from_dict({"instance": 3, "namespace": "x"}) == ServerState()
 
 
+def test_a_start_in_progress_round_trips_until_its_instance_exists() -> None:
+    body = {"metadata": {"name": "jupyter-alice", "annotations": {api.ANNOTATION_ENV_SECRET: "0123456789abcdef"}}}
+    pending = ServerState("jupyter-alice", "hub", pending=body)
+    assert pending.started
+    assert pending.nonce == "0123456789abcdef"
+    assert ServerState.from_dict(pending.to_dict()) == pending
+    assert pending.created() == ServerState("jupyter-alice", "hub")
+    assert pending.created().to_dict() == {"instance": "jupyter-alice", "namespace": "hub"}
+    # a pending manifest for another name is not trusted
+    other = {"instance": "jupyter-alice", "namespace": "hub", "pending": {"metadata": {"name": "jupyter-bob"}}}
+    assert ServerState.from_dict(other) == ServerState("jupyter-alice", "hub")
+
+
 def instance(phase: str, reason: str = "", message: str = "", url: str | None = None,
              generation: int = 1, observed_generation: int | None = 1) -> dict[str, Any]:
     status: dict[str, Any] = {"phase": phase, "conditions": [{"type": "Ready", "status": "False",
