@@ -43,7 +43,7 @@ from .machinery.informer import Informer, InformerOptions
 from .machinery.leader import LeaderElectionConfig, LeaderElector
 from .machinery.multistore import CompositeStore
 from .machinery.ratelimit import BucketThrottle
-from .machinery.store import ObjectKey, Transform, key_of
+from .machinery.store import ObjectKey, Transform
 from .machinery.wiring import wake
 from .machinery.workqueue import WorkQueue
 from .metrics import Metrics
@@ -160,12 +160,11 @@ class Operator:
 
         # What wakes what. A template's count may lag COUNT_DELAY behind its instances, so a burst of
         # spawns costs one status write per template; instances wake on a template's new generation
-        # or verdict only, not on its count (which would make every spawn O(live instances)).
-        # An instance's own status write, met again as its update event, wakes nothing (Echoes); nor
-        # does a child's update that changes nothing the child caches keep (content_changed).
-        echoes: Echoes[ObjectKey] = Echoes()
+        # or verdict only, not on its count (which would make every spawn O(live instances)); not on
+        # their own status writes (Echoes), nor on child updates the child caches do not keep.
+        echoes = Echoes()
         (wake(instance_queue)
-            .for_(instances_i, when_updated=lambda old, new: not echoes.is_echo(key_of(new), old, new))
+            .for_(instances_i, when_updated=echoes.news)
             .owns(child_informers, GROUP, INSTANCE_KIND, when_updated=content_changed)
             .watches(claim_informers, wiring.instance_of_claim, when_updated=content_changed)
             .watches(templates_i, partial(wiring.instances_naming, instances=instances),

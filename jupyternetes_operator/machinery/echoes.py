@@ -13,10 +13,10 @@ one event. Entries are dropped once matched, when a newer write replaces them, o
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-K = TypeVar("K", bound=Hashable)
+from .store import ObjectKey, key_of
 
 
 def _version(obj: Mapping[str, Any]) -> str | None:
@@ -24,20 +24,20 @@ def _version(obj: Mapping[str, Any]) -> str | None:
     return version if isinstance(version, str) else None
 
 
-class Echoes(Generic[K]):
-    """``wrote(key, before, after)`` after a write; ``is_echo(key, old, new)`` in an update filter."""
+class Echoes:
+    """``wrote(key, before, after)`` after a write; :meth:`news` as the object's update filter."""
 
     def __init__(self) -> None:
-        self._writes: dict[K, tuple[str, str]] = {}
+        self._writes: dict[ObjectKey, tuple[str, str]] = {}
 
-    def wrote(self, key: K, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    def wrote(self, key: ObjectKey, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
         """Record a write made from ``before`` (the object the write's reconcile read) that the API
         server answered with ``after``."""
         versions = (_version(before), _version(after))
         if versions[0] is not None and versions[1] is not None:
             self._writes[key] = (versions[0], versions[1])
 
-    def is_echo(self, key: K, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    def is_echo(self, key: ObjectKey, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         """Whether the update ``old`` → ``new`` is exactly the last recorded write for ``key``
         (forgotten once answered yes, and once the update is past that write)."""
         written = self._writes.get(key)
@@ -50,7 +50,11 @@ class Echoes(Generic[K]):
             del self._writes[key]
         return False
 
-    def forget(self, key: K) -> None:
+    def news(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        """The update predicate: whether ``old`` → ``new`` is anything but an echo."""
+        return not self.is_echo(key_of(new), old, new)
+
+    def forget(self, key: ObjectKey) -> None:
         self._writes.pop(key, None)
 
     def __len__(self) -> int:

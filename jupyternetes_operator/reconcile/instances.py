@@ -71,7 +71,7 @@ class _ChildConflict(Exception):
 
 class InstanceReconciler:
     def __init__(self, context: Context, *, metrics: JupyternetesMetrics, clock: Clock,
-                 echoes: Echoes[ObjectKey] | None = None) -> None:
+                 echoes: Echoes | None = None) -> None:
         self._ctx = context
         self._metrics = metrics
         self._clock = clock
