@@ -155,11 +155,11 @@ def test_no_spawn_at_all_is_not_success() -> None:
 
 def test_api_errors_miss_unless_tolerated_and_client_errors_always_miss() -> None:
     samples = series(60)
-    samples[-1] = replace(samples[-1], api_errors={"409 POST": 10.0, "500 PATCH": 2.0})
+    samples[-1] = replace(samples[-1], api_errors={"409 POST": 10.0, "404 PATCH": 1.0, "500 PATCH": 2.0})
     evaluation = evaluate(samples, ready(10), window=2400)
     assert [g.name for g in evaluation.missed()] == ["no API errors"]
     assert evaluation.figures["api_errors"] == {"500 PATCH": 2.0}
-    assert evaluation.figures["api_tolerated"] == {"409 POST": 7.0}
+    assert evaluation.figures["api_tolerated"] == {"404 PATCH": 1.0, "409 POST": 7.0}
     samples[-1] = replace(samples[-1], api_errors={"409 POST": 10.0})
     assert evaluate(samples, ready(10), window=2400).met
     assert not evaluate(samples, ready(10), window=2400, limits=Limits(tolerated=())).met
