@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -100,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if kubeconfig is None:
             from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
 
-            plane = ControlPlane(ControlPlaneConfig(users=()))
+            # Pods per fake node as bench.spawn sizes them (the template's CPU request fills a kwok node
+            # at ~640): the live set, plus the spawns of a timeout's worth in flight.
+            pods = args.live + args.rate * args.timeout
+            plane = ControlPlane(ControlPlaneConfig(nodes=max(2, math.ceil(pods / 500)), users=()))
             plane.start(display.status)
             kubeconfig = plane.kubeconfig
         try:

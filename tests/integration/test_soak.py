@@ -6,6 +6,7 @@ API error, or an operator that grows: open fds, asyncio tasks or RSS.
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def test_five_minutes_of_churn_lose_nothing_and_grow_nothing(control_plane: Cont
     config = SoakConfig(**{**CONFIG.__dict__, "namespace": f"soak-{secrets.token_hex(3)}"})
     result, evaluation = execute(config, control_plane.kubeconfig, tmp_path / "operator.log", WINDOW, LIMITS)
     f = evaluation.figures
+    print(json.dumps(f, indent=1))  # shown when it fails: the whole picture, not pytest's truncated repr
     missed = [f"{g.name}: {g.figure} (bound {g.bound})" for g in evaluation.missed()]
     assert not missed, (missed, f)
     # What "met" rests on, asserted directly too:
