@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..watch_hotpath import Display
-from .analysis import Evaluation, Limits, evaluate
+from .analysis import Evaluation, Limits, Sample, Spawn, evaluate
 from .report import markdown, summary, write
 from .run import Display as DisplayLike
 from .run import Quiet, Result, Soak, SoakConfig
@@ -50,6 +51,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="memray: run the operator under memray; soak-memray.html and -summary.txt at the end "
                         "(slows the operator)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="default %(default)s")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: judge --out/soak.json's samples "
+                        "and spawns again with this code's goals and the given --window and bounds, and rewrite "
+                        "soak.json, .png and .md")
     args = parser.parse_args(argv)
     if args.window is None:
         args.window = args.duration * 2 / 3
@@ -86,6 +90,18 @@ def document(config: SoakConfig, window: float, limits: Limits, result: Result, 
         "client_watch_relists": result.watch_relists, "operator_cpu_percent": round(cpu, 1)})
 
 
+def reevaluate(path: Path, window: float, limits: Limits) -> tuple[dict[str, Any], Evaluation]:
+    """A written ``soak.json`` judged again (the run's own parameters kept, ``window`` and ``limits`` new)."""
+    doc = json.loads(path.read_text())
+    samples = [Sample(**s) for s in doc["samples"]]
+    spawns = [Spawn(*s) for s in doc["spawns"]]
+    evaluation = evaluate(samples, spawns, window, limits, doc["figures"].get("client_errors", 0))
+    judged = summary(doc["params"] | {"window": window, "limits": asdict(limits)}, doc["machine"], samples, spawns,
+                     evaluation, {k: doc[k] for k in ("fill_seconds", "churn_seconds", "client_watch_relists",
+                                                     "operator_cpu_percent") if k in doc})
+    return judged | {"reevaluated": True}, evaluation
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -93,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = os.getloadavg()
     config = config_of(args)
     limits = Limits(rss_mb_per_10min=args.rss_slope, fds_growth=args.fds_growth, tasks_growth=args.tasks_growth)
+    if args.report_only:
+        doc, evaluation = reevaluate(args.out / "soak.json", args.window, limits)
+        return finish(console, doc, evaluation, args.out)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     plane = None
     with Progress(*columns, console=console) as progress:
@@ -119,8 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         memray_reports(config.memray)
     (args.out / "soak-metrics.txt").write_text(result.metrics)
-    doc = document(config, args.window, limits, result, evaluation, load)
-    paths = write(doc, args.out)
+    return finish(console, document(config, args.window, limits, result, evaluation, load), evaluation, args.out)
+
+
+def finish(console: Console, doc: dict[str, Any], evaluation: Evaluation, out: Path) -> int:
+    paths = write(doc, out)
     console.print(markdown(doc))
     console.print(f"wrote {', '.join(map(str, paths))}")
     for goal in evaluation.missed():

@@ -45,9 +45,12 @@ def markdown(doc: dict[str, Any]) -> str:
                   f"| workqueue depth max / window mean | {f['queue_depth']['max']:g} / "
                   f"{f['queue_depth']['window_mean']:g} |",
                   f"| live instances in the window | {f['live']['min']}-{f['live']['max']} |",
+                  f"| objects in the operator's caches, first / last minute | "
+                  f"{f['cached_objects']['first']} / {f['cached_objects']['last']} |",
                   f"| operator watch restarts | {f['watch_restarts']:g} |",
                   f"| operator non-2xx requests (errors) | {f['api_errors'] or 0} |",
-                  f"| operator 409 on create (own earlier create, tolerated) | {f['api_tolerated'] or 0} |",
+                  f"| operator non-2xx tolerated (creates that met their own, 404s of deleted objects) | "
+                  f"{f['api_tolerated'] or 0} |",
                   f"| client errors | {f['client_errors']} |"]
         if "operator_cpu_percent" in doc:
             lines.append(f"| operator CPU during the churn | {doc['operator_cpu_percent']:.0f}% of a core |")

@@ -227,7 +227,7 @@ class Soak:
                    queue_depth=metric_sum(text, "workqueue_depth"),
                    watch_restarts=metric_sum(text, "jupyternetes_informer_watch_restarts_total"),
                    api_errors=api_errors(text), live=self.started - self.stopped, spawned=len(self.spawns),
-                   failed=failed, cpu=cpu)
+                   failed=failed, cpu=cpu, cached=metric_sum(text, "jupyternetes_informer_objects"))
         self.raw.append(s)
         return s
 

@@ -20,19 +20,24 @@ WINDOW = 180.0
 """The goals are judged on the last 3 of the 4 minutes: the first minute of churn still grows the
 operator's heap to its working size (the spawns in flight, the Events, the caches' churn)."""
 LIMITS = Limits(
-    # A leak of 10 kB per spawn is 1.5 MB a minute at 2.5 spawns/s: 15 MB per 10 minutes. Over 3
-    # minutes the slope of a flat RSS still wanders by a few MB/10 min (allocator arenas, the
-    # garbage collector's generations), hence 8, not the hour's 1.
-    rss_mb_per_10min=8.0,
+    # 850 spawns in all, ~450 in the window: a leak of 10 kB per spawn is 4.5 MB over the 3 minutes,
+    # 15 MB per 10 minutes. A flat operator's slope over so short a window wanders: +1.6 MB/10 min on
+    # a quiet machine, +9.6 on one at load 60 where the queues backed up (140 deep; work waiting holds
+    # memory) and drained again. Hence 15 here, the hour's is 1: leaks smaller than ~10 kB a spawn are
+    # the hour's to find (and the cache check below finds a forgotten object of any size).
+    rss_mb_per_10min=15.0,
     # fds: the operator's connections to the API server (pooled; the watches) and the metrics
-    # server's. A flat operator varies by a handful as pooled connections come and go; one fd per
-    # spawn leaked would be +150 in a minute.
+    # server's: 52-60 in every run so far, varying by a handful as pooled connections come and go;
+    # one fd leaked per spawn would be +150 in a minute.
     fds_growth=8,
-    # Tasks: fixed workers and informers, plus requests in flight, which follow the load (the
-    # instantaneous count at a 5 s sample wanders by ~10 at 2.5 spawns/s on a loaded machine); a task
-    # per spawn leaked would be +150 in a minute.
+    # Tasks: fixed workers and informers, plus requests in flight, which follow the load (66-68 so
+    # far; more while a backlog drains); a task leaked per spawn would be +150 in a minute.
     tasks_growth=15,
 )
+CACHE_GROWTH = 60
+"""Objects in the operator's caches (instances, their pods, the spawner's Secrets ...) follow the live
+set, 250 plus the spawns in flight (a few seconds' worth at 2.5/s, each with 2-3 objects). An object
+kept per deleted instance would be +150 a minute."""
 
 
 def test_five_minutes_of_churn_lose_nothing_and_grow_nothing(control_plane: ControlPlane, tmp_path: Path) -> None:
@@ -50,3 +55,4 @@ def test_five_minutes_of_churn_lose_nothing_and_grow_nothing(control_plane: Cont
     assert f["client_errors"] == 0
     assert f["live"]["min"] >= CONFIG.live - 2 * CONFIG.rate * CONFIG.interval  # it churned around the target
     assert result.churn_seconds < CONFIG.duration + CONFIG.timeout
+    assert f["cached_objects"]["last"] - f["cached_objects"]["first"] <= CACHE_GROWTH

@@ -15,6 +15,7 @@ from bench.soak.analysis import (
     slope,
     steady,
     time_to_ready,
+    tolerated_by,
 )
 from bench.soak.report import markdown, summary
 
@@ -153,13 +154,21 @@ def test_no_spawn_at_all_is_not_success() -> None:
     assert goals(evaluate(series(60), [], window=2400))["every spawn Ready"] is False
 
 
+def test_tolerated_by_code_and_method_or_code_alone() -> None:
+    assert tolerated_by("409 POST", ("409 POST", "404"))
+    assert tolerated_by("404 DELETE", ("409 POST", "404"))
+    assert not tolerated_by("409 PUT", ("409 POST", "404"))
+    assert not tolerated_by("<error> GET", ("409 POST", "404"))
+
+
 def test_api_errors_miss_unless_tolerated_and_client_errors_always_miss() -> None:
     samples = series(60)
-    samples[-1] = replace(samples[-1], api_errors={"409 POST": 10.0, "404 PATCH": 1.0, "500 PATCH": 2.0})
+    samples[-1] = replace(samples[-1], api_errors={"409 POST": 10.0, "404 PATCH": 1.0, "404 GET": 2.0,
+                                                   "409 PATCH": 1.0, "500 PATCH": 2.0})
     evaluation = evaluate(samples, ready(10), window=2400)
     assert [g.name for g in evaluation.missed()] == ["no API errors"]
-    assert evaluation.figures["api_errors"] == {"500 PATCH": 2.0}
-    assert evaluation.figures["api_tolerated"] == {"404 PATCH": 1.0, "409 POST": 7.0}
+    assert evaluation.figures["api_errors"] == {"409 PATCH": 1.0, "500 PATCH": 2.0}
+    assert evaluation.figures["api_tolerated"] == {"404 GET": 2.0, "404 PATCH": 1.0, "409 POST": 7.0}
     samples[-1] = replace(samples[-1], api_errors={"409 POST": 10.0})
     assert evaluate(samples, ready(10), window=2400).met
     assert not evaluate(samples, ready(10), window=2400, limits=Limits(tolerated=())).met
