@@ -87,7 +87,8 @@ def document(config: SoakConfig, window: float, limits: Limits, result: Result, 
                "loadavg_before": load, "loadavg_after": os.getloadavg()}
     return summary(params, machine, result.samples, result.spawns, evaluation, {
         "fill_seconds": round(result.fill_seconds, 1), "churn_seconds": round(result.churn_seconds, 1),
-        "client_watch_relists": result.watch_relists, "operator_cpu_percent": round(cpu, 1)})
+        "client_watch_relists": result.watch_relists,
+        "missed_samples": result.missed_samples, "operator_cpu_percent": round(cpu, 1)})
 
 
 def reevaluate(path: Path, window: float, limits: Limits) -> tuple[dict[str, Any], Evaluation]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+import urllib.request
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -134,6 +135,7 @@ class Result:
     churn_seconds: float
     fill_seconds: float
     watch_relists: int
+    missed_samples: int = 0
     metrics: str = ""
 
 
@@ -157,6 +159,8 @@ class Soak:
         self.stopped = 0
         self.client_errors = 0
         self.spawning = 0
+        self.missed = 0
+        """Samples the operator did not answer in time."""
 
     # -- spawns and stops --------------------------------------------------------------
 
@@ -219,7 +223,7 @@ class Soak:
     async def sample(self) -> Sample:
         op = self.operator
         assert op.proc is not None
-        text = await anyio.to_thread.run_sync(op.metrics)
+        text = await anyio.to_thread.run_sync(self._scrape)
         now, rss, cpu = op.usage()
         fds = len(os.listdir(f"/proc/{op.proc.pid}/fd"))
         failed = sum(s.ready is None for s in self.spawns)
@@ -231,10 +235,26 @@ class Soak:
         self.raw.append(s)
         return s
 
+    def _scrape(self) -> str:
+        # Longer than OperatorProcess.metrics' 10 s: on a machine at load 60 the operator once took
+        # more than 10 s to answer, and a slow scrape is a late sample, not the end of the run.
+        with urllib.request.urlopen(f"http://{self.operator.address}/metrics", timeout=60) as r:
+            return bytes(r.read()).decode()
+
+    async def sample_or_none(self) -> Sample | None:
+        """A sample, or None (counted in :attr:`missed`) when the operator did not answer."""
+        try:
+            return await self.sample()
+        except OSError:  # urllib's timeouts and refusals
+            self.missed += 1
+            return None
+
     async def sampler(self) -> None:
         next_at = time.perf_counter()
         while True:
-            s = await self.sample()
+            if (s := await self.sample_or_none()) is None:
+                next_at = time.perf_counter()
+                continue
             elapsed = 0.0 if self.churn_at is None else s.t - self.churn_at
             phase = "fill" if self.churn_at is None else f"churn {elapsed / 60:.1f}/{self.config.duration / 60:g} min"
             self.display.status(f"{phase}: live {s.live}, RSS {s.rss / 1e6:.0f} MB, fds {s.fds}, tasks {s.tasks}, "
@@ -264,7 +284,7 @@ class Soak:
                     tg.start_soon(self.sampler)
                     result = await self._phases()
                     tg.cancel_scope.cancel()
-                result.metrics = await anyio.to_thread.run_sync(self.operator.metrics)
+                result.metrics = await anyio.to_thread.run_sync(self._scrape)
                 return result
             finally:
                 from jupyternetes_operator.spawner import shared
@@ -291,7 +311,7 @@ class Soak:
         self.display.report("fill: live instances Ready", c.live, c.live)
         self.churn_at = time.perf_counter()
         fill_seconds = self.churn_at - fill_start
-        await self.sample()
+        await self.sample_or_none()
         n = round(c.rate * c.duration)
         async with anyio.create_task_group() as tg:
             for k in range(n):
@@ -305,11 +325,13 @@ class Soak:
             await anyio.sleep(max(0.0, self.churn_at + c.duration - time.perf_counter()))
             self.display.report("churn: seconds", int(c.duration), int(c.duration))
             self.display.status("churn done: waiting for the last spawns and stops")
-        await self.sample()
+        for _ in range(3):  # the last sample closes the window: worth a retry
+            if await self.sample_or_none() is not None:
+                break
         churn = time.perf_counter() - self.churn_at
         at = self.churn_at
         return Result(samples=[replace(s, t=s.t - at) for s in self.raw],
                       spawns=[replace(s, t=s.t - at) for s in self.spawns],
                       client_errors=self.client_errors, churn_seconds=churn, fill_seconds=fill_seconds,
-                      watch_relists=self.instances.relists)
+                      watch_relists=self.instances.relists, missed_samples=self.missed)
 
