@@ -206,7 +206,11 @@ class Soak:
         return JupyternetesSpawner(hub=Hub(), user=MockUser(name=user), orm_spawner=orm_spawner,
                                    api_token=secrets.token_hex(16), oauth_client_id="unused",
                                    kubeconfig=str(self.kubeconfig), namespace=self.config.namespace,
-                                   template_name=TEMPLATE, start_timeout=int(self.config.timeout))
+                                   template_name=TEMPLATE, start_timeout=int(self.config.timeout),
+                                   # Not its 30 s default: on a loaded machine the operator's queue backs
+                                   # up (110 deep at load 60) and its first status on a new instance can
+                                   # take longer; the soak judges spawns by ``timeout`` alone.
+                                   operator_timeout=self.config.timeout)
 
     async def stop(self, live: Live) -> None:
         """Stop a server (the caller counts it in :attr:`stopped` when it schedules it)."""
