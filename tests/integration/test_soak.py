@@ -1,5 +1,5 @@
 """The soak benchmark for 5 minutes (``python -m bench.soak`` runs the hour): 250 live servers, 2.5
-spawns and 2.5 stops a second for 4 minutes, every 10th spawn through ``JupyternetesSpawner``,
+spawns and 2.5 stops a second for 3.5 minutes, every 10th spawn through ``JupyternetesSpawner``,
 against the test control plane with the operator as its own process. It fails on a lost spawn, an
 API error, or an operator that grows: open fds, asyncio tasks or RSS.
 """
@@ -15,12 +15,12 @@ from bench.soak.analysis import Limits
 from bench.soak.run import SoakConfig
 from jupyternetes_operator.testing import ControlPlane
 
-CONFIG = SoakConfig(rate=2.5, live=250, duration=240.0, interval=5.0, timeout=120.0, spawner_every=10)
-WINDOW = 180.0
-"""The goals are judged on the last 3 of the 4 minutes: the first minute of churn still grows the
+CONFIG = SoakConfig(rate=2.5, live=250, duration=210.0, interval=5.0, timeout=120.0, spawner_every=10)
+WINDOW = 150.0
+"""The goals are judged on the last 2.5 of the 3.5 minutes: the first minute of churn still grows the
 operator's heap to its working size (the spawns in flight, the Events, the caches' churn)."""
 LIMITS = Limits(
-    # 850 spawns in all, ~450 in the window: a leak of 10 kB per spawn is 4.5 MB over the 3 minutes,
+    # 775 spawns in all, ~375 in the window: a leak of 10 kB per spawn is 3.75 MB over 2.5 minutes,
     # 15 MB per 10 minutes. A flat operator's slope over so short a window wanders: +1.6 MB/10 min on
     # a quiet machine, +9.6 on one at load 60 where the queues backed up (140 deep; work waiting holds
     # memory) and drained again. Hence 15 here, the hour's is 1: leaks smaller than ~10 kB a spawn are
