@@ -12,7 +12,13 @@ Two :class:`Metrics` — two operators in one process, or two tests — never sh
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from .kube.metrics import ClientMetrics
 from .machinery.metrics import ControllerMetrics, InformerMetrics, LeaderMetrics, WorkQueueMetrics
@@ -49,6 +55,24 @@ class JupyternetesMetrics:
         self._templates.labels(valid).set(count)
 
 
+class AsyncioCollector(Collector):
+    """``jupyternetes_asyncio_tasks``: the asyncio tasks alive on the event loop that scrapes it (the
+    operator serves ``/metrics`` on its own loop). A count that only grows is a leaked task; the soak
+    benchmark watches it. Scraped from a thread with no running loop, the family has no sample."""
+
+    NAME = f"{PREFIX}_asyncio_tasks"
+    HELP = "Asyncio tasks not yet done on the operator's event loop"
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(self.NAME, self.HELP)]
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(self.NAME, self.HELP)
+        with contextlib.suppress(RuntimeError):  # no running event loop in this thread
+            family.add_metric([], len(asyncio.all_tasks()))
+        return [family]
+
+
 class Metrics:
     """Each subsystem's metrics and the product's, all on :attr:`registry` (a fresh one by default)."""
 
@@ -56,6 +80,7 @@ class Metrics:
         self.registry = r = registry if registry is not None else CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, ...
         PlatformCollector(registry=r)  # python_info
+        r.register(AsyncioCollector())  # jupyternetes_asyncio_tasks
         self.client = ClientMetrics(r)
         self.workqueue = WorkQueueMetrics(r)
         self.controller = ControllerMetrics(r)

@@ -74,3 +74,23 @@ def test_the_product_metrics_record() -> None:
     assert value("jupyternetes_spawn_duration_seconds_sum") == 2.5
     assert value("jupyternetes_instances", {"phase": "Running"}) == 3
     assert value("jupyternetes_templates", {"valid": "true"}) == 2
+
+
+def test_asyncio_tasks_are_counted_on_the_scraping_loop() -> None:
+    import asyncio
+
+    registry = Metrics().registry
+    assert registry.get_sample_value("jupyternetes_asyncio_tasks") is None  # no loop in this thread
+
+    async def scrape() -> tuple[float | None, float | None]:
+        before = registry.get_sample_value("jupyternetes_asyncio_tasks")
+        sleepers = [asyncio.create_task(asyncio.sleep(10)) for _ in range(3)]
+        after = registry.get_sample_value("jupyternetes_asyncio_tasks")
+        for task in sleepers:
+            task.cancel()
+        await asyncio.gather(*sleepers, return_exceptions=True)
+        return before, after
+
+    before, after = asyncio.run(scrape())
+    assert before == 1  # the scraping task itself
+    assert after == 4
