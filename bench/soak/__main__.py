@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -20,9 +19,8 @@ from typing import Any
 
 import anyio
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..watch_hotpath import Display
+from ..session import bench_cluster
 from .analysis import Evaluation, Limits, Sample, Spawn, evaluate
 from .report import markdown, summary, write
 from .run import Display as DisplayLike
@@ -113,27 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report_only:
         doc, evaluation = reevaluate(args.out / "soak.json", args.window, limits)
         return finish(console, doc, evaluation, args.out)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    plane = None
-    with Progress(*columns, console=console) as progress:
-        display = Display(progress)
-        kubeconfig = args.kubeconfig
-        if kubeconfig is None:
-            from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
-
-            # Pods per fake node as bench.spawn sizes them (the template's CPU request fills a kwok node
-            # at ~640): the live set, plus the spawns of a timeout's worth in flight.
-            pods = args.live + args.rate * args.timeout
-            plane = ControlPlane(ControlPlaneConfig(nodes=max(2, math.ceil(pods / 500)), users=()))
-            plane.start(display.status)
-            kubeconfig = plane.kubeconfig
-        try:
-            result, evaluation = execute(config, kubeconfig, args.out / "soak-operator.log", args.window, limits,
-                                         display)
-        finally:
-            if plane is not None:
-                display.status("stopping the control plane")
-                plane.stop()
+    # The live set, plus the spawns of a timeout's worth in flight.
+    with bench_cluster(console, args.kubeconfig, args.live + args.rate * args.timeout) as (kubeconfig, display):
+        result, evaluation = execute(config, kubeconfig, args.out / "soak-operator.log", args.window, limits, display)
     if config.memray is not None:
         from ..spawn.__main__ import memray_reports
 

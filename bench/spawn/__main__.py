@@ -20,12 +20,12 @@ from typing import Any
 
 import anyio
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import PODS, PVCS
 
+from ..session import bench_cluster
 from ..watch_hotpath import Display
 from .cluster import (
     JUPYTERNETES,
@@ -323,25 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     console = Console()
     load = os.getloadavg()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    plane = None
-    with Progress(*columns, console=console) as progress:
-        display = Display(progress)
-        kubeconfig = args.kubeconfig
-        if kubeconfig is None:
-            from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
-
-            stages = 3 if args.scenario == "scale" else 1
-            pods = (args.n * stages + 2) * len(args.variants) + 2 + (args.live if args.scenario == "scale" else 0)
-            plane = ControlPlane(ControlPlaneConfig(nodes=max(2, -(-pods // 500)), users=()))
-            plane.start(display.status)
-            kubeconfig = plane.kubeconfig
-        try:
-            raw = anyio.run(Runner(args, kubeconfig, display).run)
-        finally:
-            if plane is not None:
-                display.status("stopping the control plane")
-                plane.stop()
+    stages = 3 if args.scenario == "scale" else 1
+    pods = (args.n * stages + 2) * len(args.variants) + 2 + (args.live if args.scenario == "scale" else 0)
+    with bench_cluster(console, args.kubeconfig, pods) as (kubeconfig, display):
+        raw = anyio.run(Runner(args, kubeconfig, display).run)
     summary = summary_of(args, raw, load)
     name = summary["run"]
     json_path, png_path = args.out / f"spawn-{name}.json", args.out / f"spawn-{name}.png"

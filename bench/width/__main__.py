@@ -29,12 +29,12 @@ from typing import Any
 
 import anyio
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 
+from ..session import bench_cluster
 from ..spawn.__main__ import Runner
 from ..spawn.cluster import BARE, JUPYTERNETES, Bench, BenchOperator, instance, template
 from ..spawn.phases import READY
@@ -211,25 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     console = Console()
     load = os.getloadavg()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    plane = None
-    with Progress(*columns, console=console) as progress:
-        display = Display(progress)
-        kubeconfig = args.kubeconfig
-        if kubeconfig is None:
-            from jupyternetes_operator.testing import ControlPlane, ControlPlaneConfig
-
-            pods = args.namespaces * args.per_namespace + 4 * args.n + 8
-            plane = ControlPlane(ControlPlaneConfig(nodes=max(2, -(-pods // 500)), users=()))
-            plane.start(display.status)
-            kubeconfig = plane.kubeconfig
-        try:
-            runner = WidthRunner(args, kubeconfig, display)
-            raw = anyio.run(runner.run)
-        finally:
-            if plane is not None:
-                display.status("stopping the control plane")
-                plane.stop()
+    pods = args.namespaces * args.per_namespace + 4 * args.n + 8
+    with bench_cluster(console, args.kubeconfig, pods) as (kubeconfig, display):
+        runner = WidthRunner(args, kubeconfig, display)
+        raw = anyio.run(runner.run)
     metrics = args.out / "spawn-width-metrics.txt"  # where Runner leaves the operator's last /metrics
     if metrics.exists():
         metrics.replace(args.out / "width-metrics.txt")
