@@ -175,8 +175,8 @@ class InstanceReconciler:
             # Never render a template the template reconciler has not vetted (it re-enqueues us).
             message = f"template {ref} generation {template['metadata'].get('generation')} is being validated"
             return waiting("TemplateNotValidated", message)
-        decision = self._decisions.decide(key_of(instance), template, instance, self._ctx.policy,
-                          (valid.get("status") != "False", str(valid.get("reason")), str(valid.get("message"))))
+        verdict = (valid.get("status") != "False", str(valid.get("reason")), str(valid.get("message")))
+        decision = self._decisions.decide(key_of(instance), template, instance, self._ctx.policy, verdict)
         if decision.refusal is not None:
             return failed(*decision.refusal)
         assert decision.rendered is not None  # a render that fails is a refusal
