@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy as copy_module
 from collections.abc import Mapping
 from typing import Any
 
@@ -462,3 +463,17 @@ def test_indexes_match_recomputation(ops: list[tuple[str, Any]]) -> None:
             actual = {v: set(store.index_keys(index_name, v)) for v in store.index_values(index_name)}
             assert actual == recompute(store, index_name)
             assert all(actual.values())  # no empty buckets
+
+
+def test_frozen_mappings_refuse_every_change_and_copy_to_plain_dicts() -> None:
+    frozen = freeze({"a": {"b": [1]}, "c": "d"})
+    for change in (lambda: frozen.pop("c"), lambda: frozen.update(x=1), lambda: frozen.setdefault("x", 1),
+                   frozen.popitem, frozen.clear):
+        with pytest.raises(TypeError):
+            change()
+    assert frozen == {"a": {"b": (1,)}, "c": "d"}
+    for copy in (dict(frozen), frozen.copy(), frozen | {}):
+        assert type(copy) is dict
+        copy["x"] = 1  # writable, and the cached object is not touched
+    assert "x" not in frozen
+    assert copy_module.deepcopy(frozen) is frozen  # nothing in it can change
