@@ -133,3 +133,15 @@ def test_the_goals_fail_on_more_connections_namespaced_watches_unready_instances
                    ratios(summary_of({"namespaces": 1000, "per_namespace": 10, "n": 5}, raw(20.0, 23.0),
                                      {ONE: one, WIDE: one}, (0.0,))["results"]))
     assert not any(g["met"] for g in failed.values())
+
+
+def test_a_slower_cluster_fails_the_raw_p50_goal_but_not_the_one_relative_to_bare_pods() -> None:
+    stages = {ONE: stage(1, 102, 60.0, 8, 8), WIDE: stage(1001, 10102, 110.0, 8, 8)}
+    results = {"bare@one": {"latency": {"p50": 10.0}}, "jupyternetes@one": {"latency": {"p50": 20.0}},
+               "bare@wide": {"latency": {"p50": 16.0}}, "jupyternetes@wide": {"latency": {"p50": 33.0}}}
+    g = goals(stages, ratios(results))
+    raw_goal, relative = (g[k] for k in g if k.startswith("sequential p50"))
+    assert not raw_goal["met"] and raw_goal["measured"] == "1.65x"
+    assert relative["met"] and relative["measured"] == "1.03x (bare pods 1.60x)"
+    results["jupyternetes@wide"] = {"latency": {"p50": 40.0}}  # the operator's own share grew by 25 %
+    assert not [v for k, v in goals(stages, ratios(results)).items() if k.endswith("relative to bare pods")][0]["met"]
