@@ -65,7 +65,9 @@ class EventRecorder:
     events wait while ``busy()`` (work is queued), each at most ``hold`` seconds after it was
     emitted: in a burst of spawns the API server serves the spawns' own writes first, and the
     "Created" and "Ready" notes reach ``kubectl describe`` and a spawn's progress at most ``hold``
-    seconds late (the Warnings a human acts on, never). ``senders``
+    seconds late (the Warnings a human acts on, never), and a Normal event for an object whose last
+    Normal event still waits joins it (one write, both notes: a burst's "created Pod …" and "ready
+    at …" become one Event). ``senders``
     requests in flight drain the Normal buffer: one at a time fell behind a burst of spawns (a
     300-instance bad-input run lost Warnings to a full buffer)."""
 
@@ -82,15 +84,27 @@ class EventRecorder:
         self._clock = clock or MonotonicClock()
         self._normal = anyio.create_memory_object_stream[tuple[float, dict[str, Any]]](buffer)
         self._warnings = anyio.create_memory_object_stream[tuple[float, dict[str, Any]]](buffer)
+        self._waiting: dict[str, dict[str, Any]] = {}  # regarding uid -> its Normal event not yet sent
         self.dropped = 0
+        self.merged = 0
 
     def emit(self, regarding: Mapping[str, Any], type_: str, reason: str, note: str, action: str = "Reconcile") -> None:
-        send = (self._warnings if type_ == WARNING else self._normal)[0]
+        """Queue an event. A Normal event for an object whose previous Normal event still waits (held in
+        a burst) joins it: one Event, the latest reason and action, the notes joined with "; "."""
+        uid = str((regarding.get("metadata") or {}).get("uid") or "")
+        if type_ != WARNING and (waiting := self._waiting.get(uid)) is not None:
+            waiting.update(reason=reason, action=action, note=f"{waiting['note']}; {note}"[:1024])
+            waiting["regarding"]["resourceVersion"] = (regarding.get("metadata") or {}).get("resourceVersion")
+            self.merged += 1
+            return
+        event = event_for(regarding, type_, reason, note, action, self._controller, self._instance)
         try:
-            send.send_nowait((self._clock.now(), event_for(regarding, type_, reason, note, action,
-                                                           self._controller, self._instance)))
+            (self._warnings if type_ == WARNING else self._normal)[0].send_nowait((self._clock.now(), event))
         except anyio.WouldBlock:
             self.dropped += 1
+            return
+        if type_ != WARNING and uid:
+            self._waiting[uid] = event
 
     def pending(self) -> int:
         """Events emitted and not yet taken by a sender."""
@@ -107,6 +121,9 @@ class EventRecorder:
         async for emitted, event in receive:
             while hold and self._busy() and (wait := emitted + hold - self._clock.now()) > 0:
                 await self._clock.sleep(min(wait, HOLD_POLL))
+            uid = str(event["regarding"].get("uid") or "")
+            if self._waiting.get(uid) is event:
+                del self._waiting[uid]  # sent from here on: a later event is an Event of its own
             try:
                 await self._client.create(EVENTS, event, event["metadata"]["namespace"])
             except (ApiError, OSError, TimeoutError, WriteFenced) as exc:  # fenced: no longer the leader

@@ -91,3 +91,48 @@ async def test_normal_events_wait_while_busy_at_most_hold_and_warnings_never_wai
             clock.step(0.1)
             await until(["CreateFailed", "Created", "Ready"])  # not busy any more: sent at the next look
             tg.cancel_scope.cancel()
+
+
+async def test_normal_events_for_one_object_held_together_become_one_event() -> None:
+    received: list[tuple[str, str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.json()
+        received.append((body["regarding"]["name"], body["reason"], body["note"]))
+        return web.json_response({}, status=201)
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handler)
+    clock = FakeClock()
+    async with TestServer(app) as server:
+        configuration = Configuration()
+        configuration.host = str(server.make_url("")).rstrip("/")
+        async with Client(configuration) as client, anyio.create_task_group() as tg:
+            recorder = EventRecorder(client, controller="example.com/ctl", instance="me", busy=lambda: True,
+                                     hold=2.0, clock=clock)
+            tg.start_soon(recorder.run)
+            a = {"metadata": {"name": "a", "namespace": "ns", "uid": "uid-a"}}
+            b = {"metadata": {"name": "b", "namespace": "ns", "uid": "uid-b"}}
+
+            async def until(count: int) -> None:
+                with anyio.fail_after(5):
+                    while len(received) < count:  # noqa: ASYNC110
+                        await anyio.sleep(0.01)
+
+            recorder.emit(a, NORMAL, "Created", "created Pod a")
+            recorder.emit(b, NORMAL, "Created", "created Pod b")
+            recorder.emit(a, WARNING, "Slow", "never joins a Normal event")
+            recorder.emit(a, NORMAL, "Ready", "ready at http://a")
+            await until(1)
+            assert received == [("a", "Slow", "never joins a Normal event")]
+            clock.step(2.0)
+            await until(3)
+            await anyio.sleep(0.1)
+            assert sorted(received[1:]) == [("a", "Ready", "created Pod a; ready at http://a"),
+                                            ("b", "Created", "created Pod b")]
+            assert recorder.merged == 1
+            recorder.emit(a, NORMAL, "Stopped", "stopped")  # the joined event went: this one is its own
+            clock.step(2.0)
+            await until(4)
+            assert received[3] == ("a", "Stopped", "stopped")
+            tg.cancel_scope.cancel()
