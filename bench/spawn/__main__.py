@@ -116,9 +116,11 @@ class Runner:
                                       tuple(args.operator_arg),
                                       Path(f"{self.prefix}-memray.bin") if "memray" in args.profile else None)
 
-    async def window(self, name: str, coro: Any, operated_spawns: int) -> dict[str, Any]:
-        """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran (and, with
-        ``--profile flame``, where its CPU went, in ``...-<name>-flame.svg``)."""
+    async def window(self, name: str, coro: Any, operated_spawns: int, trail: float = 0.0) -> dict[str, Any]:
+        """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran and ``trail``
+        seconds after (what its spawns still cost once they are done: Events held in a burst, the
+        batched template count; ``seconds`` is the run's alone), and, with ``--profile flame``,
+        where its CPU went while it ran, in ``...-<name>-flame.svg``."""
         op = self.operator
         clients0 = dict(self.requests.counts)
         (requests0, reconciles0), (t0, _, cpu0) = await op.counters(), op.usage()
@@ -127,7 +129,9 @@ class Runner:
                 result = await coro
         else:
             result = await coro
-        (requests1, reconciles1), (t1, _, cpu1) = await op.counters(), op.usage()
+        t1 = op.usage()[0]
+        await anyio.sleep(trail)
+        (requests1, reconciles1), (_, _, cpu1) = await op.counters(), op.usage()
         rss = max((r for t, r, _ in op.samples if t0 <= t <= t1), default=0)
         return {"result": result, "operator": {
             "client_requests": {v: n - clients0.get(v, 0) for v, n in self.requests.counts.items()},
@@ -228,8 +232,8 @@ class Runner:
                 return bench.spawn(v, i, tag)
 
             runs = runner(total, one, self.report(v + stage, total))
-            self.windows[v + stage] = (await self.window(v + stage, runs, total if v in OPERATED else 0))["operator"]
-            await anyio.sleep(self.args.settle)
+            self.windows[v + stage] = (await self.window(v + stage, runs, total if v in OPERATED else 0,
+                                                         trail=self.args.settle))["operator"]
 
     async def scenario(self, bench: Bench) -> None:
         args = self.args
