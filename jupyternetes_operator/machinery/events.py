@@ -65,9 +65,10 @@ class EventRecorder:
     events wait while ``busy()`` (work is queued), each at most ``hold`` seconds after it was
     emitted: in a burst of spawns the API server serves the spawns' own writes first, and the
     "Created" and "Ready" notes reach ``kubectl describe`` and a spawn's progress at most ``hold``
-    seconds late (the Warnings a human acts on, never), and a Normal event for an object whose last
-    Normal event still waits joins it (one write, both notes: a burst's "created Pod …" and "ready
-    at …" become one Event). ``senders``
+    seconds late (the Warnings a human acts on, never). While Normal events queue beyond what the
+    senders hold (a burst), a Normal event for an object whose last Normal event is still unsent
+    joins it (one write, both notes: "created Pod …; the notebook server is ready at …"); a lone
+    spawn's events stay apart. ``senders``
     requests in flight drain the Normal buffer: one at a time fell behind a burst of spawns (a
     300-instance bad-input run lost Warnings to a full buffer)."""
 
@@ -89,10 +90,12 @@ class EventRecorder:
         self.merged = 0
 
     def emit(self, regarding: Mapping[str, Any], type_: str, reason: str, note: str, action: str = "Reconcile") -> None:
-        """Queue an event. A Normal event for an object whose previous Normal event still waits (held in
-        a burst) joins it: one Event, the latest reason and action, the notes joined with "; "."""
+        """Queue an event. While Normal events are queued beyond the senders (a burst), a Normal event for
+        an object whose previous Normal event is not sent yet joins it: one Event, the latest reason and
+        action, the notes joined with "; "."""
         uid = str((regarding.get("metadata") or {}).get("uid") or "")
-        if type_ != WARNING and (waiting := self._waiting.get(uid)) is not None:
+        if type_ != WARNING and (waiting := self._waiting.get(uid)) is not None and \
+                self._normal[1].statistics().current_buffer_used:
             waiting.update(reason=reason, action=action, note=f"{waiting['note']}; {note}"[:1024])
             waiting["regarding"]["resourceVersion"] = (regarding.get("metadata") or {}).get("resourceVersion")
             self.merged += 1

@@ -93,7 +93,7 @@ async def test_normal_events_wait_while_busy_at_most_hold_and_warnings_never_wai
             tg.cancel_scope.cancel()
 
 
-async def test_normal_events_for_one_object_held_together_become_one_event() -> None:
+async def test_normal_events_for_one_object_join_only_while_a_backlog_queues() -> None:
     received: list[tuple[str, str, str]] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -109,7 +109,7 @@ async def test_normal_events_for_one_object_held_together_become_one_event() -> 
         configuration.host = str(server.make_url("")).rstrip("/")
         async with Client(configuration) as client, anyio.create_task_group() as tg:
             recorder = EventRecorder(client, controller="example.com/ctl", instance="me", busy=lambda: True,
-                                     hold=2.0, clock=clock)
+                                     hold=2.0, clock=clock, senders=1)
             tg.start_soon(recorder.run)
             a = {"metadata": {"name": "a", "namespace": "ns", "uid": "uid-a"}}
             b = {"metadata": {"name": "b", "namespace": "ns", "uid": "uid-b"}}
@@ -120,19 +120,23 @@ async def test_normal_events_for_one_object_held_together_become_one_event() -> 
                         await anyio.sleep(0.01)
 
             recorder.emit(a, NORMAL, "Created", "created Pod a")
-            recorder.emit(b, NORMAL, "Created", "created Pod b")
+            await anyio.sleep(0.1)  # the one sender holds it
+            recorder.emit(b, NORMAL, "Created", "created Pod b")  # queued behind it: a backlog
             recorder.emit(a, WARNING, "Slow", "never joins a Normal event")
             recorder.emit(a, NORMAL, "Ready", "ready at http://a")
             await until(1)
             assert received == [("a", "Slow", "never joins a Normal event")]
             clock.step(2.0)
             await until(3)
-            await anyio.sleep(0.1)
-            assert sorted(received[1:]) == [("a", "Ready", "created Pod a; ready at http://a"),
-                                            ("b", "Created", "created Pod b")]
+            assert received[1:] == [("a", "Ready", "created Pod a; ready at http://a"), ("b", "Created", "created Pod b")]
             assert recorder.merged == 1
-            recorder.emit(a, NORMAL, "Stopped", "stopped")  # the joined event went: this one is its own
+
+            # No backlog (a lone spawn): its events stay apart, even while one is held.
+            recorder.emit(a, NORMAL, "Stopped", "stopped")
+            await anyio.sleep(0.1)
+            recorder.emit(a, NORMAL, "Again", "again")
             clock.step(2.0)
-            await until(4)
-            assert received[3] == ("a", "Stopped", "stopped")
+            await until(5)
+            assert received[3:] == [("a", "Stopped", "stopped"), ("a", "Again", "again")]
+            assert recorder.merged == 1
             tg.cancel_scope.cancel()
