@@ -128,7 +128,8 @@ async def test_normal_events_for_one_object_join_only_while_a_backlog_queues() -
             assert received == [("a", "Slow", "never joins a Normal event")]
             clock.step(2.0)
             await until(3)
-            assert received[1:] == [("a", "Ready", "created Pod a; ready at http://a"), ("b", "Created", "created Pod b")]
+            assert received[1:] == [("a", "Ready", "created Pod a; ready at http://a"),
+                                    ("b", "Created", "created Pod b")]
             assert recorder.merged == 1
 
             # No backlog (a lone spawn): its events stay apart, even while one is held.
