@@ -2,10 +2,10 @@
 
 ``python -m bench.spawn.repeats LABEL=DIR[,DIR...] [LABEL=DIR...]`` reads the one ``spawn-*.json``
 in each ``DIR`` (a ``bench.spawn --out`` directory), and prints a markdown table: per label and
-variant, the median ``[min-max]`` of p50 (also minus bare's), p99 and all-Ready times bare pods in the same run, p50 and
-p99 against KubeSpawner in the same run (when it ran), and the operator's CPU, API requests and
-instance reconciles per spawn. Labels are for paired code: run ``A`` and ``B`` interleaved, one
-label each.
+variant, the median ``[min-max]`` of p50 (also minus bare's), p99 and all-Ready times bare pods
+in the same run, p50 and p99 against KubeSpawner in the same run (when it ran), and the
+operator's CPU, API requests and instance reconciles per spawn. Labels are for paired code: run
+``A`` and ``B`` interleaved, one label each.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ FIRST_STATUS_GRACE = 2.0
 """Seconds a new instance that is merely provisioning waits for its first status write: a spawn
 that runs within it goes straight to Running, with one status write (and no Provisioning Event)
 instead of two of each. 2 s covers a burst's median spawn here (0.25 s covered a lone one only:
-at a 300 burst it cost 1.2 more API requests per spawn, bench/README.md); a failure or a wait
+at a 300 burst it cost 2.1 more API requests per spawn, bench/README.md); a failure or a wait
 with a reason (Pending) is written at once, and the spawn's progress shows meanwhile in its
 pod's Events."""
 
