@@ -4,7 +4,8 @@ Handlers run synchronously, in event order, after the store already reflects the
 change (so a handler that reads the store sees the new state). They should only
 enqueue keys; an exception in one is logged and counted, never allowed to stop the
 watch or the other handlers. ``wait_synced()`` returns after the first complete
-LIST has reached the store and every handler.
+LIST has reached the store and every handler; given error types, it raises instead
+when the reflector meets one of them before that (the reflector keeps retrying).
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ class Informer:
         self._handlers: list[EventHandler] = []
         self._m = (metrics if metrics is not None else InformerMetrics()).informer(name)
         self._synced = anyio.Event()
+        self._progress = anyio.Event()  # set (and replaced) at the first sync and at each retried error
+        self.last_error: Exception | None = None
         self.reflector = Reflector(name, lister_watcher, self, reflector_options or ReflectorOptions(),
-                                   clock or MonotonicClock(), self._m)
+                                   clock or MonotonicClock(), self._m, on_error=self._on_error)
 
     @classmethod
     def for_resource(cls, client: Client, resource: Resource, options: InformerOptions | None = None, *,
@@ -92,11 +95,26 @@ class Informer:
     def has_synced(self) -> bool:
         return self._synced.is_set()
 
-    async def wait_synced(self) -> None:
-        await self._synced.wait()
+    async def wait_synced(self, *, fail_on: tuple[type[Exception], ...] = ()) -> None:
+        """Wait for the first sync; raise the reflector's last error if it is one of ``fail_on``."""
+        while not self._synced.is_set():
+            if fail_on and isinstance(self.last_error, fail_on):
+                raise self.last_error
+            await self._progress.wait()
+
+    def _on_error(self, exc: Exception) -> None:
+        self.last_error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
 
     async def run(self) -> None:
-        await self.reflector.run()
+        try:
+            await self.reflector.run()
+        finally:
+            self.last_error = None  # an error of this run says nothing about the next
 
     # -- the reflector's sink ------------------------------------------------------------
 
@@ -112,7 +130,9 @@ class Informer:
             else:
                 self._deleted(change.obj)
         self._gauge()
-        self._synced.set()
+        if not self._synced.is_set():
+            self._synced.set()
+            self._wake()
 
     def upsert(self, obj: dict[str, Any]) -> None:
         stored, old = self.store.update(obj)

@@ -18,7 +18,8 @@ Guarantees (client-go's reflector semantics):
   no delete is missed while the watch was down.
 - A silent connection is cut by the inactivity timeout; every other error waits a
   jittered exponential backoff (from the injected clock), and at least the
-  server's Retry-After when it sent one, and retries.
+  server's Retry-After when it sent one, and retries. Each such error is handed to
+  ``on_error`` first (client-go's watch error handler), so a waiter can give up on it.
 
 Not promised: ordering across different resources; the sink sees events of one
 resource in server order.
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -129,6 +130,7 @@ class Reflector:
     metrics: InformerSeries = field(default_factory=InformerSeries)
     rng: random.Random = field(default_factory=random.Random)
     backoff: Backoff | None = None
+    on_error: Callable[[Exception], None] | None = None
     last_sync_resource_version: str = ""
     resource_version: str = ""
     _version_unavailable: bool = False
@@ -179,6 +181,8 @@ class Reflector:
                     delay = max(delay, exc.retry_after)  # the server said when (429 with Retry-After)
                 log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay,
                             extra={"resource": self.name, "error": type(exc).__name__})
+                if self.on_error is not None:
+                    self.on_error(exc)
                 self.metrics.watch_restarted(reason)
                 await self.clock.sleep(delay)
 

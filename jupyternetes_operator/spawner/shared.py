@@ -15,7 +15,8 @@ Contract:
   :class:`SharedCache` of a namespace, started lazily as an asyncio task on first use; it
   is synced when returned. Its first
   use makes one small LIST itself, so that a missing permission surfaces as a
-  ``Forbidden`` error instead of a silent retry loop.
+  ``Forbidden`` error instead of a silent retry loop; so does a right revoked between
+  that LIST and the informer's (the informer is stopped, and the next use probes again).
 - An instance whose server turns out of date with its template (its ``UpToDate`` condition turns
   False) is logged once, as a warning naming the server and its user (:mod:`.rollout`).
 - Everything is keyed by the running event loop (the hub has one; tests have one per test),
@@ -34,6 +35,7 @@ from typing import Any
 
 from ..api import INSTANCES, TEMPLATES
 from ..kube.client import Client, Resource
+from ..kube.errors import Forbidden
 from ..machinery.informer import Informer, InformerOptions
 from ..machinery.store import DeletedFinalStateUnknown, FrozenObject
 from .manifests import SELECTOR
@@ -69,8 +71,14 @@ class SharedCache:
                 await self._client.list_page(self._resource, self.namespace, params=probe)
                 self._task = asyncio.get_running_loop().create_task(self.informer.run(),
                                                                      name=self.informer.name)
-        async with asyncio.timeout(timeout):
-            await self.informer.wait_synced()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.informer.wait_synced(fail_on=(Forbidden,))
+        except Forbidden:
+            # The probe passed on the API server's authorizer cache just before a revoked right took
+            # effect: stop the retrying informer, so the next call probes again.
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._task is not None:
