@@ -37,7 +37,7 @@ from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .capacity import Admissions
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import Outcome, blocked_by, failed, observe, released, stopped, up_to_date, waiting
+from .outcome import Outcome, announcement, blocked_by, failed, observe, released, stopped, up_to_date, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, plan
 from .release import plan_release, summary
@@ -373,24 +373,10 @@ class InstanceReconciler:
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
                   outcome: Outcome) -> None:
-        before = api.status_condition(current, api.READY).get("reason")
-        if current.get("phase") == outcome.phase and (outcome.phase not in (api.FAILED, api.PENDING)
-                                                      or before == outcome.ready.reason):
-            return  # one Event per transition (and per new reason for a failure or a wait)
-        if outcome.phase == api.RUNNING:
+        if outcome.phase == api.RUNNING and current.get("phase") != api.RUNNING:
             started = self._first_seen.pop(key, None)
             if started is not None:
                 self._metrics.spawned(self._clock.now() - started)
-            url = (outcome.endpoint or {}).get("url", "")
-            self._ctx.recorder.emit(instance, NORMAL, api.READY, f"the notebook server is ready at {url}", "Ready")
-        elif outcome.phase == api.FAILED:
-            self._ctx.recorder.emit(instance, WARNING, outcome.ready.reason, outcome.ready.message, "Fail")
-        elif outcome.phase == api.STOPPED:
-            self._ctx.recorder.emit(instance, NORMAL, api.SERVER_STOPPED, outcome.ready.message[:1024], "Stop")
-        elif outcome.phase == api.RELEASED:
-            self._ctx.recorder.emit(instance, NORMAL, api.RELEASED, outcome.ready.message[:1024], "Release")
-        elif outcome.ready.reason == api.TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
-            self._ctx.recorder.emit(instance, WARNING, api.TEMPLATE_NOT_FOUND, outcome.ready.message, "Resolve")
-        elif outcome.phase == api.PROVISIONING:
-            self._ctx.recorder.emit(instance, NORMAL, api.PROVISIONING, outcome.ready.message[:1024], "Provision")
+        if (event := announcement(current, outcome)) is not None:
+            self._ctx.recorder.emit(instance, *event)
 

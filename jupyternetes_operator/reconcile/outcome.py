@@ -14,6 +14,11 @@ Guaranteed:
   mounts holds nothing back, whatever its phase (recorded as it is).
 - :func:`blocked_by` says when a plan may not go ahead (an untrusted claim, a name taken, a
   home in use: waiting while its holder terminates, else Failed).
+- :func:`announcement` is the Event a status write announces: one per transition (and per new
+  reason of a failure or a wait). Turning Running is announced only when a status without a
+  phase is not what it replaces: a server that is running at its first status write (it ran
+  within the reconciler's first-status grace) has its ``Created`` Event and its status to say
+  so, and a burst of such spawns writes one Event each instead of two.
 """
 
 from __future__ import annotations
@@ -22,7 +27,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..api import FAILED, PENDING, PROVISIONING, RELEASED, RUNNING, SERVER_STOPPED, STOPPED
+from ..api import (
+    FAILED,
+    PENDING,
+    PROVISIONING,
+    READY,
+    RELEASED,
+    RUNNING,
+    SERVER_STOPPED,
+    STOPPED,
+    TEMPLATE_NOT_FOUND,
+    status_condition,
+)
+from ..machinery.events import NORMAL, WARNING
 from . import status as st
 from .binding import mounted_claims
 from .plan import Plan
@@ -168,4 +185,29 @@ def blocked_by(the_plan: Plan) -> Outcome | None:
         if all(u.terminating for u in the_plan.in_use):
             return waiting("ClaimInUse", message, resolved=True, retry_after=CLAIM_WAIT)
         return failed("ClaimInUse", message, True)
+    return None
+
+
+def announcement(current: Mapping[str, Any], outcome: Outcome) -> tuple[str, str, str, str] | None:
+    """``(type, reason, note, action)`` of the Event for writing ``outcome`` over the status
+    ``current``, or None (see the module's contract)."""
+    before = status_condition(current, READY).get("reason")
+    if current.get("phase") == outcome.phase and (outcome.phase not in (FAILED, PENDING)
+                                                  or before == outcome.ready.reason):
+        return None
+    if outcome.phase == RUNNING:
+        if not current.get("phase"):
+            return None
+        url = (outcome.endpoint or {}).get("url", "")
+        return NORMAL, READY, f"the notebook server is ready at {url}", "Ready"
+    if outcome.phase == FAILED:
+        return WARNING, outcome.ready.reason, outcome.ready.message, "Fail"
+    if outcome.phase == STOPPED:
+        return NORMAL, SERVER_STOPPED, outcome.ready.message[:1024], "Stop"
+    if outcome.phase == RELEASED:
+        return NORMAL, RELEASED, outcome.ready.message[:1024], "Release"
+    if outcome.ready.reason == TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
+        return WARNING, TEMPLATE_NOT_FOUND, outcome.ready.message, "Resolve"
+    if outcome.phase == PROVISIONING:
+        return NORMAL, PROVISIONING, outcome.ready.message[:1024], "Provision"
     return None

@@ -4,7 +4,7 @@ import dataclasses
 from typing import Any
 
 from jupyternetes_operator import api
-from jupyternetes_operator.reconcile.outcome import failed, observe, stopped, up_to_date, waiting
+from jupyternetes_operator.reconcile.outcome import announcement, failed, observe, stopped, up_to_date, waiting
 from jupyternetes_operator.reconcile.status import Condition
 
 from .test_plan import sample
@@ -122,3 +122,38 @@ def test_a_crash_of_one_pod_wins_over_a_clean_exit_of_another() -> None:
 def test_stopped_is_a_terminal_phase_the_crd_knows() -> None:
     assert api.STOPPED in api.PHASES
     assert stopped("gone").ready == Condition(False, api.SERVER_STOPPED, "gone")
+
+
+def status(phase: str | None, reason: str = "") -> dict[str, Any]:
+    """An instance's written status (the reconciler's ``current``); ``None``: never written."""
+    if phase is None:
+        return {}
+    return {"phase": phase, "conditions": [{"type": "Ready", "status": "False", "reason": reason}]}
+
+
+def test_running_at_the_first_status_is_not_announced_and_running_after_a_wait_is() -> None:
+    rendered = sample()
+    pvc, pod = rendered.children
+    running = observe(rendered, ((pvc, claim("Bound")), (pod, RUNNING_POD)), {})
+    assert announcement(status(None), running) is None  # its Created Event and its status say it
+    ready = ("Normal", "Ready", "the notebook server is ready at http://10.0.0.7:8888", "Ready")
+    assert announcement(status(api.PROVISIONING, "Provisioning"), running) == ready
+    assert announcement(status(api.PENDING, "CapacityReached"), running) == ready
+    assert announcement(status(api.FAILED, "PodFailed"), running) == ready  # back from a failure
+    assert announcement(status(api.RUNNING), running) is None  # no transition
+
+
+def test_every_other_transition_is_announced_once_and_a_new_reason_again() -> None:
+    provisioning = observe(sample(), ((sample().children[0], claim("Pending")), (sample().children[1], None)), {})
+    assert announcement(status(None), provisioning)[:2] == ("Normal", "Provisioning")  # type: ignore[index]
+    assert announcement(status(api.PROVISIONING, "Provisioning"), provisioning) is None
+    broken = failed("PodFailed", "exit 1", resolved=True)
+    assert announcement(status(None), broken) == ("Warning", "PodFailed", "exit 1", "Fail")
+    assert announcement(status(api.FAILED, "PodFailed"), broken) is None
+    assert announcement(status(api.FAILED, "ChildConflict"), broken) is not None  # a new reason
+    missing = waiting("TemplateNotFound", "no template t", resolved=False)
+    assert announcement(status(None), missing) == ("Warning", "TemplateNotFound", "no template t", "Resolve")
+    assert announcement(status(api.PENDING, "TemplateNotFound"), missing) is None
+    assert announcement(status(None), waiting("CapacityReached", "full")) is None  # the status says it
+    assert announcement(status(api.RUNNING), stopped("exited 0"))[:2] == (  # type: ignore[index]
+        "Normal", "ServerStopped")
