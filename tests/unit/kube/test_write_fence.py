@@ -4,12 +4,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from kubernetes_asyncio.client import Configuration
 
 from jupyternetes_operator.kube.client import Client, env_proxy
 from jupyternetes_operator.kube.fence import WriteFenced
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, LEASES
+
+from ..localapi import local_client
 
 
 async def test_writes_are_refused_locally_when_the_fence_says_no() -> None:
@@ -41,25 +42,20 @@ async def test_a_write_deposed_while_it_waited_for_a_connection_never_leaves() -
         received.append(request.method)
         return web.json_response({"metadata": {"name": "x"}})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    async with TestServer(app) as server:
-        configuration = Configuration()
-        configuration.host = str(server.make_url("")).rstrip("/")
-        async with Client(configuration) as client:
-            answers: list[bool] = []
-            client.write_fence = lambda method, path: answers.pop(0)
+    async with local_client(handler) as client:
+        answers: list[bool] = []
+        client.write_fence = lambda method, path: answers.pop(0)
 
-            answers[:] = [True, False]  # a new connection: deposed during the connect
-            with pytest.raises(WriteFenced):
-                await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
-            await client.get(CONFIG_MAPS, "x", "ns")  # leaves a kept-alive connection in the pool
-            answers[:] = [True, False]  # a reused connection
-            with pytest.raises(WriteFenced):
-                await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
-            answers[:] = [True, True]
+        answers[:] = [True, False]  # a new connection: deposed during the connect
+        with pytest.raises(WriteFenced):
             await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
-            assert answers == []
+        await client.get(CONFIG_MAPS, "x", "ns")  # leaves a kept-alive connection in the pool
+        answers[:] = [True, False]  # a reused connection
+        with pytest.raises(WriteFenced):
+            await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
+        answers[:] = [True, True]
+        await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
+        assert answers == []
     assert received == ["GET", "POST"]
 
 
@@ -73,22 +69,19 @@ async def test_a_netrc_entry_for_the_api_host_neither_clashes_with_the_token_nor
         seen.append(request.headers.get("Authorization"))
         return web.json_response({"metadata": {"name": "x"}})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
     (tmp_path / "netrc").write_text("machine 127.0.0.1 login someone password secret\n")
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
-    async with TestServer(app) as server:
-        configuration = Configuration()
-        configuration.host = str(server.make_url("")).rstrip("/")
+    def token(configuration: Configuration) -> None:
         configuration.api_key = {"BearerToken": "token-1"}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
-        async with Client(configuration) as client:
-            loop = asyncio.get_running_loop()
-            hops: list[object] = []
-            original = loop.run_in_executor
-            monkeypatch.setattr(loop, "run_in_executor", lambda *a: hops.append(a) or original(*a))
-            await client.get(CONFIG_MAPS, "x", "ns")
-            await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
+
+    async with local_client(handler, configure=token) as client:
+        loop = asyncio.get_running_loop()
+        hops: list[object] = []
+        original = loop.run_in_executor
+        monkeypatch.setattr(loop, "run_in_executor", lambda *a: hops.append(a) or original(*a))
+        await client.get(CONFIG_MAPS, "x", "ns")
+        await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
     assert seen == ["Bearer token-1", "Bearer token-1"]
     assert hops == []
 
@@ -115,24 +108,19 @@ async def test_fenced_writes_landed_waits_for_every_write_that_passed_the_fence(
             await answer.wait()
         return web.json_response({"metadata": {"name": "x"}})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    async with TestServer(app) as server:
-        configuration = Configuration()
-        configuration.host = str(server.make_url("")).rstrip("/")
-        async with Client(configuration) as client:
-            await asyncio.wait_for(client.fenced_writes_landed(), 1)  # none in flight: at once
-            client.write_fence = lambda method, path: True
-            write = asyncio.create_task(client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns"))
-            await asyncio.wait_for(arrived.wait(), 5)
-            landed = asyncio.create_task(client.fenced_writes_landed())
-            await client.get(CONFIG_MAPS, "x", "ns")  # reads are not waited for
-            await asyncio.sleep(0.05)
-            assert not landed.done()
-            answer.set()
-            await asyncio.wait_for(landed, 5)
-            await write
-            client.write_fence = lambda method, path: False
-            with pytest.raises(WriteFenced):  # a refused write is never in flight
-                await client.create(CONFIG_MAPS, {"metadata": {"name": "y"}}, "ns")
-            await asyncio.wait_for(client.fenced_writes_landed(), 1)
+    async with local_client(handler) as client:
+        await asyncio.wait_for(client.fenced_writes_landed(), 1)  # none in flight: at once
+        client.write_fence = lambda method, path: True
+        write = asyncio.create_task(client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns"))
+        await asyncio.wait_for(arrived.wait(), 5)
+        landed = asyncio.create_task(client.fenced_writes_landed())
+        await client.get(CONFIG_MAPS, "x", "ns")  # reads are not waited for
+        await asyncio.sleep(0.05)
+        assert not landed.done()
+        answer.set()
+        await asyncio.wait_for(landed, 5)
+        await write
+        client.write_fence = lambda method, path: False
+        with pytest.raises(WriteFenced):  # a refused write is never in flight
+            await client.create(CONFIG_MAPS, {"metadata": {"name": "y"}}, "ns")
+        await asyncio.wait_for(client.fenced_writes_landed(), 1)

@@ -11,12 +11,12 @@ from typing import Any
 import anyio
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from kubernetes_asyncio.client import Configuration
 
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.machinery.events import NORMAL, WARNING, EventRecorder, event_for
 
+from ..localapi import local_client
 from .fakeclock import FakeClock
 
 SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -65,13 +65,8 @@ async def event_sink(record: Callable[[dict[str, Any]], Any]) -> AsyncIterator[t
         received.append(record(await request.json()))
         return web.json_response({}, status=201)
 
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", handler)
-    async with TestServer(app) as server:
-        configuration = Configuration()
-        configuration.host = str(server.make_url("")).rstrip("/")
-        async with Client(configuration) as client:
-            yield client, received
+    async with local_client(handler, "POST") as client:
+        yield client, received
 
 
 async def test_normal_events_wait_while_busy_at_most_hold_and_warnings_never_wait() -> None:

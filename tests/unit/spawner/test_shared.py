@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
-from kubernetes_asyncio.client import Configuration
 
 from jupyternetes_operator.api import TEMPLATES
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.errors import Forbidden
 from jupyternetes_operator.spawner.shared import SharedCache
+
+from ..localapi import local_client
 
 FORBIDDEN = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
              "message": "templates is forbidden"}
@@ -40,13 +40,8 @@ async def scripted_lists(answers: list[int]) -> AsyncIterator[tuple[Client, list
         return web.json_response({"kind": "List", "apiVersion": "v1", "items": [],
                                   "metadata": {"resourceVersion": "7"}})
 
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handler)
-    async with TestServer(app) as server:
-        configuration = Configuration()
-        configuration.host = str(server.make_url("")).rstrip("/")
-        async with Client(configuration) as client:
-            yield client, seen
+    async with local_client(handler, "GET") as client:
+        yield client, seen
 
 
 async def test_a_right_revoked_after_the_probe_fails_fast_and_the_next_start_probes_again() -> None:
