@@ -15,9 +15,8 @@ Guaranteed:
 - :func:`blocked_by` says when a plan may not go ahead (an untrusted claim, a name taken, a
   home in use: waiting while its holder terminates, else Failed).
 - :func:`announcement` is the Event a status write announces: one per transition (and per new
-  reason of a failure or a wait). Turning Running is announced only when a status without a
-  phase is not what it replaces: a server that is running at its first status write (it ran
-  within the reconciler's first-status grace) has its ``Created`` Event and its status to say
+  reason of a failure or a wait), except turning Running at an instance's first status write
+  (it ran within the reconciler's first-status grace): its ``Created`` Event and its status say
   so, and a burst of such spawns writes one Event each instead of two.
 """
 
