@@ -180,6 +180,19 @@ class OperatorProcess:
     async def stop(self, timeout: float = 30) -> int:
         return await anyio.to_thread.run_sync(self.terminate, timeout)
 
+    async def exited(self, timeout: float) -> int | None:
+        """The exit code once the process ends by itself within ``timeout`` seconds, else None (no signal sent)."""
+        assert self.proc is not None
+        proc = self.proc
+
+        def wait() -> int | None:
+            try:
+                return proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+
+        return await anyio.to_thread.run_sync(wait)
+
     def usage(self) -> tuple[float, int, float]:
         """(perf_counter, RSS bytes, CPU seconds) of the running process, from ``/proc``."""
         assert self.proc is not None
