@@ -88,7 +88,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     informer_sync_timeout = Float(60.0, help="Longest wait for the shared instance cache's first LIST.").tag(
         config=True)
     progress_drain_seconds = Float(
-        1.0, help="After the instance is Running or Failed, how long progress() still shows late Events.",
+        1.0, help="After the instance is Running or Failed, how long progress() still shows late Events (and "
+                  "a failed start() waits for its pods' Events to be shown, while progress() is followed).",
     ).tag(config=True)
     delete_retained_pvcs = Bool(True, help="delete_forever() deletes the server's retained PVCs.").tag(config=True)
 
@@ -107,8 +108,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self._state = ServerState()
         self._starting = False
         self._uid: str | None = None
-        self._uid_known = asyncio.Event()
-        self._start_done = asyncio.Event()
+        self._signals = feed.Signals()  # this start() and its progress() readers
         self._recovering = True  # until this process starts the server or has polled it once
         self._url: str | None = None  # the address of a server recovered after a hub restart
 
@@ -203,8 +203,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self._state = ServerState()
         self._url = None
         self._uid = None
-        self._uid_known.clear()  # cleared, not replaced: progress() may already wait on them
-        self._start_done.clear()
+        self._signals.clear()
         name, namespace = self.instance_name, self.namespace
         nonce = secrets.token_hex(8)
         try:
@@ -221,9 +220,11 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                 raise api_error("create", f"JupyterNotebookInstance {name}", namespace, exc) from exc
             self._state = self._state.created()
             self._uid = created["metadata"]["uid"]
-            self._uid_known.set()
+            self._signals.uid_known.set()
             return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, SpawnError):  # the pods' Events that led here go out first
+                await self._signals.settle(self.progress_drain_seconds)
             if self._uid is not None:  # its instance exists (and owns the Secret): no later hub need finish it
                 self._state = self._state.created()
                 with suppress(Exception):
@@ -234,7 +235,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             raise
         finally:
             self._starting = False
-            self._start_done.set()
+            self._signals.done.set()
 
     async def _instance_manifest(self, name: str, namespace: str, nonce: str) -> dict[str, Any]:
         """Check everything the user and the configuration chose, before any write."""
@@ -371,10 +372,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """Phase changes (shared cache), the instance's Events and its pods' (:mod:`.podevents`), until Running
         or Failed or until start() ends, whichever is first (plus progress_drain_seconds for late Events)."""
-        namespace = self.namespace
-        name = self.instance_name
-        uid_known, start_done = self._uid_known, self._start_done
-        waiters = [asyncio.ensure_future(uid_known.wait()), asyncio.ensure_future(start_done.wait())]
+        namespace, name, signals = self.namespace, self.instance_name, self._signals
+        waiters = [asyncio.ensure_future(signals.uid_known.wait()), asyncio.ensure_future(signals.done.wait())]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -392,9 +391,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         async def events() -> None:  # the instance's, and its pods' (cancelled together by follow)
             client, cache = (await self._connection()).client, await self._instances(namespace)
             await asyncio.gather(feed.pump_events(queue, tracker, client, name, namespace, uid, self.log),
-                                 feed.pump_pod_events(queue, tracker, client, cache, name, namespace, uid, self.log))
+                                 feed.pump_pod_events(queue, tracker, client, cache, name, namespace, uid, self.log,
+                                                      signals.listed))
 
-        async with aclosing(feed.follow(queue, (phases, events), self._start_done,
-                                        self.progress_drain_seconds)) as items:
+        async with aclosing(feed.follow(queue, (phases, events), signals, self.progress_drain_seconds)) as items:
             async for item in items:
                 yield item

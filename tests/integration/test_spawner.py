@@ -22,6 +22,7 @@ import orjson
 import pytest
 import yaml
 from jupyterhub.objects import Hub, Server
+from jupyterhub.utils import iterate_until
 
 from jupyternetes_operator import api
 from jupyternetes_operator.kube.client import Client, Resource
@@ -322,18 +323,8 @@ async def test_unschedulable_server_times_out_with_the_reason(control_plane: Con
 
 
 async def collect_until(spawner: JupyternetesSpawner, task: asyncio.Task[Any]) -> list[dict[str, Any]]:
-    """Progress until ``task`` ends (as JupyterHub consumes it: it stops when the spawn is done)."""
-    items: list[dict[str, Any]] = []
-
-    async def consume() -> None:
-        async for item in spawner.progress():
-            items.append(item)
-
-    consumer = asyncio.create_task(consume())
-    await asyncio.wait([task])
-    consumer.cancel()
-    await asyncio.gather(consumer, return_exceptions=True)
-    return items
+    """Progress as JupyterHub's progress handler reads it: until ``task`` ends, plus what is ready then."""
+    return [item async for item in iterate_until(task, spawner.progress())]
 
 
 async def test_operator_not_running(control_plane: ControlPlane, kube: Client, namespace: str,

@@ -1,5 +1,6 @@
-"""pump_pod_events: which pods it watches and when it ends, against an in-memory cache (the watches
-themselves are faked here; on the real control plane: tests/integration/test_pod_progress.py)."""
+"""pump_pod_events: which pods it watches, when it says their Events are out, and when it ends, against an
+in-memory cache (the watches themselves are faked here; on the real control plane:
+tests/integration/test_pod_progress.py); Signals.settle."""
 
 from __future__ import annotations
 
@@ -34,16 +35,23 @@ class Cache:
             return self.obj
 
 
-def instance(*pods: str, uid: str = UID) -> dict[str, Any]:
+def instance(*pods: str, uid: str = UID, phase: str = "Provisioning") -> dict[str, Any]:
     return {"metadata": {"name": "jupyter-alice", "uid": uid, "creationTimestamp": "2026-11-30T10:00:00Z"},
-            "status": {"children": [{"kind": "Pod", "name": p} for p in pods]}}
+            "status": {"phase": phase, "children": [{"kind": "Pod", "name": p} for p in pods]}}
+
+
+def pump(cache: Cache, queue: feed.Queue, listed: asyncio.Event | None = None) -> asyncio.Task[None]:
+    return asyncio.create_task(feed.pump_pod_events(queue, prog.Tracker(), cast(Any, None), cast(Any, cache),
+                                                    "jupyter-alice", "ns", UID, logging.getLogger("test"),
+                                                    listed or asyncio.Event()))
 
 
 async def test_watches_each_pod_once_from_when_it_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     watched: list[str] = []
     events: dict[str, asyncio.Event] = {}
 
-    async def fake_watch(client: Any, namespace: str, field_selector: str, handle: Any, log: Any) -> None:
+    async def fake_watch(client: Any, namespace: str, field_selector: str, handle: Any, log: Any,
+                         listed: asyncio.Event) -> None:
         watched.append(field_selector)
         handle({"metadata": {"creationTimestamp": "2026-11-30T10:00:01Z"}, "type": "Normal", "reason": "Pulling",
                 "note": f"about {field_selector}", "regarding": {"name": field_selector}})
@@ -52,10 +60,9 @@ async def test_watches_each_pod_once_from_when_it_is_named(monkeypatch: pytest.M
     monkeypatch.setattr(feed, "_watch_events", fake_watch)
     cache = Cache()
     queue: feed.Queue = asyncio.Queue()
-    pump = asyncio.create_task(feed.pump_pod_events(queue, prog.Tracker(), cast(Any, None), cast(Any, cache),
-                                                    "jupyter-alice", "ns", UID, logging.getLogger("test")))
+    task = pump(cache, queue)
     await asyncio.sleep(0.01)
-    assert not pump.done()  # absent from the cache: not yet seen, so not gone
+    assert not task.done()  # absent from the cache: not yet seen, so not gone
     await cache.set(instance())
     await asyncio.sleep(0.01)
     assert watched == []
@@ -67,7 +74,7 @@ async def test_watches_each_pod_once_from_when_it_is_named(monkeypatch: pytest.M
                        "regarding.kind=Pod,regarding.name=jupyter-alice-sidecar"]
     assert queue.qsize() == 2
     await cache.set(None)  # deleted once seen: the pump ends, its watches with it
-    await asyncio.wait_for(pump, 1)
+    await asyncio.wait_for(task, 1)
 
 
 async def test_another_instance_of_the_name_ends_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,8 +82,49 @@ async def test_another_instance_of_the_name_ends_it(monkeypatch: pytest.MonkeyPa
     cache = Cache()
     await cache.set(instance())
     queue: feed.Queue = asyncio.Queue()
-    pump = asyncio.create_task(feed.pump_pod_events(queue, prog.Tracker(), cast(Any, None), cast(Any, cache),
-                                                    "jupyter-alice", "ns", UID, logging.getLogger("test")))
+    task = pump(cache, queue)
     await asyncio.sleep(0.01)
     await cache.set(instance(uid="u-2"))
-    await asyncio.wait_for(pump, 1)
+    await asyncio.wait_for(task, 1)
+
+
+async def test_listed_once_a_final_status_and_the_lists_of_its_pods_are_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a failed start() waits for (Signals.settle): not before the status is final, nor before
+    each pod it names has its LIST shown; a pod first named by the final status counts too."""
+    lists: dict[str, asyncio.Event] = {}  # selector: the LIST may answer
+
+    async def fake_watch(client: Any, namespace: str, field_selector: str, handle: Any, log: Any,
+                         listed: asyncio.Event) -> None:
+        await lists.setdefault(field_selector, asyncio.Event()).wait()
+        listed.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(feed, "_watch_events", fake_watch)
+    cache, queue, listed = Cache(), cast(feed.Queue, asyncio.Queue()), asyncio.Event()
+    task = pump(cache, queue, listed)
+    await cache.set(instance("jupyter-alice-notebook"))
+    await asyncio.sleep(0.01)
+    lists["regarding.kind=Pod,regarding.name=jupyter-alice-notebook"].set()
+    await asyncio.sleep(0.01)
+    assert not listed.is_set()  # listed, but the status is not final
+    await cache.set(instance("jupyter-alice-notebook", "jupyter-alice-sidecar", phase="Failed"))
+    await asyncio.sleep(0.01)
+    assert not listed.is_set()  # the sidecar's LIST has not answered
+    lists["regarding.kind=Pod,regarding.name=jupyter-alice-sidecar"].set()
+    await asyncio.wait_for(listed.wait(), 1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_settle_waits_for_listed_only_if_followed() -> None:
+    signals = feed.Signals()
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await signals.settle(5)  # nobody follows: no wait
+    assert loop.time() - began < 1
+    signals.followers = 1
+    await asyncio.wait_for(signals.settle(0.05), 1)  # followed, never listed: at most the bound
+    loop.call_later(0.01, signals.listed.set)
+    await asyncio.wait_for(signals.settle(5), 1)  # followed: until listed
+    signals.clear()
+    assert not any(e.is_set() for e in (signals.listed, signals.done, signals.uid_known))
