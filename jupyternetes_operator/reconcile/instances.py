@@ -359,6 +359,7 @@ class InstanceReconciler:
                 set(current) <= set(desired):
             return
         patch = {**{k: None for k in current if k not in desired}, **desired}
+        self._echoes.expect(key, instance, desired)
         try:
             updated = await self._ctx.client.patch(api.INSTANCES, meta["name"], {"status": patch}, meta["namespace"],
                                                    subresource="status")
@@ -368,7 +369,9 @@ class InstanceReconciler:
         self._written.wrote(key, str(updated["metadata"].get("resourceVersion")), desired)
         if (cached := self._ctx.instances.get(key)) is not None and \
                 cached["metadata"].get("resourceVersion") == meta.get("resourceVersion"):
-            self._echoes.wrote(key, instance, updated)  # its event has not come yet (else it woke us)
+            self._echoes.wrote(key, instance, updated)  # its event has not come yet
+        else:  # it came (matched by its status, or another write came first, and woke us)
+            self._echoes.forget(key)
         self._announce(key, instance, current, outcome)
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],

@@ -314,8 +314,9 @@ async def test_a_status_write_does_not_wake_its_instance_again(control_plane: Co
                                                                namespace: str) -> None:
     """Each of 20 instances naming a missing template is reconciled once and gets one status write
     (Pending/TemplateNotFound); the update event that write brings back is the operator's own and
-    wakes nothing, so there are about 20 reconciles, not 40 (an event that comes before the write's
-    answer still wakes one: hence the margin)."""
+    wakes nothing, so there are 20 reconciles, not 40, also when the event comes back before the
+    write's answer, as from a loaded API server (24-36 of 20 before Echoes.expect, with 2 processes
+    spinning beside the test)."""
     from prometheus_client import generate_latest
 
     from jupyternetes_operator.testing.operator import metric_sum
@@ -330,7 +331,7 @@ async def test_a_status_write_does_not_wake_its_instance_again(control_plane: Co
         await anyio.sleep(2)  # the status writes' own events have come back
         text = generate_latest(operator.metrics.registry).decode()
     reconciles = metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"')
-    assert 20 <= reconciles < 30
+    assert 20 <= reconciles <= 22  # a watch restart's relist may still wake one
 
 
 async def test_a_server_running_at_its_first_status_gets_one_event_a_waited_one_two(
