@@ -28,20 +28,14 @@ from jupyternetes_operator.kube.resources import PODS, PVCS
 from ..session import bench_cluster
 from ..watch_hotpath import Display
 from .cluster import (
-    JUPYTERNETES,
-    KUBESPAWNER,
-    OPERATED,
-    VARIANTS,
     Bench,
     BenchOperator,
-    ClientRequests,
     FlameGraph,
     Watches,
     at_rate,
     bare_pod,
     each,
     instance,
-    namespace_of,
     prepare,
     template_name,
     template_valid,
@@ -50,6 +44,8 @@ from .home import bare_claim, claim_name
 from .kubespawner import with_current_context
 from .phases import READY, Spawn
 from .report import HOME_SUFFIX, markdown, plot, run_name, summary_of
+from .requests import ClientRequests
+from .variants import JUPYTERNETES, KUBESPAWNER, OPERATED, VARIANTS, namespace_of
 
 SCENARIOS = ("sequential", "burst", "sustained", "scale")
 

@@ -8,6 +8,11 @@ Variants (each in its own namespace, all on the same cluster and the same render
 - ``spawner``: ``JupyternetesSpawner.start()`` with a mock user and a ``Hub()``, as in
   ``tests/integration/test_spawner.py`` (no JupyterHub process).
 - ``kubespawner``: ``KubeSpawner.start()`` configured for the same pod (:mod:`.kubespawner`).
+- ``writes``: a control, not a product: a bare pod plus the three writes a ``jupyternetes`` spawn
+  adds to a bare pod's, made by the client: a ConfigMap created beside the pod (the instance), then,
+  once the pod runs, the ConfigMap patched (the status) and an Event. The spawn's time ends when
+  the pod runs, so the writes slow it only through the API server and etcd, as the operator's
+  would: how much of ``jupyternetes``' difference to ``bare`` the write load alone explains.
 
 By default the sample template's home claim is stripped; with ``home`` every variant spawns
 with one (:mod:`.home`).
@@ -27,7 +32,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,30 +45,22 @@ import yaml
 
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES, VALID, condition
 from jupyternetes_operator.kube.client import Client, Resource
-from jupyternetes_operator.kube.resources import PODS, PVCS
+from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, PODS, PVCS
 from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, LineSplitter, decode
+from jupyternetes_operator.machinery.events import event_for
 from jupyternetes_operator.testing.namespaces import ensure_namespace
 from jupyternetes_operator.testing.operator import OperatorProcess, metric_sum
 
 from .home import claim_name, mounting, named
 from .kubespawner import kubespawner_config
 from .phases import ACKED, DONE, READY, RUNNING, SENT, Marks, Spawn
+from .requests import ClientRequests
+from .variants import BARE, JUPYTERNETES, KUBESPAWNER, OPERATED, PREFIX, SPAWNER, WRITES, namespace_of
 
 Report = Callable[[str, int, int], None]
 Status = Callable[[str], None]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-BARE, JUPYTERNETES, SPAWNER, KUBESPAWNER = "bare", "jupyternetes", "spawner", "kubespawner"
-VARIANTS = (BARE, JUPYTERNETES, SPAWNER, KUBESPAWNER)
-OPERATED = (JUPYTERNETES, SPAWNER)
-"""Variants whose spawns the operator does."""
-PREFIX = {BARE: "b", JUPYTERNETES: "j", SPAWNER: "s", KUBESPAWNER: "k"}
-
-
-def namespace_of(variant: str) -> str:
-    return f"bench-{variant}"
-
-
 def template_name(home: bool) -> str:
     """The template's name (two, so that runs with and without claims can share a cluster)."""
     return "jupyterlab-home" if home else "jupyterlab"
@@ -146,42 +142,6 @@ class FlameGraph:
         self.proc.send_signal(signal.SIGINT)  # py-spy writes the graph on SIGINT
         with anyio.fail_after(60):
             await self.proc.wait()
-
-
-# -- the clients' own requests -----------------------------------------------------------
-
-class ClientRequests:
-    """API requests each variant's client made in this process (watches count once, when opened):
-    one create for ``bare`` and ``jupyternetes`` by construction, JupyternetesSpawner's through our
-    :class:`Client` with the hub's field manager, KubeSpawner's through kubernetes_asyncio's REST client."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def install(self) -> None:
-        """Wrap the two clients' request methods (once per process)."""
-        from kubernetes_asyncio.client.rest import RESTClientObject
-
-        counts = self.counts
-        request, stream, rest = Client.request, Client.stream, RESTClientObject.request
-
-        async def counted_request(client: Client, *args: Any, **kwargs: Any) -> bytes:
-            if client.field_manager == "jupyterhub":
-                counts[SPAWNER] += 1
-            return await request(client, *args, **kwargs)
-
-        def counted_stream(client: Client, *args: Any, **kwargs: Any) -> Any:
-            if client.field_manager == "jupyterhub":
-                counts[SPAWNER] += 1
-            return stream(client, *args, **kwargs)
-
-        async def counted_rest(rest_client: Any, *args: Any, **kwargs: Any) -> Any:
-            counts[KUBESPAWNER] += 1
-            return await rest(rest_client, *args, **kwargs)
-
-        Client.request = counted_request  # type: ignore[method-assign,assignment]
-        Client.stream = counted_stream  # type: ignore[method-assign,assignment]
-        RESTClientObject.request = counted_rest  # type: ignore[method-assign,assignment]
 
 
 # -- watches --------------------------------------------------------------------------------
@@ -302,6 +262,23 @@ class Bench:
         await self.client.create(PODS, pod, namespace)
         self._acked(key)
         self.watches.marks.mark(key, DONE, await self.watches.wait(key, RUNNING))
+
+    async def _writes(self, key: str, namespace: str) -> None:
+        if self.home:
+            raise ValueError("the writes control runs without home claims")
+        pod, record = copy.deepcopy(self.rendered), {"metadata": {"name": key}, "data": {"phase": "Pending"}}
+        pod["metadata"]["name"] = key
+        self._sent(key)
+        self.requests.counts[WRITES] += 2
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.client.create, CONFIG_MAPS, record, namespace)
+            await self.client.create(PODS, pod, namespace)
+        self._acked(key)
+        self.watches.marks.mark(key, DONE, await self.watches.wait(key, RUNNING))
+        self.requests.counts[WRITES] += 2
+        made = await self.client.patch(CONFIG_MAPS, key, {"data": {"phase": "Running"}}, namespace)
+        await self.client.create(EVENTS, event_for(made, "Normal", "Created", f"created Pod {key}", "Create",
+                                                   "bench", "bench"), namespace)
 
     async def _jupyternetes(self, key: str, namespace: str) -> None:
         self._sent(key)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cluster import BARE, KUBESPAWNER
+from .variants import BARE, KUBESPAWNER
 
 COLUMNS = ("p50 x bare", "p50 - bare ms", "p99 x bare", "all Ready x bare", "p50 x KubeSpawner", "p99 x KubeSpawner",
            "op CPU ms/spawn", "op API req/spawn", "op reconciles/spawn")

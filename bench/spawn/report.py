@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import package_version
-from .cluster import BARE, JUPYTERNETES, OPERATED, SPAWNER
 from .phases import CLAIM_BOUND, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
+from .variants import BARE, JUPYTERNETES, OPERATED, SPAWNER
 
 HOME_SUFFIX = "-home"
 """Ends the names of runs made with home claims (``--home``)."""

@@ -36,8 +36,9 @@ from jupyternetes_operator.testing.namespaces import ensure_namespace
 
 from ..session import bench_cluster
 from ..spawn.__main__ import Runner
-from ..spawn.cluster import BARE, JUPYTERNETES, Bench, BenchOperator, instance, template
+from ..spawn.cluster import Bench, BenchOperator, instance, template
 from ..spawn.phases import READY
+from ..spawn.variants import BARE, JUPYTERNETES
 from ..watch_hotpath import Display
 from .connections import established_to, informers, longrunning_watches, server_port
 from .report import ONE, WIDE, markdown, plot, summary_of

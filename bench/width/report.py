@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import package_version
-from ..spawn.cluster import BARE, JUPYTERNETES
 from ..spawn.phases import Spawn, summarize
+from ..spawn.variants import BARE, JUPYTERNETES
 
 ONE, WIDE = "one", "wide"
 STAGES = (ONE, WIDE)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.spawn.cluster import namespace_of
 from bench.spawn.home import claim_name
 from bench.spawn.phases import CLAIM_BOUND
+from bench.spawn.variants import namespace_of
 from jupyternetes_operator.api import LABEL_INSTANCE
 from jupyternetes_operator.testing import ControlPlane
 
@@ -80,3 +80,20 @@ def test_home_claims_are_made_bound_and_mounted(control_plane: ControlPlane, tmp
             assert [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]
                     if "persistentVolumeClaim" in v] == [claim["metadata"]["name"]]
             assert pod["status"]["phase"] == "Running"
+
+
+def test_the_writes_control_adds_the_operators_three_writes_to_bare_pods(control_plane: ControlPlane,
+                                                                         tmp_path: Path) -> None:
+    bench(control_plane, tmp_path, "--scenario", "burst", "--n", "3", "--concurrency", "3", "--variants", "bare,writes")
+    summary = json.loads((tmp_path / "spawn-burst3.json").read_text())
+    assert {v: (r["done"], r["errors"]) for v, r in summary["results"].items()} == {"bare": (3, 0), "writes": (3, 0)}
+    assert summary["operator"]["windows"]["writes"]["client_requests"]["writes"] == 3 * 4  # pod + the three
+    ns = namespace_of("writes")
+    records = {c["metadata"]["name"]: c["data"] for c in json.loads(
+        control_plane.kubectl("get", "configmaps", "-n", ns, "-o", "json").stdout)["items"]}
+    events = [e["regarding"]["name"] for e in json.loads(
+        control_plane.kubectl("get", "events.events.k8s.io", "-n", ns, "-o", "json").stdout)["items"]
+        if e.get("reportingController") == "bench"]
+    for spawn in summary["spawns"]["writes"]:
+        assert records[spawn["key"]] == {"phase": "Running"}  # created beside the pod, patched once it ran
+        assert events.count(spawn["key"]) == 1
