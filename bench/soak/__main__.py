@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc, evaluation = reevaluate(args.out / "soak.json", args.window, limits)
         return finish(console, doc, evaluation, args.out)
     # The live set, plus the spawns of a timeout's worth in flight.
-    with bench_cluster(console, args.kubeconfig, args.live + args.rate * args.timeout) as (kubeconfig, display):
+    with bench_cluster(console, args.kubeconfig, args.live + args.rate * args.timeout) as (kubeconfig, display, _):
         result, evaluation = execute(config, kubeconfig, args.out / "soak-operator.log", args.window, limits, display)
     if config.memray is not None:
         from ..spawn.__main__ import memray_reports

@@ -27,6 +27,7 @@ from jupyternetes_operator.kube.resources import PODS, PVCS
 
 from ..session import bench_cluster
 from ..watch_hotpath import Display
+from . import scheduler
 from .cluster import (
     Bench,
     BenchOperator,
@@ -63,6 +64,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         "pods after their own claim (results named ...-home)")
     parser.add_argument("--kubeconfig", type=Path, help="an existing cluster with the CRDs (default: start a "
                         "local control plane)")
+    parser.add_argument("--scheduler-metrics", help="the kube-scheduler's /metrics URL, read without credentials "
+                        "(default: the local control plane's; none with --kubeconfig)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="default %(default)s")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds one spawn may take")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle operator CPU measured at the end")
@@ -92,13 +95,15 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 class Runner:
-    def __init__(self, args: argparse.Namespace, kubeconfig: Path, display: Display) -> None:
+    def __init__(self, args: argparse.Namespace, kubeconfig: Path, display: Display,
+                 scheduler_metrics: str | None = None) -> None:
         if KUBESPAWNER in args.variants:  # how KubeSpawner finds the cluster
             from kubernetes_asyncio.config import kube_config
 
             os.environ["KUBECONFIG"] = str(with_current_context(kubeconfig))
             kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ["KUBECONFIG"]  # read at import time
         self.args, self.kubeconfig, self.display = args, kubeconfig, display
+        self.scheduler_metrics = scheduler_metrics
         self.live = 0
         self.idle_at_live: dict[str, float] = {}
         self.requests = ClientRequests()
@@ -116,8 +121,10 @@ class Runner:
         """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran and ``trail``
         seconds after (what its spawns still cost once they are done: Events held in a burst, the
         batched template count; ``seconds`` is the run's alone), and, with ``--profile flame``,
-        where its CPU went while it ran, in ``...-<name>-flame.svg``."""
+        where its CPU went while it ran, in ``...-<name>-flame.svg``; with the scheduler's metrics, its
+        requests and their wait in its rate limiter over the same span."""
         op = self.operator
+        sched0 = await scheduler.read(self.scheduler_metrics) if self.scheduler_metrics else None
         clients0 = dict(self.requests.counts)
         (requests0, reconciles0), (t0, _, cpu0) = await op.counters(), op.usage()
         if "flame" in self.args.profile and operated_spawns and op.proc is not None:
@@ -129,7 +136,10 @@ class Runner:
         await anyio.sleep(trail)
         (requests1, reconciles1), (_, _, cpu1) = await op.counters(), op.usage()
         rss = max((r for t, r, _ in op.samples if t0 <= t <= t1), default=0)
+        sched = await scheduler.read(self.scheduler_metrics) - sched0 if self.scheduler_metrics and sched0 else None
         return {"result": result, "operator": {
+            **({"scheduler_requests": sched.requests, "scheduler_limiter_wait_seconds": sched.limiter_wait_seconds}
+               if sched else {}),
             "client_requests": {v: n - clients0.get(v, 0) for v, n in self.requests.counts.items()},
             "seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "api_requests": requests1 - requests0,
             "rss_max_mb": rss / 1e6, "operated_spawns": operated_spawns,
@@ -325,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = os.getloadavg()
     stages = 3 if args.scenario == "scale" else 1
     pods = (args.n * stages + 2) * len(args.variants) + 2 + (args.live if args.scenario == "scale" else 0)
-    with bench_cluster(console, args.kubeconfig, pods) as (kubeconfig, display):
-        raw = anyio.run(Runner(args, kubeconfig, display).run)
+    with bench_cluster(console, args.kubeconfig, pods) as (kubeconfig, display, scheduler_metrics):
+        raw = anyio.run(Runner(args, kubeconfig, display, args.scheduler_metrics or scheduler_metrics).run)
     summary = summary_of(args, raw, load)
     name = summary["run"]
     json_path, png_path = args.out / f"spawn-{name}.json", args.out / f"spawn-{name}.png"

@@ -129,8 +129,8 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
                   + f" ({s['when']}, load {s['machine']['loadavg_before'][0]:.1f})", "",
                   "| variant | done/n | p50 ms | p90 ms | p99 ms | max ms | p50 x bare | p99 x bare | "
                   "all done s | x bare | client API req/spawn | op CPU ms/spawn | op API req/spawn | "
-                  "op reconciles/spawn |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "op reconciles/spawn | scheduler req | scheduler limiter ms/req |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         windows = op["windows"]
         for v, r in s["results"].items():
             lat, ratio = r.get("latency", {}), s["ratios_vs_bare"].get(v, {})
@@ -148,12 +148,16 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
             client = f"{sent / r['spawns']:.1f}" if sent is not None and r["spawns"] else "-"
             all_done = f"{r.get('all_done_seconds', math.nan):.1f}" if burst else "-"
             all_done_ratio = _times(ratio, "all_done", variant) if burst else "-"
+            # The scheduler's, over the variant's window (a sequential run's is all variants').
+            sched = w.get("scheduler_requests")
+            waited = f"{1000 * w['scheduler_limiter_wait_seconds'] / sched:.0f}" if sched else "-"
             lines.append(
                 f"| {v} | {r['done']}/{r['spawns']} | {_ms(lat.get('p50'))} | {_ms(lat.get('p90'))} | "
                 f"{_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | {_times(ratio, 'p50', variant)} | "
                 f"{_times(ratio, 'p99', variant)} | {all_done} | {all_done_ratio} | {client} | "
                 f"{'-' if per_spawn is None else f'{per_spawn:.1f}'} | "
-                f"{'-' if reqs is None else f'{reqs:.1f}'} | {recs} |")
+                f"{'-' if reqs is None else f'{reqs:.1f}'} | {recs} | {'-' if sched is None else f'{sched:.0f}'} | "
+                f"{waited} |")
         # A claim mark only where there are claims (--home): the other runs' tables stay as they were.
         marks = [m for m in ORDER[1:] if m != CLAIM_BOUND or any(m in r.get("phase_p50", {})
                                                                 for r in s["results"].values())]

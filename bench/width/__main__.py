@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     load = os.getloadavg()
     pods = args.namespaces * args.per_namespace + 4 * args.n + 8
-    with bench_cluster(console, args.kubeconfig, pods) as (kubeconfig, display):
+    with bench_cluster(console, args.kubeconfig, pods) as (kubeconfig, display, _):
         runner = WidthRunner(args, kubeconfig, display)
         raw = anyio.run(runner.run)
     metrics = args.out / "spawn-width-metrics.txt"  # where Runner leaves the operator's last /metrics

@@ -102,6 +102,7 @@ class ControlPlane:
         self.tokens: dict[str, str] = {}
         self.processes: dict[str, ManagedProcess] = {}
         self._health: dict[str, str] = {}  # component -> its /healthz URL
+        self.scheduler_metrics_url = ""  # HTTPS, no credentials needed (the benchmarks read its rate limiter)
         self._pki: Pki | None = None
 
     # -- addresses and credentials -------------------------------------------------
@@ -333,7 +334,7 @@ class ControlPlane:
             f"--kubeconfig={self.kubeconfig_for('kube-scheduler')}",
             "--bind-address=127.0.0.1", f"--secure-port={sched_port}",
             f"--cert-dir={self.workdir / 'pki' / 'scheduler'}",
-            "--leader-elect=false",
+            "--leader-elect=false", "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
         ])
         self._spawn("kwok", [
             str(binaries.kwok),
@@ -343,6 +344,7 @@ class ControlPlane:
             f"--server-address=127.0.0.1:{kwok_port}",
             *(f"--config={stage}" for stage in binaries.kwok_stages),
         ])
+        self.scheduler_metrics_url = f"https://127.0.0.1:{sched_port}/metrics"
         self._health = {"kube-controller-manager": f"https://127.0.0.1:{kcm_port}/healthz",
                         "kube-scheduler": f"https://127.0.0.1:{sched_port}/healthz"}
         for proc in (kcm, sched):

@@ -84,10 +84,16 @@ def test_home_claims_are_made_bound_and_mounted(control_plane: ControlPlane, tmp
 
 def test_the_writes_control_adds_the_operators_three_writes_to_bare_pods(control_plane: ControlPlane,
                                                                          tmp_path: Path) -> None:
-    bench(control_plane, tmp_path, "--scenario", "burst", "--n", "3", "--concurrency", "3", "--variants", "bare,writes")
+    bench(control_plane, tmp_path, "--scenario", "burst", "--n", "3", "--concurrency", "3", "--variants", "bare,writes",
+          "--scheduler-metrics", control_plane.scheduler_metrics_url)
     summary = json.loads((tmp_path / "spawn-burst3.json").read_text())
     assert {v: (r["done"], r["errors"]) for v, r in summary["results"].items()} == {"bare": (3, 0), "writes": (3, 0)}
     assert summary["operator"]["windows"]["writes"]["client_requests"]["writes"] == 3 * 4  # pod + the three
+    for variant in ("bare", "writes"):  # the scheduler's bind and Scheduled Event per pod, and their wait
+        window = summary["operator"]["windows"][variant]
+        assert window["scheduler_requests"] >= 2 * 3
+        assert window["scheduler_limiter_wait_seconds"] >= 0
+    assert "| scheduler req | scheduler limiter ms/req |" in (tmp_path / "spawn.md").read_text()
     ns = namespace_of("writes")
     records = {c["metadata"]["name"]: c["data"] for c in json.loads(
         control_plane.kubectl("get", "configmaps", "-n", ns, "-o", "json").stdout)["items"]}
