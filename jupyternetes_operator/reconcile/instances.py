@@ -370,7 +370,7 @@ class InstanceReconciler:
         if (cached := self._ctx.instances.get(key)) is not None and \
                 cached["metadata"].get("resourceVersion") == meta.get("resourceVersion"):
             self._echoes.wrote(key, instance, updated)  # its event has not come yet
-        else:  # it came (matched by its status, or another write came first, and woke us)
+        else:  # its event came first: dropped if it matched what was sent, else it woke us
             self._echoes.forget(key)
         self._announce(key, instance, current, outcome)
 
