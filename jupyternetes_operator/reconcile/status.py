@@ -118,7 +118,9 @@ def pod_state(pod: Mapping[str, Any]) -> ChildState:
             return ChildState(FAILED, message, str(waiting["reason"]))
     conditions = {c.get("type"): c for c in status.get("conditions") or ()}
     scheduled = conditions.get("PodScheduled") or {}
-    if scheduled.get("status") == "False":
+    # A bound pod's False is stale: a scheduler that lost a bind's answer (an API server restart) retries,
+    # is told "already assigned", and records that as a failure on the pod that runs.
+    if scheduled.get("status") == "False" and not (pod.get("spec") or {}).get("nodeName"):
         return ChildState(PENDING, scheduled.get("message") or "waiting to be scheduled",
                           scheduled.get("reason") or "Unschedulable")
     ready = (conditions.get("Ready") or {}).get("status") == "True"

@@ -190,6 +190,19 @@ def test_unscheduled_pod_without_details_has_a_default_message_and_reason() -> N
     assert pod_state(the_pod) == ChildState(PENDING, "waiting to be scheduled", "Unschedulable")
 
 
+def test_a_bound_pods_stale_unscheduled_condition_does_not_hold_it_back() -> None:
+    """Seen in a fault run: the scheduler lost a bind's answer to an API server restart, retried, was told
+    the pod is already assigned, and wrote PodScheduled=False on the pod, which ran anyway."""
+    stale = {"type": "PodScheduled", "status": "False", "reason": "SchedulerError",
+             "message": 'running Bind plugin "DefaultBinder": pod p is already assigned to node "kwok-node-1"'}
+    running = pod("Running", scheduled=stale)
+    running["spec"]["nodeName"] = "kwok-node-1"
+    assert pod_state(running) == ChildState(READY)
+    starting = pod("Pending", ip=None, ready=False, scheduled=stale)
+    starting["spec"]["nodeName"] = "kwok-node-1"
+    assert pod_state(starting) == ChildState(PENDING, "pod is Pending, containers not ready", "PodNotReady")
+
+
 # ---------------------------------------------------------------- child_state
 
 
