@@ -36,7 +36,6 @@ from .machinery import memory
 from .machinery.backoff import Backoff
 from .machinery.clock import Clock, MonotonicClock
 from .machinery.controller import Controller
-from .machinery.echoes import Echoes
 from .machinery.events import EventRecorder
 from .machinery.handlers import content_changed, never
 from .machinery.informer import Informer, InformerOptions
@@ -158,13 +157,22 @@ class Operator:
             claim_informers += made if kind == "PersistentVolumeClaim" else []
             children[(api_version, kind)] = ChildKind(resource, store)
 
+        self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity,
+                                      busy=lambda: len(instance_queue) > 0, hold=EVENT_HOLD, clock=self.clock)
+        self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
+        context = Context(self.client, templates, instances, children, self.recorder,
+                          Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer)
+        self.instance_reconciler = instance_reconciler = InstanceReconciler(context, metrics=m.jupyternetes,
+                                                                            clock=self.clock)
+        template_reconciler = TemplateReconciler(context)
+
         # What wakes what. A template's count may lag COUNT_DELAY behind its instances, so a burst of
         # spawns costs one status write per template; instances wake on a template's new generation
         # or verdict only, not on its count (which would make every spawn O(live instances)); not on
-        # their own status writes (Echoes), nor on child updates the child caches do not keep.
-        echoes = Echoes()
+        # their own status writes (InstanceReconciler.news), nor on child updates the child caches
+        # do not keep.
         (wake(instance_queue)
-            .for_(instances_i, when_updated=echoes.news)
+            .for_(instances_i, when_updated=instance_reconciler.news)
             .owns(child_informers, GROUP, INSTANCE_KIND, when_updated=content_changed)
             .watches(claim_informers, wiring.instance_of_claim, when_updated=content_changed)
             .watches(templates_i, partial(wiring.instances_naming, instances=instances),
@@ -192,14 +200,6 @@ class Operator:
                 .watches(made, the_key))
             prepull = (made[0], puller_queue, puller)
 
-        self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity,
-                                      busy=lambda: len(instance_queue) > 0, hold=EVENT_HOLD, clock=self.clock)
-        self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
-        context = Context(self.client, templates, instances, children, self.recorder,
-                          Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer)
-        instance_reconciler = InstanceReconciler(context, metrics=m.jupyternetes, clock=self.clock,
-                                                 echoes=echoes)
-        template_reconciler = TemplateReconciler(context)
         everything = [*templates_i, *instances_i, *child_informers]
         self.controllers = [
             Controller("jupyternotebooktemplate", template_reconciler.reconcile, template_queue,

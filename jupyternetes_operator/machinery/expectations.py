@@ -6,7 +6,8 @@ this process's own last write to it. client-go's controllers keep "expectations"
 ``resourceVersion`` the write produced. :meth:`Expectations.seen` answers the written value
 while the cache is behind, so a reconcile never repeats or undoes its own last write, and
 forgets it as soon as the cache has caught up (that version, or an object ``caught_up``
-accepts: a later write by someone else that already shows it).
+accepts: a later write by someone else that already shows it); :meth:`Expectations.observed`
+forgets it as the cache takes that version in, whether or not a reconcile follows.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ class Expectations(Generic[K, V]):
             del self._written[key]
             return current
         return value
+
+    def observed(self, key: K, cached: Mapping[str, Any]) -> None:
+        """The cache now holds ``cached``: a write of that version is no longer remembered. Call it
+        from the object's update handler, so a write whose event wakes nothing is not kept for good."""
+        written = self._written.get(key)
+        if written is not None and written[0] == (cached.get("metadata") or {}).get("resourceVersion"):
+            del self._written[key]
 
     def forget(self, key: K) -> None:
         self._written.pop(key, None)

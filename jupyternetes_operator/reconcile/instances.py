@@ -74,8 +74,7 @@ class _ChildConflict(Exception):
 
 
 class InstanceReconciler:
-    def __init__(self, context: Context, *, metrics: JupyternetesMetrics, clock: Clock,
-                 echoes: Echoes | None = None) -> None:
+    def __init__(self, context: Context, *, metrics: JupyternetesMetrics, clock: Clock) -> None:
         self._ctx = context
         self._metrics = metrics
         self._clock = clock
@@ -84,10 +83,22 @@ class InstanceReconciler:
         # repeats a transition or its Event). Only this reconciler writes instance status.
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
         self._signed: Expectations[str, bool] = Expectations()  # claims (by uid) signed: _sent_signature
-        self._echoes = Echoes() if echoes is None else echoes  # our status writes met again: they wake nothing
+        self._echoes = Echoes()  # our status writes met again: they wake nothing (see news)
         self._decisions = Decisions()
         self._binding = BindingModes(context.client)
         self._admissions = Admissions(context.templates, context.instances, context.template_namespace)
+
+    def news(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        """The instances' update filter: anything but one of this reconciler's status writes coming
+        back. Either way the cache now holds ``new``: a write it shows is no longer remembered."""
+        self._written.observed(key_of(new), new)
+        return self._echoes.news(old, new)
+
+    def remembered(self) -> dict[str, int]:
+        """Entries in each per-instance memo: all 0 once no spawn is under way and the cache shows
+        every write (nothing is kept for each of 10,000 running servers)."""
+        return {"first_seen": len(self._first_seen), "written": len(self._written), "echoes": len(self._echoes),
+                "decisions": len(self._decisions), "admissions": len(self._admissions.held)}
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
@@ -366,9 +377,11 @@ class InstanceReconciler:
         except NotFound:
             return  # deleted meanwhile: its delete event ends its story
 
-        self._written.wrote(key, str(updated["metadata"].get("resourceVersion")), desired)
-        if (cached := self._ctx.instances.get(key)) is not None and \
-                cached["metadata"].get("resourceVersion") == meta.get("resourceVersion"):
+        version = updated["metadata"].get("resourceVersion")
+        cached = (self._ctx.instances.get(key) or {}).get("metadata") or {}
+        if cached.get("resourceVersion") != version:  # else the cache shows it: nothing to remember
+            self._written.wrote(key, str(version), desired)
+        if cached.get("resourceVersion") == meta.get("resourceVersion"):
             self._echoes.wrote(key, instance, updated)  # its event has not come yet
         else:  # its event came first: dropped if it matched what was sent, else it woke us
             self._echoes.forget(key)

@@ -334,6 +334,35 @@ async def test_a_status_write_does_not_wake_its_instance_again(control_plane: Co
     assert 20 <= reconciles <= 22  # a watch restart's relist may still wake one
 
 
+async def test_running_servers_leave_nothing_in_the_reconcilers_memory(control_plane: ControlPlane, kube: Client,
+                                                                      namespace: str) -> None:
+    """Once ten spawns run and their status writes have come back, the instance reconciler remembers
+    none of them: what it keeps per instance lasts while a spawn does, or until its cache shows a
+    write. Before, a server whose last reconcile wrote Running kept that status (~2 KB) for good:
+    the write's echo wakes nothing, and only a later reconcile forgot it (here none follows, as
+    the spawns waited for their template and no first-status timer is left)."""
+    template = copy.deepcopy(TEMPLATE)
+    template["metadata"]["name"] = "podonly"
+    del template["spec"]["pvcs"]
+    template["spec"]["pods"][0]["spec"]["volumes"] = [{"name": "home", "emptyDir": {}}]
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
+        async with anyio.create_task_group() as tg:
+            for n in range(10):
+                tg.start_soon(kube.create, INSTANCES, instance(f"jupyter-m{n}", {"username": f"m{n}"}, "podonly"),
+                              namespace)
+        for n in range(10):  # written at once: the spawns then run with no first-status timer after them
+            await instance_reason(kube, f"jupyter-m{n}", namespace, "TemplateNotFound")
+        await kube.create(TEMPLATES, template, namespace)
+        for n in range(10):
+            await ready_instance(kube, f"jupyter-m{n}", namespace)
+        remembered = operator.instance_reconciler.remembered()
+        with anyio.move_on_after(10):  # the last status writes' events may be on their way
+            while any(remembered.values()):
+                await anyio.sleep(0.1)
+                remembered = operator.instance_reconciler.remembered()
+    assert remembered == dict.fromkeys(remembered, 0)
+
+
 async def test_a_server_running_at_its_first_status_gets_one_event_a_waited_one_two(
         control_plane: ControlPlane, kube: Client, namespace: str) -> None:
     """Ten pod-only spawns: each gets its Created Event; Ready is announced exactly for those whose

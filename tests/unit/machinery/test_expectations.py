@@ -31,3 +31,15 @@ def test_forget_and_independent_keys() -> None:
     expect.forget("missing")
     assert expect.seen("a", obj("1"), "cached") == "cached"
     assert expect.seen("b", obj("1"), "cached") == "B"
+
+
+def test_the_cache_taking_in_the_write_forgets_it_without_a_reconcile() -> None:
+    expect: Expectations[str, str] = Expectations()
+    expect.wrote("a", "5", "A")
+    expect.wrote("b", "6", "B")
+    expect.observed("a", obj("4"))  # an older version: still behind
+    expect.observed("b", obj("5"))  # another key's version
+    assert len(expect) == 2
+    expect.observed("a", obj("5"))
+    assert len(expect) == 1
+    assert expect.seen("a", obj("4"), "cached") == "cached"
