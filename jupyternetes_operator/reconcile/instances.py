@@ -98,7 +98,8 @@ class InstanceReconciler:
         """Entries in each per-instance memo: all 0 once no spawn is under way and the cache shows
         every write (nothing is kept for each of 10,000 running servers)."""
         return {"first_seen": len(self._first_seen), "written": len(self._written), "echoes": len(self._echoes),
-                "decisions": len(self._decisions), "admissions": len(self._admissions.held)}
+                "decisions": len(self._decisions), "admissions": len(self._admissions.held),
+                "signed": len(self._signed)}
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
