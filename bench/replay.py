@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from jupyternetes_operator.kube.watch import BOOKMARK, DELETED, LineSplitter, decode
+from jupyternetes_operator.machinery.frozen import forget_shared
 from jupyternetes_operator.machinery.store import (
     Store,
     Transform,
@@ -121,12 +122,14 @@ def retained_bytes(chunks: Sequence[bytes], make: Callable[[], Cache]) -> tuple[
     transient garbage is not counted. Run a warm-up replay first: first-use allocations
     (orjson's key cache, lazily built class state) would otherwise be charged to the cache.
     """
+    forget_shared()
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         cache = make()
         replay(chunks, cache)
+        forget_shared()  # freeze's table of shared nodes is bounded and belongs to no cache
         gc.collect()
         retained = tracemalloc.get_traced_memory()[0] - before
     finally:

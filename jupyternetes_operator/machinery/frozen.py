@@ -62,6 +62,104 @@ def _is_scalar(value: Any) -> bool:
     return kind is str or kind is int or kind is bool or value is None or kind is float
 
 
+SHARED_MAX = 2048
+"""Distinct small nodes :func:`freeze` keeps to share; the set starts again once full."""
+_shared: dict[tuple[Any, ...], Any] = {}
+
+
+def _share(key: tuple[Any, ...], node: Any) -> Any:
+    """The node frozen before with this content, else ``node`` (kept for the next)."""
+    found = _shared.get(key)
+    if found is not None:
+        return found
+    if len(_shared) >= SHARED_MAX:
+        _shared.clear()
+    _shared[key] = node
+    return node
+
+
+def forget_shared() -> None:
+    """Empty the table of nodes to share (the nodes stay wherever they are held): a memory
+    measurement calls it before it reads, so the table is not charged to what it weighs."""
+    _shared.clear()
+
+
+# Hot path (every watch event): the leaf tests are inlined, since most nodes are leaves and a call
+# per leaf costs about half the total. A shared node's key is its content, flat: "d" or "t", then
+# for each entry its key (mappings), then the value: a short string as it is, a number as its type
+# and value (True == 1 == 1.0, but they are not one value), a shared node as its id. An id is
+# never reused while a key holds it: the node that key shares holds that child.
+
+def _frozen_mapping(obj: Mapping[str, Any]) -> tuple[FrozenDict, bool]:
+    copy = {}
+    parts: list[Any] | None = ["d"]
+    for k, v in obj.items():
+        t = type(v)
+        if t is str:
+            short = len(v) <= INTERN_MAX
+            copy[k] = text = _intern(v) if short else v
+            if not short:
+                parts = None
+            elif parts is not None:
+                parts += (k, text)
+        elif t is int or t is bool or v is None or t is float:
+            copy[k] = v
+            if parts is not None:
+                parts += (k, t, v)
+        else:
+            node, shared = _frozen(v)
+            copy[k] = node
+            if not shared:
+                parts = None
+            elif parts is not None:
+                parts += (k, id(node))
+    frozen = FrozenDict(copy)
+    return (frozen, False) if parts is None else (_share(tuple(parts), frozen), True)
+
+
+def _frozen_sequence(obj: list[Any] | tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+    items = []
+    parts: list[Any] | None = ["t"]
+    for v in obj:
+        t = type(v)
+        if t is str:
+            short = len(v) <= INTERN_MAX
+            items.append(text := _intern(v) if short else v)
+            if not short:
+                parts = None
+            elif parts is not None:
+                parts.append(text)
+        elif t is int or t is bool or v is None or t is float:
+            items.append(v)
+            if parts is not None:
+                parts += (t, v)
+        else:
+            item, shared = _frozen(v)
+            items.append(item)
+            if not shared:
+                parts = None
+            elif parts is not None:
+                parts.append(id(item))
+    frozen = tuple(items)
+    return (frozen, False) if parts is None else (_share(tuple(parts), frozen), True)
+
+
+def _frozen(obj: Any) -> tuple[Any, bool]:
+    """``obj`` frozen, and whether it is a shared node (every leaf short: see :func:`freeze`)."""
+    kind = type(obj)
+    if kind is dict or kind is FrozenDict:
+        return _frozen_mapping(obj)
+    if kind is list or kind is tuple:
+        return _frozen_sequence(obj)
+    if kind is str:
+        return (_intern(obj) if len(obj) <= INTERN_MAX else obj), False
+    if kind in _SCALARS:
+        return obj, False
+    if isinstance(obj, Mapping):
+        return _frozen_mapping(dict(obj))
+    raise TypeError(f"cannot freeze a {kind.__name__}: not a JSON value")
+
+
 @overload
 def freeze(obj: Mapping[str, Any]) -> FrozenObject: ...
 @overload
@@ -72,33 +170,15 @@ def freeze(obj: Any) -> Any:
     """A deep, read-only copy: mappings become :class:`FrozenDict`, lists
     (and tuples) become tuples of frozen items, JSON scalars stay as they are.
 
+    A mapping or list whose leaves are all short strings or numbers (a pod's container ports, a
+    condition without a long message, a template reference) is shared with an equal one frozen
+    recently (up to :data:`SHARED_MAX` distinct ones are remembered): being read-only, equal nodes
+    may be one object, which 10,000 cached notebooks then hold once.
+
     Anything else (sets, bytes, arbitrary objects) is rejected with ``TypeError``: the store
     only promises read-only objects because it knows every node type.
     """
-    # Hot path (every watch event): the scalar test is inlined, since most nodes are leaves
-    # and a call per leaf costs about half the total.
-    kind = type(obj)
-    if kind is dict or kind is FrozenDict:
-        copy = {}
-        for k, v in obj.items():
-            t = type(v)
-            if t is str:
-                copy[k] = _intern(v) if len(v) <= INTERN_MAX else v
-            elif t is int or t is bool or v is None or t is float:
-                copy[k] = v
-            else:
-                copy[k] = freeze(v)
-        return FrozenDict(copy)
-    if kind is list or kind is tuple:
-        return tuple([(_intern(v) if type(v) is str and len(v) <= INTERN_MAX else v) if _is_scalar(v) else freeze(v)
-                      for v in obj])
-    if kind is str:
-        return _intern(obj) if len(obj) <= INTERN_MAX else obj
-    if kind in _SCALARS:
-        return obj
-    if isinstance(obj, Mapping):
-        return freeze(dict(obj))
-    raise TypeError(f"cannot freeze a {kind.__name__}: not a JSON value")
+    return _frozen(obj)[0]
 
 
 @overload

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jupyternetes_operator.machinery import frozen
 from jupyternetes_operator.machinery.frozen import FrozenDict
 from jupyternetes_operator.machinery.store import (
     Change,
@@ -139,6 +140,43 @@ def test_freeze_holds_a_short_string_once_across_objects() -> None:
     assert one["status"]["uid"] == two["status"]["uid"] == uid
     assert one == {"status": {"phase": "Running", "conditions": ({"status": "True"},), "tags": ("Running",),
                               "uid": uid}}
+
+
+def test_freeze_shares_equal_nodes_whose_leaves_are_short() -> None:
+    # Two pods parsed apart: their equal small nodes become one object; a node with a long string
+    # (a uid) or holding one is not shared, and a shared node still refuses every change.
+    raw = (b'{"metadata": {"uid": "%s", "labels": {"app": "x"}}, "spec": {"nodeName": "n1", "containers": '
+           b'[{"name": "c", "ports": [{"containerPort": 8888, "protocol": "TCP"}]}]}}')
+    one = freeze(orjson.loads(raw % b"5c2c0ab4-9e2f-4ac5-b994-aa680ec5f373"))
+    two = freeze(orjson.loads(raw % b"0469dcf1-87a9-4da3-8761-223fc33aa4a1"))
+    assert one["spec"] is two["spec"]
+    assert one["metadata"]["labels"] is two["metadata"]["labels"]
+    assert one["metadata"] is not two["metadata"]
+    assert one["metadata"]["uid"] != two["metadata"]["uid"]
+    with pytest.raises(TypeError):
+        one["spec"]["containers"][0]["ports"][0]["protocol"] = "UDP"
+
+
+def test_freeze_shares_only_what_is_equal_in_type_and_order() -> None:
+    flags = [freeze({"ready": value}) for value in (True, 1, 1.0, "1", None)]
+    assert [type(f["ready"]) for f in flags] == [bool, int, float, str, type(None)]
+    assert freeze({"ready": True}) is flags[0]
+    assert type(freeze([True])[0]) is bool
+    assert type(freeze([1])[0]) is int
+    ordered = freeze({"a": 1, "b": 2})
+    other = freeze({"b": 2, "a": 1})
+    assert ordered is not other
+    assert list(other) == ["b", "a"]
+    assert freeze({"a": ("x",)}) is not freeze({"a": ["x", "y"]})
+    assert freeze({"a": {"b": "c"}}) is freeze({"a": {"b": "c"}})
+    assert freeze({"a": {"b": "c"}}) is not freeze({"a": {"b": "d"}})
+
+
+def test_freeze_remembers_a_bounded_number_of_nodes() -> None:
+    for n in range(frozen.SHARED_MAX + 10):
+        freeze({"n": n})
+    assert len(frozen._shared) <= frozen.SHARED_MAX
+    assert freeze({"n": 3}) == {"n": 3}
 
 
 def test_freeze_rejects_non_json_values() -> None:
