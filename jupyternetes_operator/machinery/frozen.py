@@ -5,11 +5,14 @@ Guaranteed:
 - :func:`freeze` makes a deep, read-only copy: mappings become :class:`FrozenDict` (a ``dict``
   whose every changing method raises ``TypeError``), lists and tuples become tuples, JSON scalars
   stay (short strings replaced by an equal, interned one: :data:`INTERN_MAX`). Nothing else is accepted
-  (``TypeError``), so read-only holds for every node.
+  (``TypeError``), so read-only holds for every node. A node whose leaves are all short strings and
+  numbers may be an equal node frozen before (same keys in the same order, same values of the same
+  types): read-only, so no reader can tell, but 10,000 cached pods hold their containers once.
 - :func:`thaw` makes a deep, independent, plain ``dict``/``list`` copy (ready for ``orjson``).
 
-Not promised: hashability (a :class:`FrozenDict` is not hashable), sharing (each call copies), or
-protection from code that calls ``dict``'s own methods on it on purpose.
+Not promised: hashability (a :class:`FrozenDict` is not hashable), identity either way (equal nodes
+may or may not be one object), or protection from code that calls ``dict``'s own methods on it on
+purpose.
 
 A :class:`FrozenDict` rather than a ``MappingProxyType`` over a private dict: the proxy costs 56
 bytes per mapping, about 1.4 KB per notebook in the caches (an instance and its pod view hold 25
