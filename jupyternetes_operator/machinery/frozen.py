@@ -5,8 +5,8 @@ Guaranteed:
 - :func:`freeze` makes a deep, read-only copy: mappings become :class:`FrozenDict` (a ``dict``
   whose every changing method raises ``TypeError``), lists and tuples become tuples, JSON scalars
   stay (short strings replaced by an equal, interned one: :data:`INTERN_MAX`). Nothing else is accepted
-  (``TypeError``), so read-only holds for every node. A node whose leaves are all short strings and
-  numbers may be an equal node frozen before (same keys in the same order, same values of the same
+  (``TypeError``), so read-only holds for every node. A node whose leaves are all short strings,
+  integers, booleans and nulls may be an equal node frozen before (same keys in the same order, same values of the same
   types): read-only, so no reader can tell, but 10,000 cached pods hold their containers once.
 - :func:`thaw` makes a deep, independent, plain ``dict``/``list`` copy (ready for ``orjson``).
 
@@ -89,8 +89,9 @@ def forget_shared() -> None:
 
 # Hot path (every watch event): the leaf tests are inlined, since most nodes are leaves and a call
 # per leaf costs about half the total. A shared node's key is its content, flat: "d" or "t", then
-# for each entry its key (mappings), then the value: a short string as it is, a number as its type
-# and value (True == 1 == 1.0, but they are not one value), a shared node as its id. An id is
+# for each entry its key (mappings), then the value: a short string as it is, an int, bool or None
+# as its type and value (True == 1, but they are not one value; a float, where -0.0 == 0.0, makes
+# its node unshared), a shared node as its id. An id is
 # never reused while a key holds it: the node that key shares holds that child.
 
 def _frozen_mapping(obj: Mapping[str, Any]) -> tuple[FrozenDict, bool]:
@@ -107,7 +108,9 @@ def _frozen_mapping(obj: Mapping[str, Any]) -> tuple[FrozenDict, bool]:
                 parts += (k, text)
         elif t is int or t is bool or v is None or t is float:
             copy[k] = v
-            if parts is not None:
+            if t is float:  # -0.0 == 0.0: a node with a float is never shared
+                parts = None
+            elif parts is not None:
                 parts += (k, t, v)
         else:
             node, shared = _frozen(v)
@@ -134,7 +137,9 @@ def _frozen_sequence(obj: list[Any] | tuple[Any, ...]) -> tuple[tuple[Any, ...],
                 parts.append(text)
         elif t is int or t is bool or v is None or t is float:
             items.append(v)
-            if parts is not None:
+            if t is float:
+                parts = None
+            elif parts is not None:
                 parts += (t, v)
         else:
             item, shared = _frozen(v)
@@ -173,7 +178,7 @@ def freeze(obj: Any) -> Any:
     """A deep, read-only copy: mappings become :class:`FrozenDict`, lists
     (and tuples) become tuples of frozen items, JSON scalars stay as they are.
 
-    A mapping or list whose leaves are all short strings or numbers (a pod's container ports, a
+    A mapping or list whose leaves are all short strings, integers, booleans or nulls (a pod's container ports, a
     condition without a long message, a template reference) is shared with an equal one frozen
     recently (up to :data:`SHARED_MAX` distinct ones are remembered): being read-only, equal nodes
     may be one object, which 10,000 cached notebooks then hold once.

@@ -172,6 +172,12 @@ def test_freeze_shares_only_what_is_equal_in_type_and_order() -> None:
     assert freeze({"a": {"b": "c"}}) is not freeze({"a": {"b": "d"}})
 
 
+def test_freeze_never_shares_a_node_with_a_float() -> None:
+    zero, negative = freeze({"x": 0.0}), freeze({"x": -0.0})  # equal, but not the same value
+    assert zero is not negative
+    assert str(negative["x"]) == "-0.0"
+
+
 def test_freeze_remembers_a_bounded_number_of_nodes() -> None:
     for n in range(frozen.SHARED_MAX + 10):
         freeze({"n": n})
