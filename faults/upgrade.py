@@ -58,18 +58,26 @@ USERS = tuple(f"{kind}-{letter}" for kind in ("old", "new") for letter in REPLIC
 
 @dataclass
 class Spawns:
+    cap: int
     created: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     during_roll: int = 0
 
+    async def more(self, n: int) -> None:
+        """Wait until ``n`` more instances were created (or the cap is reached): a step of the roll
+        lets spawns land across its hand-over, however fast the machine rolls."""
+        target = min(len(self.created) + n, self.cap)
+        while len(self.created) < target:  # noqa: ASYNC110 (spawns are counted, not signalled)
+            await anyio.sleep(0.05)
+
 
 async def spawn_steadily(env: FaultEnv, rng: random.Random, spawns: Spawns, size: int, interval: float,
                          rolling: anyio.Event, rolled: anyio.Event) -> None:
-    """Create an instance every ``interval`` s until ``size`` exist and the roll is over (``4 * size`` at
-    most: a roll slowed down by a loaded machine); every fourth create also deletes a random earlier
+    """Create an instance every ``interval`` s until ``size`` exist and the roll is over (``spawns.cap``
+    at most: a roll slowed down by a loaded machine); every fourth create also deletes a random earlier
     instance (Running or not yet)."""
     index = 0
-    while (len(spawns.created) < size or not rolled.is_set()) and len(spawns.created) < 4 * size:
+    while (len(spawns.created) < size or not rolled.is_set()) and len(spawns.created) < spawns.cap:
         name = f"roll{index}"
         index += 1
         with contextlib.suppress(AlreadyExists):
@@ -100,7 +108,7 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
     replicas = {name: await replica(env, name, build) for name, build in builds.items()}
     statuses, lease = Statuses(), LeaseHistory()
     overlaps: list[str] = []
-    spawns = Spawns()
+    spawns = Spawns(cap=4 * size)
     rolling, rolled = anyio.Event(), anyio.Event()
     started_at = datetime.now().astimezone()
     fleet = Fleet(replicas)
@@ -126,9 +134,9 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
                 await apply_crds(env, new)
                 rolling.set()
                 roll_started = time.monotonic()
-                await roll(run, fleet)
+                await roll(run, fleet, spawns)
                 if restart:
-                    await restart_leader(run, fleet)
+                    await restart_leader(run, fleet, spawns)
                 run.notes["roll_s"] = round(time.monotonic() - roll_started, 1)
                 rolled.set()
             await settle(run, env, started, expect_running=len(spawns.created) - len(spawns.deleted),
@@ -146,9 +154,10 @@ async def rolling_upgrade(env: FaultEnv, size: int, rng: random.Random, *, old_c
     return run
 
 
-async def roll(run: FaultRun, fleet: Fleet) -> None:
+async def roll(run: FaultRun, fleet: Fleet, spawns: Spawns, per_step: int = 2) -> None:
     """Replace each old replica by a new one: start it, wait until it is ready, SIGTERM an old one (the
-    leader first, so the Lease changes hands once to each build) and wait until it exits."""
+    leader first, so the Lease changes hands once to each build), wait until it exits and until
+    ``per_step`` more instances were created across the hand-over."""
     for letter in REPLICAS:
         olds = [n for n in fleet.live if n.startswith("old-")]
         leader = await sole_leader(fleet.live, timeout=30)
@@ -163,11 +172,13 @@ async def roll(run: FaultRun, fleet: Fleet) -> None:
                           + (f"had already exited {code}" if gone else f"exit {code} after {took:.1f} s"))
         if code != 0 and not gone:
             run.report.problems.append(f"{victim} exited {code} on SIGTERM; see {fleet.replicas[victim].log}")
+        await spawns.more(per_step)
 
 
-async def restart_leader(run: FaultRun, fleet: Fleet) -> None:
+async def restart_leader(run: FaultRun, fleet: Fleet, spawns: Spawns, per_step: int = 2) -> None:
     """SIGTERM the leader, wait until it exits, start it again (a new process, a new identity) and wait
-    until it is ready: what a ``kubectl rollout restart`` or a node drain does to one replica."""
+    until it is ready and ``per_step`` more instances were created: what a ``kubectl rollout restart``
+    or a node drain does to one replica."""
     leader = await sole_leader(fleet.live, timeout=30)
     if leader is None:
         run.report.problems.append("no single leader to restart")
@@ -180,6 +191,7 @@ async def restart_leader(run: FaultRun, fleet: Fleet) -> None:
                       + "; started again")
     if code != 0 and not gone:
         run.report.problems.append(f"{leader} exited {code} on SIGTERM; see {fleet.replicas[leader].log}")
+    await spawns.more(per_step)
 
 
 def builds_run(replicas: Mapping[str, OperatorProcess], builds: Mapping[str, Build],
