@@ -25,7 +25,7 @@ import aiohttp
 import orjson
 
 from .errors import Gone, NotFound, error_from_response
-from .fence import Fence, InFlight, late_fence
+from .fence import Fence, FencedBody, InFlight, refused
 from .jsonwire import loads
 from .library import import_lean
 from .metrics import ClientMetrics
@@ -128,12 +128,7 @@ class Client:
         self.field_manager = field_manager
         self.write_fence: Callable[[str, str], bool] | None = None
         """``(method, path) -> allowed``, consulted before every write (set by the composition root):
-        once before it waits for a connection and again once it has one (:func:`.fence.late_fence`)."""
-        # Fenced writes go through a second session on the same connection pool, the only one traced:
-        # a trace on the main session would also run for every chunk of every watch (+1.2 ms of CPU
-        # per spawn at a 300-spawn burst, bench/README.md).
-        self._fenced = aiohttp.ClientSession(connector=connector, connector_owner=False,
-                                             trace_configs=[late_fence()])
+        once before it waits for a connection and again as its body is written (:class:`.fence.FencedBody`)."""
         self._in_flight = InFlight()
 
     @classmethod
@@ -151,7 +146,6 @@ class Client:
         return cls(configuration, **options)
 
     async def close(self) -> None:
-        await self._fenced.close()
         await self._session.close()
         await self._rest.close()
 
@@ -195,18 +189,20 @@ class Client:
             content_type = JSON
         verb = _verb(method, params, named)
         started = await self._before(verb)
-        # Checked after any throttling wait, and again once the connection is in hand (late_fence).
+        # Checked after any throttling wait, and again as the body is written (FencedBody).
         fence: Fence | None = None
+        data: bytes | FencedBody | None = body
         if method not in ("GET", "HEAD") and self.write_fence is not None:
             fence = Fence(self.write_fence, method, path)
             fence.check()
+            data = FencedBody(body or b"", fence, content_type or JSON)
             self._in_flight.enter()
         code = "<error>"
         try:
-            async with (self._session if fence is None else self._fenced).request(
-                method, self._url(path, params), data=body,
+            async with self._session.request(
+                method, self._url(path, params), data=data,
                 headers=await self._headers(content_type),
-                timeout=aiohttp.ClientTimeout(total=timeout), trace_request_ctx=fence,
+                timeout=aiohttp.ClientTimeout(total=timeout),
                 proxy=self._proxy, proxy_headers=self._proxy_headers,
             ) as response:
                 code = str(response.status)
@@ -215,6 +211,8 @@ class Client:
                     raise error_from_response(response.status, data, response.headers)
                 return data
         except aiohttp.ClientError as exc:
+            if fence is not None and (refusal := refused(exc)) is not None:
+                raise refusal from None
             if isinstance(exc, OSError):
                 raise
             raise TransportError(f"{method} {path}: {exc}") from exc

@@ -1,14 +1,14 @@
 """The write fence: a write leaves only while ``allowed(method, path)`` says so, asked before it waits
-for a connection and again once it has one; and the writes that passed it and are not answered yet,
-which a leader letting go of its Lease waits for."""
+for a connection and again as its body is written (:class:`FencedBody`); and the writes that passed it
+and are not answered yet, which a leader letting go of its Lease waits for."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import aiohttp
 import anyio
+from aiohttp.abc import AbstractStreamWriter
 
 
 class WriteFenced(Exception):
@@ -26,21 +26,32 @@ class Fence:
             raise WriteFenced(f"{self._method} {self._path}: this replica is not the leader")
 
 
-def late_fence() -> aiohttp.TraceConfig:
-    """Checks a write's :class:`Fence` again once its connection is in hand: the last await
-    before its bytes leave. A replica frozen (SIGSTOP, a paused VM) while it waited for a
-    connection or a TLS handshake does not send that write when it resumes as a deposed leader.
-    (A connection just made for a fenced write is left to the garbage collector; the replica
-    exits on a lost lease anyway.)"""
-    async def check(_session: aiohttp.ClientSession, context: SimpleNamespace, _params: object) -> None:
-        if isinstance(context.trace_request_ctx, Fence):
-            context.trace_request_ctx.check()
+class FencedBody(aiohttp.BytesPayload):
+    """A write's body that asks its :class:`Fence` again as it is written: the last instant before the
+    request leaves. aiohttp holds the request's headers back until the body's first bytes and writes
+    the body in a task of its own, so a replica frozen (SIGSTOP, a paused VM) after any earlier check,
+    even with its connection in hand, would otherwise send the write as it resumes, before anything
+    else of it runs. Between the check and the bytes there is no ``await`` that yields."""
 
-    config = aiohttp.TraceConfig()
-    config.on_connection_reuseconn.append(check)
-    config.on_connection_create_end.append(check)
-    config.freeze()
-    return config
+    def __init__(self, value: bytes, fence: Fence, content_type: str) -> None:
+        super().__init__(value, content_type=content_type)
+        self.fence = fence
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        self.fence.check()
+        await super().write(writer)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        self.fence.check()
+        await super().write_with_length(writer, content_length)
+
+
+def refused(exc: BaseException) -> WriteFenced | None:
+    """The fence's refusal behind ``exc`` (aiohttp wraps what a body's write raises), if it is one."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, WriteFenced):
+        cause = cause.__cause__
+    return cause
 
 
 class InFlight:

@@ -1,4 +1,5 @@
 import asyncio
+import inspect
 from pathlib import Path
 
 import aiohttp
@@ -57,6 +58,39 @@ async def test_a_write_deposed_while_it_waited_for_a_connection_never_leaves() -
         await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
         assert answers == []
     assert received == ["GET", "POST"]
+
+
+async def test_the_last_check_is_made_as_the_body_is_written() -> None:
+    """aiohttp sends a request's headers with its body's first bytes, written in a task of its own: a
+    check made once the connection is in hand still left a gap where a frozen replica resumed and sent
+    the write (CI's failover run saw an Event land after the Lease changed hands). The fence's last word
+    is asked from inside that write, and a refusal there sends nothing."""
+    received: list[tuple[str, str, bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        received.append((request.method, request.content_type, await request.read()))
+        return web.json_response({"metadata": {"name": "x"}})
+
+    async with local_client(handler) as client:
+        asked_in_body_write: list[bool] = []
+
+        def fence(method: str, path: str) -> bool:
+            asked_in_body_write.append(any(frame.function == "write_bytes" for frame in inspect.stack()))
+            return len(asked_in_body_write) < 2 or allow_second
+
+        allow_second = False
+        client.write_fence = fence
+        with pytest.raises(WriteFenced):
+            await client.create(CONFIG_MAPS, {"metadata": {"name": "x"}}, "ns")
+        assert received == []
+        assert asked_in_body_write == [False, True]
+        await client.fenced_writes_landed()  # a refused write is not left in flight
+
+        asked_in_body_write.clear()
+        allow_second = True
+        await client.patch(CONFIG_MAPS, "x", {"data": {"a": "b"}}, "ns")
+        assert received == [("PATCH", "application/merge-patch+json", b'{"data":{"a":"b"}}')]
+        assert asked_in_body_write == [False, True]
 
 
 async def test_a_netrc_entry_for_the_api_host_neither_clashes_with_the_token_nor_costs_a_thread(
