@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
+from faults.upgrade_build import old_operator
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE
 from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import PODS, PVCS
@@ -71,6 +72,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle operator CPU measured at the end")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds between two variants' bursts")
     parser.add_argument("--operator-arg", action="append", default=[], help="extra flag for the operator")
+    parser.add_argument("--operator-commit", help="run an earlier commit's operator, built into its own cached "
+                        "virtualenv (faults.upgrade_build), against this benchmark: before and after measured "
+                        "the same way (default: the working tree's)")
     parser.add_argument("--rate", type=float, default=20.0, help="sustained: spawns per second (default %(default)s)")
     parser.add_argument("--duration", type=float, default=30.0, help="sustained: seconds (default %(default)s)")
     parser.add_argument("--profile", action="append", choices=("flame", "memray"), default=[],
@@ -115,7 +119,9 @@ class Runner:
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
                                       args.out / f"spawn-{args.scenario}{home_suffix(args)}-operator.log",
                                       tuple(args.operator_arg),
-                                      Path(f"{self.prefix}-memray.bin") if "memray" in args.profile else None)
+                                      Path(f"{self.prefix}-memray.bin") if "memray" in args.profile else None,
+                                      old_operator(args.operator_commit).python if args.operator_commit
+                                      else Path(sys.executable))
 
     async def window(self, name: str, coro: Any, operated_spawns: int, trail: float = 0.0) -> dict[str, Any]:
         """Run ``coro``; the operator's CPU, peak RSS and API requests while it ran and ``trail``

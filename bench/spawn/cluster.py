@@ -99,11 +99,12 @@ def bare_pod(rendered: dict[str, Any]) -> dict[str, Any]:
 
 class BenchOperator(OperatorProcess):
     """The operator without leader election, sampled for RSS and CPU every ``interval``; with ``memray``,
-    run under memray's tracker (Python allocators traced, aggregated), which writes that file as it exits."""
+    run under memray's tracker (Python allocators traced, aggregated), which writes that file as it exits;
+    ``python``: the interpreter whose installed operator runs (an earlier commit's build, to compare)."""
 
     def __init__(self, kubeconfig: Path, namespaces: tuple[str, ...], log: Path, args: tuple[str, ...] = (),
-                 memray: Path | None = None) -> None:
-        super().__init__(kubeconfig, namespaces, log, *args, leader_election=False)
+                 memray: Path | None = None, python: Path = Path(sys.executable)) -> None:
+        super().__init__(kubeconfig, namespaces, log, *args, leader_election=False, python=python)
         self.memray = memray
         if memray is not None:
             self.argv[1:1] = ["-m", "memray", "run", "--force", "--aggregate", "--trace-python-allocators",
