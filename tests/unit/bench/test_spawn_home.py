@@ -124,7 +124,7 @@ def test_home_goals_read_the_home_run() -> None:
 
 def summary(home: bool, spawns: dict[str, Any]) -> dict[str, Any]:
     args = argparse.Namespace(scenario="burst", n=200, concurrency=100, variants=("bare", "spawner"), home=home,
-                              kubeconfig=None, timeout=300.0, idle=10.0, operator_arg=[])
+                              kubeconfig=None, timeout=300.0, idle=10.0, operator_arg=[], operator_commit=None)
     operator = {"rss_end_mb": 1.0, "rss_max_mb": 1.0, "idle_cpu_percent": 0.1, "live_notebooks": 2}
     return summary_of(args, {"spawns": spawns, "windows": {}, "watch_lines": 0, "operator": operator}, (1.0, 1.0, 1.0))
 
