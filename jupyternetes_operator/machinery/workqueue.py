@@ -91,7 +91,10 @@ class WorkQueue(Generic[K]):
         self._added_at: dict[K, float] = {}  # key -> when it became dirty (queue duration)
         self._shutting_down = False
         self._draining = False
-        # Broadcast "something changed" to getters and the drain waiter; replaced after each set.
+        # Idle getters, each on its own event: a key wakes one of them (client-go's cond.Signal), not
+        # every idle worker (32 woken, 31 back to sleep, twice per reconcile: bench/README.md).
+        self._getters: deque[anyio.Event] = deque()
+        # Broadcast at shutdown, and at each done() while shutting down, to the drain waiter.
         self._changed = anyio.Event()
 
         # Delayed adds: key -> (ready time, seq) is the live entry; the heap may hold stale ones.
@@ -143,7 +146,16 @@ class WorkQueue(Generic[K]):
                 return self._pop()
             if self._shutting_down and (not self._draining or not self._processing):
                 raise ShutDown(self.name)
-            await self._changed.wait()
+            woken = anyio.Event()
+            self._getters.append(woken)
+            try:
+                await woken.wait()
+            except BaseException:
+                if woken.is_set():
+                    self._wake_one()  # cancelled as it was woken: the key it was woken for goes to another
+                else:
+                    self._getters.remove(woken)
+                raise
 
     def done(self, key: K) -> None:
         """``key`` is processed; if it was added meanwhile, queue it again now."""
@@ -154,8 +166,8 @@ class WorkQueue(Generic[K]):
         self._m.worked(self._clock.now() - started)
         if key in self._dirty:
             self._push(key)
-        else:
-            self._notify()  # the drain may be over
+        elif self._shutting_down:
+            self._wake_all()  # the drain may be over
 
     # -- delayed and rate-limited adds --
 
@@ -269,7 +281,7 @@ class WorkQueue(Generic[K]):
         self._held.clear()
         self._drop_waiting()
         self._m.depth(0)
-        self._notify()
+        self._wake_all()
 
     async def shutdown_with_drain(self) -> None:
         """Ignore adds; return once everything queued or in flight has been handed out and done."""
@@ -277,7 +289,7 @@ class WorkQueue(Generic[K]):
             self._shutting_down = True
             self._draining = True
             self._drop_waiting()
-            self._notify()
+            self._wake_all()
         while self._queue or self._processing:
             await self._changed.wait()
 
@@ -293,7 +305,7 @@ class WorkQueue(Generic[K]):
 
     def _push(self, key: K) -> None:
         self._queue.append(key)
-        self._notify()
+        self._wake_one()
 
     def _pop(self) -> K:
         key = self._queue.popleft()
@@ -306,7 +318,13 @@ class WorkQueue(Generic[K]):
             self._m.waited(now - added)
         return key
 
-    def _notify(self) -> None:
+    def _wake_one(self) -> None:
+        if self._getters:
+            self._getters.popleft().set()
+
+    def _wake_all(self) -> None:
+        while self._getters:
+            self._getters.popleft().set()
         self._changed.set()
         self._changed = anyio.Event()
 

@@ -1,3 +1,4 @@
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
@@ -326,6 +327,64 @@ async def test_injected_rate_limiter(clock: FakeClock, metrics: WorkQueueMetrics
 
 
 # -- shutdown --
+
+
+async def test_a_key_wakes_one_idle_worker_not_all(q: WorkQueue[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """client-go's Signal, not Broadcast: with 8 workers idle, each add and each done woke all 8 and
+    sent 7 back to sleep (the sustained benchmark's idle workers spent their CPU on it). Counted as the
+    times a worker went to sleep: 8 at first, then one per key handed out."""
+    sleeps = 0
+    event = anyio.Event
+
+    class Counted:
+        def __init__(self) -> None:
+            self._event = event()
+
+        def set(self) -> None:
+            self._event.set()
+
+        def is_set(self) -> bool:
+            return self._event.is_set()
+
+        async def wait(self) -> None:
+            nonlocal sleeps
+            sleeps += 1
+            await self._event.wait()
+
+    monkeypatch.setattr(anyio, "Event", Counted)
+    got: list[str] = []
+
+    async def worker() -> None:
+        while True:
+            key = await q.get()
+            got.append(key)
+            q.done(key)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(worker)
+        await settle()
+        assert sleeps == 8
+        for key in ("a", "b", "c"):
+            q.add(key)
+            await settle()
+        assert sorted(got) == ["a", "b", "c"]
+        assert sleeps == 8 + 3
+        tg.cancel_scope.cancel()
+
+
+async def test_a_worker_cancelled_as_it_is_woken_hands_the_key_on(q: WorkQueue[str]) -> None:
+    """Woken for a key and cancelled before it ran: the key goes to another idle worker, not left
+    queued while every worker sleeps."""
+    first = asyncio.create_task(q.get())
+    await settle()
+    second = asyncio.create_task(q.get())
+    await settle()
+    q.add("k")  # wakes the first getter ...
+    first.cancel()  # ... which is cancelled before it runs
+    with anyio.fail_after(1):
+        assert await second == "k"
+    assert first.cancelled()
 
 
 async def test_shutdown_wakes_blocked_getters(q: WorkQueue[str]) -> None:
