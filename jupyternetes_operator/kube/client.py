@@ -191,16 +191,16 @@ class Client:
         started = await self._before(verb)
         # Checked after any throttling wait, and again as the body is written (FencedBody).
         fence: Fence | None = None
-        data: bytes | FencedBody | None = body
+        payload: bytes | FencedBody | None = body
         if method not in ("GET", "HEAD") and self.write_fence is not None:
             fence = Fence(self.write_fence, method, path)
             fence.check()
-            data = FencedBody(body or b"", fence, content_type or JSON)
+            payload = FencedBody(body or b"", fence, content_type or JSON)
             self._in_flight.enter()
         code = "<error>"
         try:
             async with self._session.request(
-                method, self._url(path, params), data=data,
+                method, self._url(path, params), data=payload,
                 headers=await self._headers(content_type),
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 proxy=self._proxy, proxy_headers=self._proxy_headers,
