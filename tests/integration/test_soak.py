@@ -2,6 +2,9 @@
 spawns and 2.5 stops a second for 3.5 minutes, every 10th spawn through ``JupyternetesSpawner``,
 against the test control plane with the operator as its own process. It fails on a lost spawn, an
 API error, or an operator that grows: open fds, asyncio tasks or RSS.
+
+Marked ``soak``: ``scripts/test`` leaves it out (it alone took a fifth of the suite's 19.5 minutes);
+``scripts/soak`` runs it, and so does CI after the suite.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+
+import pytest
 
 from bench.soak.__main__ import execute
 from bench.soak.analysis import Limits
@@ -34,6 +39,8 @@ LIMITS = Limits(
     # far; more while a backlog drains); a task leaked per spawn would be +150 in a minute.
     tasks_growth=15,
 )
+pytestmark = pytest.mark.soak
+
 CACHE_GROWTH = 60
 """Objects in the operator's caches (instances, their pods, the spawner's Secrets ...) follow the live
 set, 250 plus the spawns in flight (a few seconds' worth at 2.5/s, each with 2-3 objects). An object
