@@ -54,7 +54,7 @@ from .reconcile.policy import Policy
 from .reconcile.prepull import DAEMONSETS, PrePullReconciler
 from .reconcile.prepull import LABELS as PREPULL_LABELS
 from .reconcile.resolve import INSTANCES_BY_TEMPLATE, instances_by_template
-from .reconcile.status import claim_view, pod_view
+from .reconcile.status import claim_view, instance_view, pod_view
 from .reconcile.templates import TemplateReconciler
 from .settings import Settings
 
@@ -139,11 +139,9 @@ class Operator:
         templates_i, templates = self._informers(TEMPLATES, "jupyternotebooktemplates", InformerOptions(),
                                                  self._scopes([s.template_namespace]),
                                                  s.unwatched_namespaces - {s.template_namespace})
-        instances_i, instances = self._informers(
-            INSTANCES, "jupyternotebookinstances",
-            InformerOptions(indexers={INSTANCES_BY_TEMPLATE: partial(instances_by_template,
-                                                                     shared_namespace=s.template_namespace)}),
-            scopes)
+        by_template = partial(instances_by_template, shared_namespace=s.template_namespace)
+        instances_i, instances = self._informers(INSTANCES, "jupyternotebookinstances", InformerOptions(
+            indexers={INSTANCES_BY_TEMPLATE: by_template}, transform=instance_view), scopes)
         children: dict[tuple[str, str], ChildKind] = {}
         child_informers: list[Informer] = []
         claim_informers: list[Informer] = []
@@ -212,7 +210,7 @@ class Operator:
             self.controllers.append(Controller("imagepuller", puller.reconcile, puller_queue, workers=1,
                                                wait_for=[*templates_i, informer], metrics=m.controller,
                                                clock=self.clock))
-        self._instances, self._templates, self._instance_queue = instances, templates, instance_queue
+        self.instances, self._templates, self._instance_queue = instances, templates, instance_queue
         le = s.leader_election
         if le.enabled:
             elector = self.elector = LeaderElector.for_lease(
@@ -301,7 +299,7 @@ class Operator:
         while True:
             if self.ready:
                 counts = dict.fromkeys(api.PHASES, 0)
-                for instance in self._instances.list():
+                for instance in self.instances.list():
                     phase = api.phase(instance) or api.PENDING
                     counts[phase] = counts.get(phase, 0) + 1
                 for phase, count in counts.items():

@@ -9,6 +9,8 @@ Guaranteed:
   integers, booleans and nulls may be an equal node frozen before (same keys in the same order, same values of the same
   types): read-only, so no reader can tell, but 10,000 cached pods hold their containers once.
 - :func:`thaw` makes a deep, independent, plain ``dict``/``list`` copy (ready for ``orjson``).
+- A :class:`Packed` mapping (made by a cache's view, never by :func:`freeze`) is read-only too:
+  :func:`freeze` keeps it as it is and :func:`thaw` unpacks it.
 
 Not promised: hashability (a :class:`FrozenDict` is not hashable), identity either way (equal nodes
 may or may not be one object), or protection from code that calls ``dict``'s own methods on it on
@@ -23,8 +25,11 @@ from __future__ import annotations
 
 import builtins
 import sys
-from collections.abc import Mapping
-from typing import Any, NoReturn, TypeAlias, overload
+import zlib
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, NoReturn, TypeAlias, overload
+
+import orjson
 
 FrozenObject: TypeAlias = Mapping[str, Any]
 """A stored object: a read-only :class:`FrozenDict` tree (lists became tuples)."""
@@ -58,6 +63,74 @@ class FrozenDict(dict[str, Any]):
 
     def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
         return FrozenDict, (dict(self),)
+
+
+class Packed(Mapping[str, Any]):
+    """A read-only mapping that keeps its scalar entries as they are and the others as one JSON
+    document, deflated, and decoded (and frozen) whenever one of them is read. For a node kept for
+    every object but read whole, and rarely, apart from its scalars: an instance's status (its
+    ``phase`` and generations are read for every instance by the gauges and the counts; its
+    conditions, children and endpoint once a reconcile, thawed). A subclass names a ``PRESET``: JSON
+    like what it packs (its keys, its usual values), against which each document is deflated, so that
+    what is kept is what differs. Equal to any mapping with the same content; keys iterate scalars first."""
+
+    PRESET: ClassVar[bytes] = b""
+    _WBITS: ClassVar[int] = -11
+    """Raw deflate (no header, no checksum: it never leaves the process) with a 2 KB window, room for a
+    preset and a document of that size; memory level 1: a compressor of a few KB, made in microseconds."""
+
+    __slots__ = ("_packed", "_packed_keys", "_scalars")
+
+    def __init__(self, mapping: Mapping[str, Any]) -> None:
+        rest = {k: v for k, v in mapping.items() if not _is_scalar(v)}
+        self._scalars = _frozen_mapping({k: v for k, v in mapping.items() if k not in rest})[0]
+        self._packed_keys: tuple[str, ...] = _share(("k", *rest), tuple(_intern(k) for k in rest))
+        self._packed = b""
+        if rest:
+            deflate = zlib.compressobj(6, zlib.DEFLATED, self._WBITS, 1, zlib.Z_DEFAULT_STRATEGY, self.PRESET)
+            # Copied to a bytes of its own size: zlib's answer is a shrunk buffer of the C heap.
+            self._packed = memoryview(deflate.compress(orjson.dumps(rest)) + deflate.flush()).tobytes()
+
+    def _rest(self) -> dict[str, Any]:
+        if not self._packed:
+            return {}
+        rest: dict[str, Any] = orjson.loads(zlib.decompressobj(self._WBITS, self.PRESET).decompress(self._packed))
+        return rest
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._scalars:
+            return self._scalars[key]
+        if key in self._packed_keys:
+            return freeze(self._rest()[key])
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._scalars
+        yield from self._packed_keys
+
+    def __len__(self) -> int:
+        return len(self._scalars) + len(self._packed_keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._scalars or key in self._packed_keys
+
+    def thawed(self) -> dict[str, Any]:
+        """A plain, writable copy (what :func:`thaw` returns)."""
+        return {**self._scalars, **self._rest()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and self.thawed() == thaw(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a dict, so unhashable like one
+
+    def __copy__(self) -> Packed:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Packed:
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.thawed()!r})"
 
 
 def _is_scalar(value: Any) -> bool:
@@ -161,7 +234,7 @@ def _frozen(obj: Any) -> tuple[Any, bool]:
         return _frozen_sequence(obj)
     if kind is str:
         return (_intern(obj) if len(obj) <= INTERN_MAX else obj), False
-    if kind in _SCALARS:
+    if kind in _SCALARS or isinstance(obj, Packed):
         return obj, False
     if isinstance(obj, Mapping):
         return _frozen_mapping(dict(obj))
@@ -208,6 +281,8 @@ def thaw(obj: Any) -> Any:
         return [v if _is_scalar(v) else thaw(v) for v in obj]
     if kind in _SCALARS:
         return obj
+    if isinstance(obj, Packed):
+        return obj.thawed()
     if isinstance(obj, Mapping):
         return thaw(dict(obj))
     raise TypeError(f"cannot thaw a {kind.__name__}: not a JSON value")

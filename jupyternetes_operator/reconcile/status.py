@@ -16,7 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..api import SERVER_STOPPED
+from ..machinery.frozen import Packed
+from ..machinery.store import drop_managed_fields
 
 READY, PENDING, FAILED, MISSING = "Ready", "Pending", "Failed", "Missing"
 STOPPED = "Stopped"
@@ -98,6 +102,36 @@ def claim_view(claim: Mapping[str, Any]) -> dict[str, Any]:
             "metadata": _child_metadata(claim.get("metadata") or {}),
             "spec": {"storageClassName": storage_class} if storage_class else {},
             "status": {"phase": phase} if phase else {}}
+
+
+def _condition(type_: str, reason: str, message: str = "") -> dict[str, Any]:
+    return {"lastTransitionTime": "2026-01-01T00:00:00Z", "message": message, "observedGeneration": 1,
+            "reason": reason, "status": "True", "type": type_}
+
+
+class PackedStatus(Packed):
+    """An instance's status as the cache keeps it (:func:`instance_view`): 2.3 KB of frozen nodes for
+    a running server's, about 0.2 KB packed (its document deflates to ~75 bytes against the preset)."""
+
+    __slots__ = ()
+    PRESET = orjson.dumps({  # a running server's, in the API server's order (keys sorted)
+        "children": [{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "logicalName": "home", "message": "",
+                      "name": "home-", "state": READY},
+                     {"apiVersion": "v1", "kind": "Pod", "logicalName": "notebook", "message": "",
+                      "name": "jupyter--notebook", "state": READY}],
+        "conditions": [_condition("TemplateResolved", "Resolved"), _condition("ChildrenReady", "ChildrenReady"),
+                       _condition("Ready", "ServerReady", "serving at http://10.0.0.0:8888"),
+                       _condition("UpToDate", "UpToDate", "the server runs the template's generation 1")],
+        "endpoint": {"address": "10.0.0.0", "port": 8888, "url": "http://10.0.0.0:8888"}})
+
+
+def instance_view(instance: dict[str, Any]) -> Mapping[str, Any]:
+    """An instance as the operator's cache keeps it: without ``managedFields``, its status a
+    :class:`PackedStatus` (read whole once a reconcile and by the echo filter, its scalars by every
+    count): 2.1 KB less for each of 10,000 instances."""
+    viewed = drop_managed_fields(instance)
+    status = viewed.get("status")
+    return {**viewed, "status": PackedStatus(status)} if isinstance(status, Mapping) and status else viewed
 
 
 def pod_state(pod: Mapping[str, Any]) -> ChildState:

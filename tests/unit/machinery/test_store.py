@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy as copy_module
+import tracemalloc
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jupyternetes_operator.machinery import frozen
-from jupyternetes_operator.machinery.frozen import FrozenDict
+from jupyternetes_operator.machinery.frozen import FrozenDict, Packed
 from jupyternetes_operator.machinery.store import (
     Change,
     ChangeKind,
@@ -183,6 +184,70 @@ def test_freeze_remembers_a_bounded_number_of_nodes() -> None:
         freeze({"n": n})
     assert len(frozen._shared) <= frozen.SHARED_MAX
     assert freeze({"n": 3}) == {"n": 3}
+
+
+STATUS = {"phase": "Running", "observedGeneration": 2, "envSecret": None,
+          "conditions": [{"type": "Ready", "status": "True", "message": "serving at http://10.0.0.1:8888"}],
+          "endpoint": {"address": "10.0.0.1", "port": 8888}}
+
+
+def test_a_packed_mapping_reads_as_the_mapping_it_packed() -> None:
+    packed = Packed(STATUS)
+    assert packed == STATUS
+    assert STATUS == packed  # noqa: SIM300 (the dict's side of the comparison)
+    assert not (packed != STATUS)  # noqa: SIM202
+    assert packed != {**STATUS, "phase": "Failed"}
+    assert packed != {k: v for k, v in STATUS.items() if k != "endpoint"}
+    assert packed == freeze(STATUS)  # tuples where the other has lists: still equal, as JSON
+    assert sorted(packed) == sorted(STATUS)
+    assert len(packed) == len(STATUS)
+    assert "endpoint" in packed
+    assert "nope" not in packed
+    assert packed.get("nope") is None
+    assert packed["phase"] == "Running"
+    assert packed["envSecret"] is None
+    assert packed["endpoint"] == {"address": "10.0.0.1", "port": 8888}
+    assert packed["conditions"][0]["message"] == "serving at http://10.0.0.1:8888"
+    with pytest.raises(KeyError):
+        packed["nope"]
+
+
+def test_a_packed_mapping_is_read_only_and_thaws_to_an_independent_copy() -> None:
+    packed = Packed(STATUS)
+    with pytest.raises(TypeError):
+        packed["conditions"][0]["status"] = "False"  # type: ignore[index]  # what a read hands out is frozen
+    with pytest.raises(TypeError):
+        packed["phase"] = "Failed"  # type: ignore[index]
+    assert freeze({"status": packed})["status"] is packed  # kept as it is
+    stored = freeze({"status": packed})
+    copy = thaw(stored)["status"]
+    assert type(copy) is dict
+    assert copy == STATUS
+    copy["conditions"][0]["status"] = "False"
+    assert packed == STATUS
+    assert orjson.loads(orjson.dumps(copy)) == copy
+    assert copy_module.deepcopy(packed) is packed
+
+
+def test_a_packed_mapping_holds_its_scalars_shared_and_the_rest_in_less_room() -> None:
+    one, two = Packed(STATUS), Packed({**STATUS, "endpoint": {"address": "10.0.0.2", "port": 8888}})
+    assert one._scalars is two._scalars  # equal scalars: one node, as freeze shares them
+    assert one._packed_keys is two._packed_keys
+
+    def weigh(make: Any) -> int:
+        statuses = [{**STATUS, "endpoint": {"address": f"10.0.{n // 250}.{n % 250}", "port": 8888},
+                     "conditions": [{**STATUS["conditions"][0], "message": f"serving at 10.0.0.{n}"}]}
+                    for n in range(500)]  # distinct, as 500 servers' statuses are
+        frozen.forget_shared()
+        tracemalloc.start()
+        kept = [make(s) for s in statuses]
+        weight = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        del kept
+        return weight
+
+    # Half the room of frozen nodes, or less (not orjson's whole write buffer, 4 KB each).
+    assert weigh(Packed) < 0.5 * weigh(freeze)
 
 
 def test_freeze_rejects_non_json_values() -> None:

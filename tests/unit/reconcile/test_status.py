@@ -4,9 +4,11 @@ from typing import Any
 
 import pytest
 
+from jupyternetes_operator import api
 from jupyternetes_operator.api import ANNOTATION_SERVERS, LABEL_INSTANCE, LABEL_RETAINED, claim_servers
 from jupyternetes_operator.kube.owners import controller_uid
-from jupyternetes_operator.machinery.store import freeze
+from jupyternetes_operator.machinery.frozen import Packed
+from jupyternetes_operator.machinery.store import freeze, thaw
 from jupyternetes_operator.reconcile.binding import storage_class
 from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_CREATED_FOR, ANNOTATION_SIGNATURE, ClaimSigner
 from jupyternetes_operator.reconcile.status import (
@@ -21,6 +23,7 @@ from jupyternetes_operator.reconcile.status import (
     child_state,
     claim_view,
     endpoint_of,
+    instance_view,
     merge_conditions,
     pod_state,
     pod_view,
@@ -418,6 +421,35 @@ def test_same_status_does_not_modify_its_inputs() -> None:
     current = status(T0)
     same_status(current, status(T1))
     assert current == status(T0)
+
+
+# ---------------------------------------------------------------- instance_view (the cached form)
+
+def test_the_cached_view_of_an_instance_packs_its_status_and_means_the_same() -> None:
+    status = {"observedGeneration": 1, "phase": "Running", "templateGeneration": 3, "envSecret": "env-alice",
+              "conditions": [{"type": api.READY, "status": "True", "reason": "ServerReady",
+                              "message": "serving at http://10.0.0.7:8888", "lastTransitionTime": T0}],
+              "children": [{"kind": "Pod", "name": "jupyter-alice-notebook", "state": READY}],
+              "endpoint": {"address": "10.0.0.7", "port": 8888, "url": "http://10.0.0.7:8888"}}
+    instance = {"metadata": {"name": "jupyter-alice", "namespace": "ns", "managedFields": [{"manager": "m"}]},
+                "spec": {"template": {"name": "jupyterlab"}}, "status": status}
+    viewed = freeze(instance_view(instance))
+    assert isinstance(viewed["status"], Packed)
+    assert len(viewed["status"]._packed) < 150  # deflated against the preset: what differs from it, not 0.9 KB
+    assert "managedFields" not in viewed["metadata"]
+    assert viewed["spec"] == instance["spec"]
+    assert thaw(viewed["status"]) == status  # what a reconcile reads (previous)
+    assert viewed["status"] == status  # what the echo filter compares
+    assert api.phase(viewed) == "Running"
+    assert viewed["status"]["templateGeneration"] == 3
+    assert api.condition(viewed, api.READY)["message"] == "serving at http://10.0.0.7:8888"
+    assert "managedFields" in instance["metadata"]  # the argument is left alone
+    assert type(instance["status"]) is dict
+
+
+def test_an_instance_without_a_status_is_viewed_without_one() -> None:
+    assert "status" not in instance_view({"metadata": {"name": "a"}, "spec": {}})
+    assert instance_view({"metadata": {"name": "a"}, "status": {}})["status"] == {}
 
 
 # ---------------------------------------------------------------- pod_view (the cached form)
