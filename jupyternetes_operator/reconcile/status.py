@@ -128,7 +128,7 @@ class PackedStatus(Packed):
 def instance_view(instance: dict[str, Any]) -> Mapping[str, Any]:
     """An instance as the operator's cache keeps it: without ``managedFields``, its status a
     :class:`PackedStatus` (read whole once a reconcile and by the echo filter, its scalars by every
-    count): 2.1 KB less for each of 10,000 instances."""
+    count): 2.0 KB less per instance (tracemalloc, 3.5 → 1.5 KB), 20 MB at 10,000."""
     viewed = drop_managed_fields(instance)
     status = viewed.get("status")
     return {**viewed, "status": PackedStatus(status)} if isinstance(status, Mapping) and status else viewed
