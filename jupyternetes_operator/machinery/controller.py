@@ -4,7 +4,9 @@ The reconciler's contract (controller-runtime's): ``reconcile(key)`` returns a
 :class:`Result` or raises.
 
 - ``Result()``: done; the key's backoff is forgotten.
-- ``Result(requeue_after=s)``: look again in ``s`` seconds (backoff forgotten).
+- ``Result(requeue_after=s)``: look again in ``s`` seconds (backoff forgotten). The key's next
+  reconcile answers anew: its own ``requeue_after`` replaces this one, and a plain ``Result()``
+  drops it (a spawn's first-status timer does not wake a server already Running).
 - ``Result(requeue=True)``: look again with the key's rate-limited backoff.
 - raises :class:`TerminalError`: recorded (metric and log), not retried until the
   key is added again by an event.
@@ -149,7 +151,7 @@ class Controller(Generic[K]):
         """Act on a reconcile's result: requeue later, requeue with backoff, or forget the key."""
         if result.requeue_after is not None and result.requeue_after > 0:
             self.queue.forget(key)
-            self.queue.add_after(key, result.requeue_after)
+            self.queue.requeue_after(key, result.requeue_after)
             return "requeue_after"
         if result.requeue:
             self.queue.add_rate_limited(key)

@@ -12,6 +12,10 @@ Guaranteed:
   the injected :class:`Clock`; of two pending delays for one key the earlier wins.
 - A key under :meth:`WorkQueue.hold` (the server's Retry-After) is not handed out
   before its hold ends, whatever adds come meanwhile.
+- :meth:`WorkQueue.requeue_after` is the key's own processing asking to look again later:
+  as ``add_after``, except that :meth:`WorkQueue.forget` (the key's next successful
+  processing, which answers for itself) drops it, unless an ``add_after``, a rate-limited
+  add or a hold was merged into it meanwhile.
 
 Not promised: that a key is processed once per add (adds are coalesced — the queue
 carries keys, the reconciler re-reads state); fairness between keys; that delayed
@@ -99,6 +103,7 @@ class WorkQueue(Generic[K]):
 
         # Delayed adds: key -> (ready time, seq) is the live entry; the heap may hold stale ones.
         self._waiting: dict[K, tuple[float, int]] = {}
+        self._requeues: set[K] = set()  # waiting keys only a requeue_after asked for (forget drops them)
         self._held: dict[K, float] = {}  # key -> not handed out before then (cleared by the add at that time)
         self._heap: list[tuple[float, int, K]] = []
         self._seq = itertools.count()
@@ -124,6 +129,7 @@ class WorkQueue(Generic[K]):
             return
         if (until := self._held.get(key)) is not None:
             if until > self._clock.now():
+                self._requeues.discard(key)
                 self._schedule(key, until)
                 return
             del self._held[key]
@@ -181,6 +187,19 @@ class WorkQueue(Generic[K]):
         if delay <= 0:
             self.add(key)
             return
+        self._requeues.discard(key)  # whatever was waiting, this add must happen
+        self._schedule(key, self._clock.now() + delay)
+
+    def requeue_after(self, key: K, delay: float) -> None:
+        """As :meth:`add_after`, for the key's processing that asks to look again in ``delay`` seconds:
+        :meth:`forget` drops it (a later processing that succeeded saw everything since)."""
+        if self._shutting_down:
+            return
+        if delay <= 0:
+            self.add(key)
+            return
+        if key not in self._waiting:
+            self._requeues.add(key)
         self._schedule(key, self._clock.now() + delay)
 
     def hold(self, key: K, seconds: float) -> None:
@@ -191,6 +210,7 @@ class WorkQueue(Generic[K]):
             return
         until = max(self._clock.now() + seconds, self._held.get(key, 0.0))
         self._held[key] = until
+        self._requeues.discard(key)
         if key in self._dirty:
             self._dirty.discard(key)
             self._added_at.pop(key, None)
@@ -222,8 +242,12 @@ class WorkQueue(Generic[K]):
         self.add_after(key, self._limiter.when(key))
 
     def forget(self, key: K) -> None:
-        """Reset ``key``'s backoff (call after it was processed successfully)."""
+        """Reset ``key``'s backoff and drop its pending :meth:`requeue_after` (call after it was
+        processed successfully)."""
         self._limiter.forget(key)
+        if key in self._requeues:
+            self._requeues.discard(key)
+            del self._waiting[key]  # its heap entry goes stale
 
     def num_requeues(self, key: K) -> int:
         return self._limiter.num_requeues(key)
@@ -242,6 +266,7 @@ class WorkQueue(Generic[K]):
                 while (ready := self._next_ready()) is not None and ready <= now:
                     _, _, key = heapq.heappop(self._heap)
                     del self._waiting[key]
+                    self._requeues.discard(key)
                     self.add(key)
                 self._wake_loop = wake = anyio.Event()
                 if ready is None:
@@ -339,6 +364,7 @@ class WorkQueue(Generic[K]):
 
     def _drop_waiting(self) -> None:
         self._waiting.clear()
+        self._requeues.clear()
         self._heap.clear()
         self._wake_loop.set()
 

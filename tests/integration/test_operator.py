@@ -13,6 +13,7 @@ from jupyternetes_operator.kube.client import Client
 from jupyternetes_operator.kube.resources import EVENTS, NAMESPACES, NODES, PODS, PVCS
 from jupyternetes_operator.machinery.store import ObjectKey, thaw
 from jupyternetes_operator.manager import Operator
+from jupyternetes_operator.reconcile.instances import FIRST_STATUS_GRACE
 from jupyternetes_operator.reconcile.status import PackedStatus
 from jupyternetes_operator.reconcile.tenant import TenantPolicy
 from jupyternetes_operator.testing import ControlPlane
@@ -367,16 +368,52 @@ async def test_running_servers_leave_nothing_in_the_reconcilers_memory(control_p
     assert remembered == dict.fromkeys(remembered, 0)
 
 
+def pod_only_template(name: str) -> dict[str, Any]:
+    """The sample without its home claim (an emptyDir instead): its spawns run in well under a second."""
+    template = copy.deepcopy(TEMPLATE)
+    template["metadata"]["name"] = name
+    del template["spec"]["pvcs"]
+    template["spec"]["pods"][0]["spec"]["volumes"] = [{"name": "home", "emptyDir": {}}]
+    return template
+
+
+async def test_a_server_running_before_its_first_status_timer_is_not_woken_by_it(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """Ten spawns run within the first-status grace (2 s): the timer each set when it was first seen
+    is dropped once its reconcile writes Running, so nothing reconciles them after that (before,
+    each timer woke its Running server once more: a full render, policy check and plan)."""
+    from prometheus_client import generate_latest
+
+    from jupyternetes_operator.testing.operator import metric_sum
+
+    def reconciles(operator: Operator) -> float:
+        text = generate_latest(operator.metrics.registry).decode()
+        return metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"')
+
+    names = [f"jupyter-quick{n}" for n in range(10)]
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
+        await kube.create(TEMPLATES, pod_only_template("quick"), namespace)
+        await template_valid(kube, "quick", namespace)
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(kube.create, INSTANCES, instance(name, {"username": name[8:]}, "quick"), namespace)
+        for name in names:
+            await ready_instance(kube, name, namespace)
+        await instances_idle(operator)
+        running = reconciles(operator)
+        await anyio.sleep(FIRST_STATUS_GRACE + 1)  # every timer set at a first sight is due by now
+        await instances_idle(operator)
+        after = reconciles(operator)
+    assert after - running <= 1, f"{after - running:g} reconciles of running servers"  # a relist may wake one
+
+
 async def test_a_server_running_at_its_first_status_gets_one_event_a_waited_one_two(
         control_plane: ControlPlane, kube: Client, namespace: str) -> None:
     """Ten pod-only spawns: each gets its Created Event; Ready is announced exactly for those whose
     first status said Provisioning (a spawn not yet running after the first-status grace). On this
     cluster pods run well within the grace, so spawns write one Event, not two (the old rule's Ready
     Event without a Provisioning one fails the pairing)."""
-    template = copy.deepcopy(TEMPLATE)
-    template["metadata"]["name"] = "podonly"
-    del template["spec"]["pvcs"]
-    template["spec"]["pods"][0]["spec"]["volumes"] = [{"name": "home", "emptyDir": {}}]
+    template = pod_only_template("podonly")
     names = [f"jupyter-fast{n}" for n in range(10)]
 
     def reasons(events: dict[str, Any]) -> dict[str, list[str]]:

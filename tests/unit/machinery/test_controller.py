@@ -58,6 +58,40 @@ async def test_success_forgets_and_requeue_after_uses_the_clock() -> None:
         tg.cancel_scope.cancel()
 
 
+async def test_a_later_answer_replaces_the_requeue_an_earlier_one_asked_for() -> None:
+    """A reconcile asks to look again in 2 s (a spawn's first-status timer); an event's reconcile
+    at 1 s succeeds (the server runs): the timer is dropped, no third pass. One that asks again
+    instead replaces the time."""
+    seen: list[tuple[str, float]] = []
+    answers = {"done": [Result(requeue_after=2.0), Result()],
+               "again": [Result(requeue_after=2.0), Result(requeue_after=5.0), Result()]}
+
+    async def reconcile(key: str) -> Result:
+        seen.append((key, clock.now() - 1000.0))
+        return answers[key].pop(0)
+
+    controller, clock, registry = make(reconcile)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(controller.run)
+        await controller.started.wait()
+        controller.queue.add("done")
+        controller.queue.add("again")
+        await settle()
+        clock.step(1.0)
+        controller.queue.add("done")  # the pod's event
+        controller.queue.add("again")
+        await settle()
+        clock.step(1.0)  # the first answers' time: nothing comes
+        await settle()
+        clock.step(4.0)
+        await settle()
+        clock.step(30.0)
+        await settle()
+        assert sorted(seen) == [("again", 0.0), ("again", 1.0), ("again", 6.0), ("done", 0.0), ("done", 1.0)]
+        assert total(registry, "requeue_after") == 3
+        tg.cancel_scope.cancel()
+
+
 async def test_errors_retry_with_backoff_terminal_errors_do_not() -> None:
     calls: dict[str, int] = {"flaky": 0, "bad": 0}
 

@@ -263,6 +263,57 @@ async def test_add_after_dedups_when_it_fires(q: WorkQueue[str], clock: FakeCloc
         assert len(q) == 1
 
 
+async def test_forget_drops_a_requeue_but_no_other_delayed_add(q: WorkQueue[str], clock: FakeClock) -> None:
+    """A key's own look-again (``requeue_after``) is dropped by ``forget``; an ``add_after`` or a
+    rate-limited add, alone or merged into that requeue, is not: someone else needs that pass."""
+    async with q:
+        q.requeue_after("own", 2.0)
+        q.add_after("other", 2.0)
+        q.add_rate_limited("retry")
+        q.requeue_after("merged", 2.0)
+        q.add_after("merged", 3.0)  # later, so the requeue's time stays, but it must happen now
+        q.add_after("under", 3.0)
+        q.requeue_after("under", 2.0)  # earlier: merged into an add that must happen
+        for key in ("own", "other", "retry", "merged", "under"):
+            q.forget(key)
+        await settle()
+        clock.step(2.0)
+        await settle()
+        assert sorted(await drain_now(q)) == ["merged", "other", "retry", "under"]
+        clock.step(10.0)
+        await settle()
+        assert len(q) == 0  # and "own" never comes
+
+
+async def test_a_requeue_not_forgotten_fires_and_a_later_one_is_dropped_again(q: WorkQueue[str],
+                                                                             clock: FakeClock) -> None:
+    async with q:
+        q.requeue_after("a", 1.0)
+        await settle()
+        clock.step(1.0)
+        await settle()
+        assert await drain_now(q) == ["a"]
+        q.requeue_after("a", 1.0)  # asked again after it fired: droppable again
+        q.forget("a")
+        q.requeue_after("b", 0)  # no delay: an add now
+        q.forget("b")
+        assert await drain_now(q) == ["b"]
+        clock.step(5.0)
+        await settle()
+        assert len(q) == 0
+
+
+async def test_a_hold_is_not_dropped_by_forget(q: WorkQueue[str], clock: FakeClock) -> None:
+    async with q:
+        q.requeue_after("a", 1.0)
+        q.hold("a", 2.0)
+        q.forget("a")
+        await settle()
+        clock.step(2.0)
+        await settle()
+        assert await drain_now(q) == ["a"]
+
+
 async def test_run_is_cancellable_and_keeps_delayed_keys(q: WorkQueue[str], clock: FakeClock) -> None:
     q.add_after("a", 5.0)  # before run(): kept until a loop runs
     async with anyio.create_task_group() as tg:
