@@ -9,6 +9,10 @@ event can come back first, as a loaded API server answers late) an update from `
 changes the status to exactly the status sent is the write's: a write to the main resource leaves
 a status subresource's stanza as it was, so one update cannot carry both.
 
+:class:`Creations` does the same for the children a reconciler creates: the informer's addition of
+an object at exactly the version its create answered is that create coming back, and the reconcile
+that made it already saw that object in the answer.
+
 Guaranteed never to drop news: an update whose old object is any other version (someone wrote in
 between, or a relist skipped versions), or that leaves the status alone, or makes it anything but
 what was sent, is not an echo; each recorded write matches at most one event. Entries are dropped
@@ -82,3 +86,30 @@ class Echoes:
 
     def __len__(self) -> int:
         return len(self._writes)
+
+
+class Creations:
+    """``created(obj, cached)`` with a create's answer (``cached``: what the informer already holds under
+    that name); :meth:`news` as the informer's addition filter. An addition is dropped only at the
+    version the create answered, once; any other is news. At most ``size`` creates are remembered
+    (the oldest dropped: one more reconcile, never a lost one)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._versions: dict[tuple[Any, ObjectKey], str] = {}
+
+    def created(self, obj: Mapping[str, Any], cached: Mapping[str, Any] | None) -> None:
+        """Record a create's answer, unless the informer already holds an object of that name (its
+        addition, or one before it, has been seen: nothing would consume the entry)."""
+        if cached is None and (version := _version(obj)) is not None:
+            self._versions[(obj.get("kind"), key_of(obj))] = version
+            if len(self._versions) > self._size:
+                del self._versions[next(iter(self._versions))]
+
+    def news(self, obj: Mapping[str, Any]) -> bool:
+        """The addition predicate: whether ``obj`` is anything but a recorded create coming back."""
+        version = self._versions.pop((obj.get("kind"), key_of(obj)), None)
+        return version is None or version != _version(obj)
+
+    def __len__(self) -> int:
+        return len(self._versions)

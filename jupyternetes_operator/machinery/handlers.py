@@ -12,7 +12,8 @@ Guaranteed:
   function always sees an object, its last known state for a delete;
 - an update maps the new object and the old one (an object whose owner or label
   changed wakes both), each key added once per event, the new object's keys first;
-- ``when_updated(old, new)`` false skips the update entirely (adds and deletes always map).
+- ``when_updated(old, new)`` false skips the update entirely, ``when_added`` false (or false for the
+  object) an addition; deletes always map.
 
 Not promised: deduplication across events (the queue does that).
 """
@@ -30,6 +31,8 @@ MapFunc = Callable[[Mapping[str, Any]], Iterable[ObjectKey]]
 """An object (never a tombstone) to the keys it wakes."""
 UpdatePredicate = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 """``(old, new) -> bool``: whether an update wakes anything."""
+AddPredicate = bool | Callable[[Mapping[str, Any]], bool]
+"""Whether additions wake: always, never, or as a filter on the added object says."""
 
 
 class Enqueuer(Protocol):
@@ -75,8 +78,9 @@ class EnqueueMapped:
     map: MapFunc
     when_updated: UpdatePredicate | None = None
     """Filter for updates (e.g. skip status-only changes); None: every update."""
-    when_added: bool = True
-    """Whether additions wake (False: a watch that cares about deletions, and updates if it says so)."""
+    when_added: AddPredicate = True
+    """Whether additions wake (False: a watch that cares about deletions, and updates if it says so),
+    or a filter for them (e.g. skip the operator's own creates coming back)."""
 
     def _enqueue(self, *objs: Mapping[str, Any]) -> None:
         seen: set[ObjectKey] = set()
@@ -87,7 +91,7 @@ class EnqueueMapped:
                     self.queue.add(key)
 
     def on_add(self, obj: FrozenObject) -> None:
-        if self.when_added:
+        if self.when_added is True or (callable(self.when_added) and self.when_added(obj)):
             self._enqueue(obj)
 
     def on_update(self, old: FrozenObject, new: FrozenObject) -> None:

@@ -9,7 +9,8 @@
 - ``watches(informers, map, when_updated=..., delay=...)``: an object wakes the keys
   ``map`` gives (any relation: a label, an index lookup, a reference in the spec);
   with ``delay`` the keys are added that many seconds later (a burst coalesces); with
-  ``when_added=False`` additions wake nothing (a watch for deletions).
+  ``when_added=False`` additions wake nothing (a watch for deletions), with a predicate
+  only those it accepts (``owns`` takes it too: the controller's own creates coming back).
 
 Guaranteed: handlers are registered at once, in declaration order, and see every
 event from the informer's first LIST when declared before the informers run. The
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from .handlers import (
+    AddPredicate,
     After,
     DelayingEnqueuer,
     EnqueueMapped,
@@ -51,11 +53,12 @@ class Wakes:
         return self.watches(sources, own_key, when_updated=when_updated)
 
     def owns(self, sources: Iterable[Source], api_group: str, kind: str, *,
-             when_updated: UpdatePredicate | None = None) -> Wakes:
-        return self.watches(sources, controller_key(api_group, kind), when_updated=when_updated)
+             when_updated: UpdatePredicate | None = None, when_added: AddPredicate = True) -> Wakes:
+        return self.watches(sources, controller_key(api_group, kind), when_updated=when_updated,
+                            when_added=when_added)
 
     def watches(self, sources: Iterable[Source], map: MapFunc, *, when_updated: UpdatePredicate | None = None,
-                delay: float = 0.0, when_added: bool = True) -> Wakes:
+                delay: float = 0.0, when_added: AddPredicate = True) -> Wakes:
         queue: Enqueuer = After(self.queue, delay) if delay > 0 else self.queue
         handler = EnqueueMapped(queue, map, when_updated, when_added)
         for source in sources:

@@ -23,11 +23,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import api
-from ..kube.client import MERGE_PATCH
 from ..kube.errors import AlreadyExists, ApiError, Invalid, NotFound
 from ..kube.owners import controller_uid
 from ..machinery.controller import Result
-from ..machinery.echoes import Echoes
+from ..machinery.echoes import Creations, Echoes
 from ..machinery.events import NORMAL, WARNING
 from ..machinery.expectations import Expectations
 from ..machinery.store import ObjectKey, key_of, thaw
@@ -45,7 +44,7 @@ from .render import Child, Rendered
 from .resolve import Resolution, TemplateRef, resolve_template
 from .status import Condition
 from .vetting import Decisions
-from .writes import adopt, own_env_secret, sign
+from .writes import adopt, own_env_secret, release, sign
 
 if TYPE_CHECKING:
     from ..machinery.clock import Clock
@@ -84,6 +83,7 @@ class InstanceReconciler:
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
         self._signed: Expectations[str, bool] = Expectations()  # claims (by uid) signed: _sent_signature
         self._echoes = Echoes()  # our status writes met again: they wake nothing (see news)
+        self._created = Creations()  # our children's creates met again: they wake nothing (child_news)
         self._decisions = Decisions()
         self._binding = BindingModes(context.client)
         self._admissions = Admissions(context.templates, context.instances, context.template_namespace)
@@ -94,12 +94,16 @@ class InstanceReconciler:
         self._written.observed(key_of(new), new)
         return self._echoes.news(old, new)
 
+    def child_news(self, added: Mapping[str, Any]) -> bool:
+        """The children's addition filter: anything but a create of ours coming back as it answered."""
+        return self._created.news(added)
+
     def remembered(self) -> dict[str, int]:
         """Entries in each per-instance memo: all 0 once no spawn is under way and the cache shows
         every write (nothing is kept for each of 10,000 running servers)."""
         return {"first_seen": len(self._first_seen), "written": len(self._written), "echoes": len(self._echoes),
                 "decisions": len(self._decisions), "admissions": len(self._admissions.held),
-                "signed": len(self._signed)}
+                "signed": len(self._signed), "created": len(self._created)}
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
@@ -270,20 +274,7 @@ class InstanceReconciler:
             return released("PersistentVolumeClaims are not an allowed kind: nothing to release")
         claims = [c for c in kind.store.list() if c["metadata"].get("namespace") == namespace]
         steps = plan_release(claims, meta["name"], self._holder(namespace))
-        for step in steps:  # each conditional on the claim as observed: a claim adopted meanwhile is retried
-            claim_meta = step.claim["metadata"]
-            try:
-                if step.delete:
-                    await self._ctx.client.delete(kind.resource, step.name, namespace, uid=claim_meta.get("uid"),
-                                                  resource_version=claim_meta.get("resourceVersion"))
-                else:
-                    await self._ctx.client.patch(
-                        kind.resource, step.name, {"metadata": {
-                            "resourceVersion": claim_meta.get("resourceVersion"),
-                            "annotations": {api.ANNOTATION_SERVERS: ",".join(step.remaining)}}},
-                        namespace, content_type=MERGE_PATCH)
-            except NotFound:
-                continue
+        await release(self._ctx, kind.resource, namespace, steps)
         return released(summary(steps))
 
     def _lookup(self, child: Child) -> Mapping[str, Any] | None:
@@ -331,6 +322,7 @@ class InstanceReconciler:
                 self._ctx.recorder.emit(instance, WARNING, "CreateFailed",
                                         f"{child.kind} {child.name}: {exc.message}"[:1024], "Create")
             raise
+        self._created.created(obj, self._lookup(child))
         if child.retain:  # signed at once (if this write is lost, the next pass signs it)
             obj = self._sent_signature(await sign(self._ctx, kind.resource, obj))
         self._ctx.recorder.emit(instance, NORMAL, api.CREATED, f"created {child.kind} {child.name}", "Create")

@@ -1,17 +1,18 @@
 """The instance reconciler's writes besides creating children: taking ownership of the environment
-Secret, and signing and adopting retained claims.
+Secret, signing and adopting retained claims, and releasing them (:mod:`.release`'s steps).
 
 Guaranteed:
 
 - Each write is conditional on what was observed, so a race is lost, never won twice: the Secret is
   owned only if its annotation names this instance (a JSON-patch ``test`` in the same request); a
-  claim is signed for its own uid only; an adoption carries the claim's ``resourceVersion``.
+  claim is signed for its own uid only; an adoption, and a release's delete or patch, carry the
+  claim's ``resourceVersion`` (a claim adopted meanwhile is retried, never deleted).
 - A Secret or claim deleted meanwhile is not an error here: the outcome (or the next pass) says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..api import (
@@ -33,6 +34,7 @@ from ..machinery.events import NORMAL
 from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
 from .outcome import Outcome, failed
+from .release import Release
 from .render import Child
 
 
@@ -86,3 +88,20 @@ async def adopt(ctx: Context, instance: Mapping[str, Any], child: Child, current
     except NotFound:
         return  # deleted meanwhile; the next pass creates it
     ctx.recorder.emit(instance, NORMAL, ADOPTED, f"adopted retained {child.kind} {child.name}", "Adopt")
+
+
+async def release(ctx: Context, resource: Resource, namespace: str, steps: Iterable[Release]) -> None:
+    """Apply a release's steps, each conditional on the claim as observed."""
+    for step in steps:
+        claim_meta = step.claim["metadata"]
+        try:
+            if step.delete:
+                await ctx.client.delete(resource, step.name, namespace, uid=claim_meta.get("uid"),
+                                        resource_version=claim_meta.get("resourceVersion"))
+            else:
+                await ctx.client.patch(resource, step.name, {"metadata": {
+                    "resourceVersion": claim_meta.get("resourceVersion"),
+                    "annotations": {ANNOTATION_SERVERS: ",".join(step.remaining)}}},
+                    namespace, content_type=MERGE_PATCH)
+        except NotFound:
+            continue

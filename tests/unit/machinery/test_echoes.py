@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyternetes_operator.machinery.echoes import Echoes
+from jupyternetes_operator.machinery.echoes import Creations, Echoes
 from jupyternetes_operator.machinery.frozen import freeze
 from jupyternetes_operator.machinery.store import ObjectKey
 
@@ -99,3 +99,30 @@ def test_the_answer_makes_the_versions_decide() -> None:
     assert echoes.is_echo(A, read, at("11", SENT))
     echoes.expect(A, {"metadata": {}}, SENT)  # no version read: nothing to match against
     assert len(echoes) == 0
+
+
+def made(kind: str, name: str, version: str) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"namespace": "ns", "name": name, "resourceVersion": version}}
+
+
+def test_a_create_coming_back_as_answered_is_dropped_once_anything_else_is_news() -> None:
+    creations = Creations()
+    creations.created(made("Pod", "p", "5"), cached=None)
+    creations.created(made("PersistentVolumeClaim", "p", "6"), cached=None)  # same name, other kind
+    creations.created(made("Pod", "q", "7"), cached=None)
+    assert not creations.news(made("Pod", "p", "5"))  # the create's own addition
+    assert creations.news(made("Pod", "p", "5"))  # once
+    assert creations.news(made("PersistentVolumeClaim", "p", "8"))  # changed before the cache saw it
+    assert creations.news(made("Pod", "r", "9"))  # never created here
+    creations.created(made("Pod", "s", "10"), cached=made("Pod", "s", "10"))  # the cache was first
+    assert creations.news(made("Pod", "s", "10"))
+    assert len(creations) == 1  # only q's is left
+
+
+def test_creations_are_bounded_the_oldest_forgotten() -> None:
+    creations = Creations(size=2)
+    for n in range(3):
+        creations.created(made("Pod", f"p{n}", str(n)), cached=None)
+    assert len(creations) == 2
+    assert creations.news(made("Pod", "p0", "0"))  # forgotten: one more reconcile, never a lost one
+    assert not creations.news(made("Pod", "p2", "2"))

@@ -111,6 +111,16 @@ def test_never_skips_updates_only() -> None:
     assert keys.added == [ObjectKey("ns", "a")] * 2
 
 
+def test_an_addition_predicate_filters_additions_only() -> None:
+    keys = Keys()
+    handler = EnqueueMapped(keys, own_key, when_added=lambda o: o["metadata"]["name"] != "echo")
+    handler.on_add(obj("echo"))
+    handler.on_add(obj("new"))
+    handler.on_update(obj("echo"), obj("echo", 2))
+    handler.on_delete(obj("echo"))
+    assert keys.added == [ObjectKey("ns", "new"), ObjectKey("ns", "echo"), ObjectKey("ns", "echo")]
+
+
 def test_after_adds_with_a_delay() -> None:
     keys = Keys()
     EnqueueMapped(After(keys, 1.5), own_key).on_add(obj("a"))
