@@ -319,10 +319,6 @@ async def test_a_status_write_does_not_wake_its_instance_again(control_plane: Co
     wakes nothing, so there are 20 reconciles, not 40, also when the event comes back before the
     write's answer, as from a loaded API server (24-36 of 20 before Echoes.expect, with 2 processes
     spinning beside the test)."""
-    from prometheus_client import generate_latest
-
-    from jupyternetes_operator.testing.operator import metric_sum
-
     async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
         async with anyio.create_task_group() as tg:
             for n in range(20):
@@ -331,8 +327,7 @@ async def test_a_status_write_does_not_wake_its_instance_again(control_plane: Co
         for n in range(20):
             await instance_reason(kube, f"jupyter-u{n}", namespace, "TemplateNotFound")
         await anyio.sleep(2)  # the status writes' own events have come back
-        text = generate_latest(operator.metrics.registry).decode()
-    reconciles = metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"')
+        reconciles = instance_reconciles(operator)
     assert 20 <= reconciles <= 22  # a watch restart's relist may still wake one
 
 
@@ -368,6 +363,28 @@ async def test_running_servers_leave_nothing_in_the_reconcilers_memory(control_p
     assert remembered == dict.fromkeys(remembered, 0)
 
 
+def instance_reconciles(operator: Operator) -> float:
+    from prometheus_client import generate_latest
+
+    from jupyternetes_operator.testing.operator import metric_sum
+
+    text = generate_latest(operator.metrics.registry).decode()
+    return metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"')
+
+
+async def spawn_running(kube: Client, template: dict[str, Any], names: list[str], namespace: str) -> None:
+    """Create ``template``, then an instance of it per name at once (``username``: the name after
+    ``jupyter-``), and wait until each runs."""
+    await kube.create(TEMPLATES, template, namespace)
+    await template_valid(kube, template["metadata"]["name"], namespace)
+    async with anyio.create_task_group() as tg:
+        for name in names:
+            tg.start_soon(kube.create, INSTANCES, instance(name, {"username": name[8:]}, template["metadata"]["name"]),
+                          namespace)
+    for name in names:
+        await ready_instance(kube, name, namespace)
+
+
 def pod_only_template(name: str) -> dict[str, Any]:
     """The sample without its home claim (an emptyDir instead): its spawns run in well under a second."""
     template = copy.deepcopy(TEMPLATE)
@@ -382,28 +399,13 @@ async def test_a_server_running_before_its_first_status_timer_is_not_woken_by_it
     """Ten spawns run within the first-status grace (2 s): the timer each set when it was first seen
     is dropped once its reconcile writes Running, so nothing reconciles them after that (before,
     each timer woke its Running server once more: a full render, policy check and plan)."""
-    from prometheus_client import generate_latest
-
-    from jupyternetes_operator.testing.operator import metric_sum
-
-    def reconciles(operator: Operator) -> float:
-        text = generate_latest(operator.metrics.registry).decode()
-        return metric_sum(text, "controller_runtime_reconcile_total", 'controller="jupyternotebookinstance"')
-
-    names = [f"jupyter-quick{n}" for n in range(10)]
     async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
-        await kube.create(TEMPLATES, pod_only_template("quick"), namespace)
-        await template_valid(kube, "quick", namespace)
-        async with anyio.create_task_group() as tg:
-            for name in names:
-                tg.start_soon(kube.create, INSTANCES, instance(name, {"username": name[8:]}, "quick"), namespace)
-        for name in names:
-            await ready_instance(kube, name, namespace)
+        await spawn_running(kube, pod_only_template("quick"), [f"jupyter-quick{n}" for n in range(10)], namespace)
         await instances_idle(operator)
-        running = reconciles(operator)
+        running = instance_reconciles(operator)
         await anyio.sleep(FIRST_STATUS_GRACE + 1)  # every timer set at a first sight is due by now
         await instances_idle(operator)
-        after = reconciles(operator)
+        after = instance_reconciles(operator)
         remembered = operator.instance_reconciler.remembered()
     assert after - running <= 1, f"{after - running:g} reconciles of running servers"  # a relist may wake one
     assert remembered == dict.fromkeys(remembered, 0)  # no pass after Running is needed to forget them
@@ -428,13 +430,7 @@ async def test_a_server_running_at_its_first_status_gets_one_event_a_waited_one_
         return all("Created" in r and ("Provisioning" in r) == ("Ready" in r) for r in reasons(events).values())
 
     async with running_operator(control_plane.kubeconfig, (namespace,)):
-        await kube.create(TEMPLATES, template, namespace)
-        await template_valid(kube, "podonly", namespace)
-        async with anyio.create_task_group() as tg:
-            for name in names:
-                tg.start_soon(kube.create, INSTANCES, instance(name, {"username": name[8:]}, "podonly"), namespace)
-        for name in names:
-            await ready_instance(kube, name, namespace)
+        await spawn_running(kube, template, names, namespace)
         await wait_for_list(kube, EVENTS, namespace, settled, what="each spawn's Created Event")
         await anyio.sleep(3)  # longer than a Normal Event is ever held: a Ready Event would be here
         events = await kube.list(EVENTS, namespace)
