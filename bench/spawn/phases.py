@@ -17,13 +17,17 @@ from typing import Any
 
 from jupyternetes_operator import api
 
-SENT, ACKED, OPERATOR_SAW, CLAIM_BOUND, POD_CREATED, SCHEDULED, RUNNING, READY, DONE = (
-    "sent", "acked", "operator_saw", "claim_bound", "pod_created", "scheduled", "running", "ready", "done")
-ORDER = (SENT, ACKED, OPERATOR_SAW, CLAIM_BOUND, POD_CREATED, SCHEDULED, RUNNING, READY, DONE)
+SENT, ACKED, OPERATOR_SAW, CLAIM_CREATED, CLAIM_BOUND, POD_CREATED, SCHEDULED, RUNNING, READY, DONE = (
+    "sent", "acked", "operator_saw", "claim_created", "claim_bound", "pod_created", "scheduled", "running", "ready",
+    "done")
+ORDER = (SENT, ACKED, OPERATOR_SAW, CLAIM_CREATED, CLAIM_BOUND, POD_CREATED, SCHEDULED, RUNNING, READY, DONE)
 """The marks in the order a spawn passes them (a home claim binds before its pod is created when the
 operator orders them; a client that creates both at once reaches ``claim_bound`` after ``pod_created``,
 which :func:`breakdown` then counts as no time)."""
-LABELS = {ACKED: "create answered", OPERATOR_SAW: "operator saw it", CLAIM_BOUND: "claim bound",
+CLAIM_MARKS = (CLAIM_CREATED, CLAIM_BOUND)
+"""The marks only a run with home claims has."""
+LABELS = {ACKED: "create answered", OPERATOR_SAW: "operator saw it", CLAIM_CREATED: "claim created",
+          CLAIM_BOUND: "claim bound",
           POD_CREATED: "pod created", SCHEDULED: "scheduled", RUNNING: "running (IP)", READY: "instance Ready",
           DONE: "client done"}
 
@@ -69,8 +73,8 @@ def instance_marks(instance: Mapping[str, Any]) -> set[str]:
 
 
 def claim_marks(claim: Mapping[str, Any]) -> set[str]:
-    """The states a claim shows: Bound (to a volume)."""
-    return {CLAIM_BOUND} if (claim.get("status") or {}).get("phase") == "Bound" else set()
+    """The states a claim shows: created (seen at all), Bound (to a volume)."""
+    return {CLAIM_CREATED, CLAIM_BOUND} if (claim.get("status") or {}).get("phase") == "Bound" else {CLAIM_CREATED}
 
 
 @dataclass
@@ -104,12 +108,12 @@ class Marks:
 
 def phases(marks: Mapping[str, float]) -> dict[str, float]:
     """Seconds from ``sent`` to every other mark present (``operator_saw`` is the earliest sign
-    of the operator: its first status write or its pod, whichever the client saw first)."""
+    of the operator: its first status write, its claim or its pod, whichever the client saw first)."""
     if SENT not in marks:
         return {}
     out = {name: marks[name] - marks[SENT] for name in ORDER[1:] if name in marks}
-    if POD_CREATED in out and OPERATOR_SAW in out:
-        out[OPERATOR_SAW] = min(out[OPERATOR_SAW], out[POD_CREATED])
+    if OPERATOR_SAW in out:
+        out[OPERATOR_SAW] = min(out[name] for name in (OPERATOR_SAW, CLAIM_CREATED, POD_CREATED) if name in out)
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import package_version
-from .phases import CLAIM_BOUND, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
+from .phases import CLAIM_MARKS, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
 from .variants import BARE, JUPYTERNETES, OPERATED, SPAWNER
 
 HOME_SUFFIX = "-home"
@@ -160,8 +160,8 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{'-' if reqs is None else f'{reqs:.1f}'} | {recs} | {'-' if sched is None else f'{sched:.0f}'} | "
                 f"{waited} |")
         # A claim mark only where there are claims (--home): the other runs' tables stay as they were.
-        marks = [m for m in ORDER[1:] if m != CLAIM_BOUND or any(m in r.get("phase_p50", {})
-                                                                for r in s["results"].values())]
+        marks = [m for m in ORDER[1:]
+                 if m not in CLAIM_MARKS or any(m in r.get("phase_p50", {}) for r in s["results"].values())]
         lines += ["", "Median ms from the create sent to each mark (client clock):", "",
                   "| variant | " + " | ".join(LABELS[m] for m in marks) + " |",
                   "| --- |" + " --- |" * len(marks)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.spawn.home import claim_name
-from bench.spawn.phases import CLAIM_BOUND
+from bench.spawn.phases import CLAIM_BOUND, CLAIM_CREATED
 from bench.spawn.variants import namespace_of
 from jupyternetes_operator.api import LABEL_INSTANCE
 from jupyternetes_operator.testing import ControlPlane
@@ -73,6 +73,7 @@ def test_home_claims_are_made_bound_and_mounted(control_plane: ControlPlane, tmp
         pods = json.loads(control_plane.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
         for spawn in spawns:
             assert CLAIM_BOUND in spawn["phases"], spawn  # the bench's claim watch saw it Bound
+            assert spawn["phases"][CLAIM_CREATED] <= spawn["phases"][CLAIM_BOUND], spawn  # ... after it was made
             claim = claims[claim_name(spawn["key"])]
             assert claim["status"]["phase"] == "Bound"
             pod = next(p for p in pods if spawn["key"] in (p["metadata"]["name"], (p["metadata"].get("labels") or {})

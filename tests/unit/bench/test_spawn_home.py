@@ -13,7 +13,19 @@ import yaml
 from bench.spawn.cluster import MockUser, template, template_name
 from bench.spawn.home import bare_claim, claim_name, kubespawner_home, mounting, named
 from bench.spawn.kubespawner import kubespawner_config
-from bench.spawn.phases import CLAIM_BOUND, DONE, POD_CREATED, SENT, Marks, breakdown, claim_marks, goals, phases
+from bench.spawn.phases import (
+    CLAIM_BOUND,
+    CLAIM_CREATED,
+    DONE,
+    OPERATOR_SAW,
+    POD_CREATED,
+    SENT,
+    Marks,
+    breakdown,
+    claim_marks,
+    goals,
+    phases,
+)
 from bench.spawn.report import markdown, run_name, summary_of
 
 RENDERED_CLAIM = {
@@ -92,16 +104,24 @@ def test_kubespawner_ensures_the_same_claim_mounted_the_same_way(tmp_path: Path,
     assert [(m.name, m.mount_path) for m in pod.spec.containers[0].volume_mounts] == [("home", "/home/jovyan")]
 
 
-def test_a_claim_marks_its_spawn_once_bound() -> None:
+def test_a_claim_marks_its_spawn_when_first_seen_and_once_bound() -> None:
     claim: dict[str, Any] = {"metadata": {"name": "home-s1"}, "status": {"phase": "Pending"}}
-    assert claim_marks(claim) == set()
+    assert claim_marks(claim) == {CLAIM_CREATED}
     marks = Marks(claims={"home-s1": "jupyter-s1"})
-    assert marks.claim_event(claim, 1.0) == []
+    assert marks.claim_event(claim, 1.0) == [("jupyter-s1", CLAIM_CREATED)]
+    assert marks.claim_event(claim, 1.5) == []
     bound = {**claim, "status": {"phase": "Bound"}}
     assert marks.claim_event(bound, 2.0) == [("jupyter-s1", CLAIM_BOUND)]
     assert marks.claim_event(bound, 3.0) == []
     assert marks.claim_event({"metadata": {"name": "home-other"}, "status": {"phase": "Bound"}}, 4.0) == []
-    assert marks.times == {"jupyter-s1": {CLAIM_BOUND: 2.0}}
+    assert marks.times == {"jupyter-s1": {CLAIM_CREATED: 1.0, CLAIM_BOUND: 2.0}}
+
+
+def test_the_operators_claim_is_the_first_sign_of_it_when_its_status_waits() -> None:
+    # The first status waits out the first-status grace while the pod waits for its claim.
+    marks = {SENT: 0.0, CLAIM_CREATED: 0.3, OPERATOR_SAW: 2.0, CLAIM_BOUND: 5.0, POD_CREATED: 5.1, DONE: 5.5}
+    assert phases(marks)[OPERATOR_SAW] == pytest.approx(0.3)
+    assert phases({SENT: 0.0, CLAIM_CREATED: 0.3, POD_CREATED: 5.1, DONE: 5.5}).get(OPERATOR_SAW) is None  # no operator
 
 
 def test_a_claim_bound_after_its_pod_counts_no_time_of_its_own() -> None:
