@@ -182,24 +182,23 @@ class WorkQueue(Generic[K]):
 
         If ``key`` is already waiting, the earlier of the two ready times is kept.
         """
-        if self._shutting_down:
-            return
-        if delay <= 0:
-            self.add(key)
-            return
-        self._requeues.discard(key)  # whatever was waiting, this add must happen
-        self._schedule(key, self._clock.now() + delay)
+        self._later(key, delay, requeue=False)
 
     def requeue_after(self, key: K, delay: float) -> None:
         """As :meth:`add_after`, for the key's processing that asks to look again in ``delay`` seconds:
         :meth:`forget` drops it (a later processing that succeeded saw everything since)."""
+        self._later(key, delay, requeue=True)
+
+    def _later(self, key: K, delay: float, *, requeue: bool) -> None:
         if self._shutting_down:
             return
         if delay <= 0:
             self.add(key)
             return
-        if key not in self._waiting:
-            self._requeues.add(key)
+        if not requeue:
+            self._requeues.discard(key)  # whatever was waiting, this add must happen
+        elif key not in self._waiting:
+            self._requeues.add(key)  # only this processing asked for it: forget() may drop it
         self._schedule(key, self._clock.now() + delay)
 
     def hold(self, key: K, seconds: float) -> None:
