@@ -8,10 +8,11 @@ adopts: an HMAC-SHA256, under a key only it holds, over the claim's namespace, n
 (assigned by the API server, so a signature copied onto another object never matches).
 
 The uid is known only once the claim exists, so a claim is created carrying a *creation mark*, an
-HMAC over its namespace, name and the uid of the instance creating it, and signed right after. If
-that second write is lost (a connection reset, a 500), the creating instance alone still trusts
-the claim by its mark, and signs it at its next pass; any other instance, including one re-created
-under the same name, has another uid and does not.
+HMAC over its namespace, name and the uid of the instance creating it, and signed afterwards (right
+after, or once Bound: :mod:`.signing` says when). Until then, or if that second write is lost (a
+connection reset, a 500), the creating instance alone trusts the claim by its mark, and signs it at
+a later pass; any other instance, including one re-created under the same name, has another uid and
+does not.
 
 Guaranteed: :meth:`ClaimSigner.trusted` is True only for a claim carrying the signature of its own
 uid under this key, or the creation mark of the asking instance, or, with ``adopt_unsigned`` (a

@@ -42,9 +42,10 @@ from .plan import Holder, Plan, plan
 from .release import plan_release, summary
 from .render import Child, Rendered
 from .resolve import Resolution, TemplateRef, resolve_template
+from .signing import ClaimSigning
 from .status import Condition
 from .vetting import Decisions
-from .writes import adopt, own_env_secret, release, sign
+from .writes import adopt, own_env_secret, release
 
 if TYPE_CHECKING:
     from ..machinery.clock import Clock
@@ -81,11 +82,11 @@ class InstanceReconciler:
         # The status we last wrote: until the cache shows it, it is the truth (so a stale cache never
         # repeats a transition or its Event). Only this reconciler writes instance status.
         self._written: Expectations[ObjectKey, dict[str, Any]] = Expectations(st.same_status)
-        self._signed: Expectations[str, bool] = Expectations()  # claims (by uid) signed: _sent_signature
         self._echoes = Echoes()  # our status writes met again: they wake nothing (see news)
         self._created = Creations()  # our children's creates met again: they wake nothing (child_news)
         self._decisions = Decisions()
         self._binding = BindingModes(context.client)
+        self._signing = ClaimSigning(context, self._binding)
         self._admissions = Admissions(context.templates, context.instances, context.template_namespace)
 
     def news(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -103,10 +104,11 @@ class InstanceReconciler:
         every write (nothing is kept for each of 10,000 running servers)."""
         return {"first_seen": len(self._first_seen), "written": len(self._written), "echoes": len(self._echoes),
                 "decisions": len(self._decisions), "admissions": len(self._admissions.held),
-                "signed": len(self._signed), "created": len(self._created)}
+                "created": len(self._created), **self._signing.remembered()}
 
     async def reconcile(self, key: ObjectKey) -> Result:
         instance = self._ctx.instances.get(key)
+        await self._signing.gone(key, None if instance is None else instance["metadata"]["uid"])
         if instance is None:
             self._first_seen.pop(key, None)
             for memo in (self._written, self._admissions, self._echoes, self._decisions):
@@ -163,15 +165,12 @@ class InstanceReconciler:
         if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
                 (failure := await own_env_secret(self._ctx, instance, previous)):
             return failure  # nothing is created for a server before it owns its environment Secret
-        for child, current in the_plan.observed:  # ours by its creation mark: the signature did not land
-            if child.retain and current is not None and (current["metadata"].get("labels") or {}).get(
-                    api.LABEL_INSTANCE) == meta["name"] and not self._signed.seen(
-                    str(current["metadata"].get("uid")), current, self._ctx.signer.signed(current)):
-                self._sent_signature(await sign(self._ctx, self._ctx.children[(child.api_version, child.kind)]
-                                                .resource, current))
         for child, current in the_plan.adopt:
             await adopt(self._ctx, instance, child, current)
         answers = await self._create_all(instance, the_plan)
+        await self._signing.settle(instance, [  # its own claims, after the pass's creates (signing.py)
+            (self._ctx.children[(c.api_version, c.kind)].resource, obj) for c, obj in the_plan.observed if c.retain
+            and obj is not None and (obj["metadata"].get("labels") or {}).get(api.LABEL_INSTANCE) == meta["name"]])
         if isinstance(answers, Outcome):
             return answers
         created, deferred = answers
@@ -323,16 +322,10 @@ class InstanceReconciler:
                                         f"{child.kind} {child.name}: {exc.message}"[:1024], "Create")
             raise
         self._created.created(obj, self._lookup(child))
-        if child.retain:  # signed at once (if this write is lost, the next pass signs it)
-            obj = self._sent_signature(await sign(self._ctx, kind.resource, obj))
+        if child.retain:  # signed at once or later (signing.py); if this write is lost, a later pass signs it
+            obj = await self._signing.created(instance, kind.resource, obj)
         self._ctx.recorder.emit(instance, NORMAL, api.CREATED, f"created {child.kind} {child.name}", "Create")
         return obj
-
-    def _sent_signature(self, claim: dict[str, Any]) -> dict[str, Any]:
-        """Remember that ``claim`` (as the signing patch answered) is signed: while the cache shows it unsigned it
-        is not signed again (each write re-queues a pending claim in the volume controller, and wakes us again)."""
-        self._signed.wrote(str(claim["metadata"].get("uid")), str(claim["metadata"].get("resourceVersion")), True)
-        return claim
 
     # -- status -------------------------------------------------------------------------------
 

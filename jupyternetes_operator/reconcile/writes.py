@@ -1,11 +1,12 @@
 """The instance reconciler's writes besides creating children: taking ownership of the environment
-Secret, signing and adopting retained claims, and releasing them (:mod:`.release`'s steps).
+Secret, adopting retained claims (signed as they are relabelled), and releasing them (:mod:`.release`'s
+steps). Signing the claims it creates is :mod:`.signing`'s.
 
 Guaranteed:
 
 - Each write is conditional on what was observed, so a race is lost, never won twice: the Secret is
-  owned only if its annotation names this instance (a JSON-patch ``test`` in the same request); a
-  claim is signed for its own uid only; an adoption, and a release's delete or patch, carry the
+  owned only if its annotation names this instance (a JSON-patch ``test`` in the same request); an
+  adoption (signed for the claim's own uid), and a release's delete or patch, carry the
   claim's ``resourceVersion`` (a claim adopted meanwhile is retried, never deleted).
 - A Secret or claim deleted meanwhile is not an error here: the outcome (or the next pass) says so.
 """
@@ -60,14 +61,6 @@ async def own_env_secret(ctx: Context, instance: Mapping[str, Any], previous: Ma
         return failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its "
                                             f"{ANNOTATION_ENV_FOR} annotation does not name it); it is not used")
     return None
-
-
-async def sign(ctx: Context, resource: Resource, claim: Mapping[str, Any]) -> dict[str, Any]:
-    """Sign a retained claim for its own uid (the patch names the uid: only that very object)."""
-    meta = claim["metadata"]
-    return await ctx.client.patch(resource, meta["name"], {"metadata": {
-        "uid": meta.get("uid"), "annotations": {ANNOTATION_SIGNATURE: ctx.signer.signature(claim)}}},
-        meta["namespace"], content_type=MERGE_PATCH)
 
 
 async def adopt(ctx: Context, instance: Mapping[str, Any], child: Child, current: Mapping[str, Any]) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 
+import anyio
+
 from jupyternetes_operator import api
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES
 from jupyternetes_operator.kube.client import MERGE_PATCH, Client, Resource
-from jupyternetes_operator.kube.resources import PODS, PVCS
+from jupyternetes_operator.kube.resources import EVENTS, PODS, PVCS
 from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE
 from jupyternetes_operator.testing import ControlPlane
 
@@ -255,3 +257,29 @@ async def test_a_signature_that_did_not_land_is_completed_by_the_creator(
                        lambda o: (o["metadata"].get("annotations") or {}).get(ANNOTATION_SIGNATURE) == signature,
                        what="the claim signed again by its creator")
         assert (await kube.get(INSTANCES, "jupyter-lost", namespace))["status"]["phase"] == "Running"
+
+
+async def test_a_new_home_is_signed_once_bound_so_the_volume_controller_never_conflicts(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """Twenty homes on the cluster's Immediate class at once: the operator writes a new claim again
+    (its signature) only once it is Bound, so the volume controller's first save does not meet that
+    write (before: a ProvisioningFailed 'object has been modified' Warning on 13 to 18 of 20 claims),
+    and every home ends signed. This cluster's provisioner (kwok) binds a claim at its create, racing
+    that save by itself: 1 of 60 claims here, 0 of 100 made directly, hence a margin, not zero."""
+    names = [f"jupyter-c{n}" for n in range(20)]
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(kube.create, INSTANCES, instance(name, {"username": name[8:]}), namespace)
+        for name in names:
+            await ready_instance(kube, name, namespace)
+        for name in names:
+            await wait_for(kube, PVCS, f"home-{name[8:]}", namespace,
+                           lambda o: ANNOTATION_SIGNATURE in (o["metadata"].get("annotations") or {}),
+                           what=f"home-{name[8:]} signed")
+    events = await kube.list(EVENTS, namespace)
+    failures = [f"{e['regarding']['name']}: {e.get('note')}" for e in events["items"]
+                if e["regarding"].get("kind") == "PersistentVolumeClaim" and e.get("reason") == "ProvisioningFailed"]
+    assert len(failures) <= 3, failures

@@ -14,6 +14,7 @@ import pytest
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
 from jupyternetes_operator.kube.client import Client, Resource
 from jupyternetes_operator.kube.resources import PODS, PVCS, STORAGE_CLASSES
+from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE
 from jupyternetes_operator.testing import ControlPlane
 
 from .operator_harness import TEMPLATE, condition, instance, ready_instance, running_operator, wait_for
@@ -92,3 +93,35 @@ async def test_a_pod_is_created_at_once_when_its_claim_waits_for_a_consumer(
         assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "home-bob"
         await kube.delete(INSTANCES, "jupyter-bob", namespace)
         await kube.delete(PVCS, "home-bob", namespace)
+
+
+async def test_a_home_whose_server_goes_before_it_binds_is_signed_for_the_next_server(
+        control_plane: ControlPlane, kube: Client, namespace: str, classes: dict[str, str]) -> None:
+    """An Immediate claim is signed only once Bound (reconcile/signing.py): one whose server is deleted
+    while it waits is signed then, so the next server of that name (another uid, which its creation
+    mark does not name) mounts it once it binds instead of failing ClaimUntrusted."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, template_on(classes["Immediate"]), namespace)
+        await kube.create(INSTANCES, instance("jupyter-carol", {"username": "carol"}), namespace)
+        await wait_for(kube, INSTANCES, "jupyter-carol", namespace,
+                       lambda i: "to bind before the pod is created" in condition(i, "Ready").get("message", ""),
+                       what="the instance to say its pod waits for the claim")
+        claim = await kube.get(PVCS, "home-carol", namespace)
+        assert ANNOTATION_SIGNATURE not in claim["metadata"]["annotations"]  # the volume controller's turn first
+
+        await kube.delete(INSTANCES, "jupyter-carol", namespace)
+        await wait_for(kube, PVCS, "home-carol", namespace,
+                       lambda o: ANNOTATION_SIGNATURE in o["metadata"]["annotations"], what="home-carol signed")
+        await kube.create(PVS, {
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-home-carol"},
+            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": classes["Immediate"], "persistentVolumeReclaimPolicy": "Delete",
+                     "csi": {"driver": "nobody.example.com", "volumeHandle": f"{namespace}-carol"},
+                     "claimRef": {"namespace": namespace, "name": "home-carol"}}})
+        await kube.create(INSTANCES, instance("jupyter-carol", {"username": "carol"}), namespace)
+        ready = await ready_instance(kube, "jupyter-carol", namespace, timeout=60)
+        assert ready["status"]["phase"] == "Running"
+        kept = await kube.get(PVCS, "home-carol", namespace)
+        assert kept["metadata"]["uid"] == claim["metadata"]["uid"]
+        await kube.delete(INSTANCES, "jupyter-carol", namespace)
+        await kube.delete(PVCS, "home-carol", namespace)

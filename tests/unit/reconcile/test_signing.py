@@ -1,0 +1,97 @@
+"""ClaimSigning: when a retained claim the instance reconciler created is signed (at once, once
+Bound, or once its instance is gone), against a client that records the patches it is sent."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from jupyternetes_operator.kube.client import Resource
+from jupyternetes_operator.kube.errors import Conflict, NotFound, ServerError
+from jupyternetes_operator.kube.resources import PVCS
+from jupyternetes_operator.machinery.store import ObjectKey
+from jupyternetes_operator.reconcile.binding import BindingModes
+from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE, ClaimSigner
+from jupyternetes_operator.reconcile.context import Context
+from jupyternetes_operator.reconcile.signing import ClaimSigning
+
+SIGNER = ClaimSigner(b"k" * 32)
+INSTANCE = {"metadata": {"namespace": "ns", "name": "jupyter-a", "uid": "i-1"}}
+KEY = ObjectKey("ns", "jupyter-a")
+
+
+def claim(name: str, cls: str, phase: str = "Pending", version: str = "1") -> dict[str, Any]:
+    return {"metadata": {"namespace": "ns", "name": name, "uid": f"c-{name}", "resourceVersion": version,
+                         "annotations": {}},
+            "spec": {"storageClassName": cls}, "status": {"phase": phase}}
+
+
+class Client:
+    """StorageClasses from a table; patches recorded and answered as the signed claim (or raised)."""
+
+    def __init__(self) -> None:
+        self.patched: list[str] = []
+        self.fail: dict[str, type[Exception]] = {}
+
+    async def get(self, resource: Resource, name: str) -> dict[str, Any]:
+        return {"volumeBindingMode": {"fast": "Immediate", "lazy": "WaitForFirstConsumer"}[name]}
+
+    async def patch(self, resource: Resource, name: str, body: dict[str, Any], namespace: str,
+                    **_: Any) -> dict[str, Any]:
+        if (error := self.fail.pop(name, None)) is not None:
+            raise error(404 if error is NotFound else 409 if error is Conflict else 500, name)
+        self.patched.append(name)
+        return {"metadata": {"namespace": namespace, "name": name, "uid": body["metadata"]["uid"],
+                             "resourceVersion": "2", "annotations": body["metadata"]["annotations"]}}
+
+
+def signing() -> tuple[ClaimSigning, Client]:
+    client = Client()
+    ctx = Context(cast(Any, client), cast(Any, None), cast(Any, None), {}, cast(Any, None), cast(Any, None),
+                  signer=SIGNER)
+    return ClaimSigning(ctx, BindingModes(cast(Any, client))), client
+
+
+async def test_a_claim_that_binds_at_once_is_signed_once_bound_any_other_at_its_create() -> None:
+    signer, client = signing()
+    lazy = await signer.created(INSTANCE, PVCS, claim("home-lazy", "lazy"))
+    assert client.patched == ["home-lazy"]
+    assert lazy["metadata"]["annotations"][ANNOTATION_SIGNATURE]
+    fast = claim("home-fast", "fast")
+    assert await signer.created(INSTANCE, PVCS, fast) is fast  # the volume controller saves it next
+    await signer.settle(INSTANCE, [(PVCS, fast)])
+    assert client.patched == ["home-lazy"]
+    assert signer.remembered() == {"signed": 1, "unsigned": 1}
+
+    await signer.settle(INSTANCE, [(PVCS, claim("home-fast", "fast", "Bound", "3"))])
+    assert client.patched == ["home-lazy", "home-fast"]
+    await signer.settle(INSTANCE, [(PVCS, claim("home-fast", "fast", "Bound", "3"))])  # the cache still behind
+    assert client.patched == ["home-lazy", "home-fast"]
+    assert signer.remembered()["unsigned"] == 0
+
+
+async def test_what_a_gone_instance_left_unsigned_is_signed_and_forgotten() -> None:
+    signer, client = signing()
+    for name in ("home-a", "home-b", "home-c"):
+        await signer.created(INSTANCE, PVCS, claim(name, "fast"))
+    await signer.gone(KEY, "i-1")  # still there
+    assert client.patched == []
+    client.fail = {"home-a": NotFound, "home-b": Conflict}  # deleted; another object under its name
+    await signer.gone(KEY, "i-2")  # replaced by another instance of its name
+    assert client.patched == ["home-c"]
+    assert signer.remembered()["unsigned"] == 0
+
+
+async def test_a_retryable_error_keeps_what_is_left_for_the_next_try() -> None:
+    signer, client = signing()
+    for name in ("home-a", "home-b"):
+        await signer.created(INSTANCE, PVCS, claim(name, "fast"))
+    client.fail = {"home-b": ServerError}
+    with pytest.raises(ServerError):
+        await signer.gone(KEY, None)
+    assert client.patched == ["home-a"]
+    assert signer.remembered()["unsigned"] == 1
+    await signer.gone(KEY, None)
+    assert client.patched == ["home-a", "home-b"]
+    assert signer.remembered()["unsigned"] == 0
