@@ -10,10 +10,11 @@ its create: no one else writes it before its pod is scheduled.
 
 Until then the claim is trusted only by the instance that created it (its creation mark). So that
 a claim whose instance goes before it binds is not left untrusted for the next server of that
-name, the claims an instance created and this process has not signed yet are remembered, and
-signed once that instance is gone (deleted, or replaced by another of its name). Not covered: an
-instance that goes while no operator leads, before its claim bound: the next server of that name
-fails ``ClaimUntrusted`` on it, as on any claim the operator cannot vouch for.
+name, the unsigned claims of each instance are remembered (those it created, and those the cache
+shows it holds: a leader that took over meets them so), and signed once that instance is gone
+(deleted, or replaced by another of its name). Not covered: an instance that goes before its claim
+is signed and before any leader has reconciled it since a restart or a hand-over: the next server
+of that name fails ``ClaimUntrusted`` on that claim, as on any claim the operator cannot vouch for.
 """
 
 from __future__ import annotations
@@ -61,25 +62,31 @@ class ClaimSigning:
         """``claim``, just created by ``instance``: signed now (the patch's answer), or left for later."""
         if not await self._saved_next(claim):
             return await self._sign(resource, claim)
-        key, uid = key_of(instance), str(instance["metadata"]["uid"])
-        if key not in self._unsigned:
-            self._unsigned[key] = (uid, {})
-        self._unsigned[key][1][str(claim["metadata"].get("uid"))] = (resource, claim)
+        self._pending(instance)[str(claim["metadata"].get("uid"))] = (resource, claim)
         return claim
 
     async def settle(self, instance: Mapping[str, Any], claims: Iterable[tuple[Resource, Mapping[str, Any]]]) -> None:
         """Sign those of ``instance``'s own retained ``claims`` (as the cache shows them) that are not
-        signed and that no one else is about to write."""
-        pending = self._unsigned.get(key_of(instance), ("", {}))[1]
+        signed and that no one else is about to write; remember the others (also those another process
+        created: this one may be leading since), to be signed if the instance goes first."""
+        pending = self._pending(instance)
         for resource, claim in claims:
             uid = str(claim["metadata"].get("uid"))
             if self._signed.seen(uid, claim, self._ctx.signer.signed(claim)):
                 pending.pop(uid, None)
-            elif not await self._saved_next(claim):
+            elif await self._saved_next(claim):
+                pending.setdefault(uid, (resource, claim))
+            else:
                 await self._sign(resource, claim)
                 pending.pop(uid, None)
         if not pending:
-            self._unsigned.pop(key_of(instance), None)
+            del self._unsigned[key_of(instance)]
+
+    def _pending(self, instance: Mapping[str, Any]) -> Unsigned:
+        """The claims ``instance`` has left unsigned so far (:meth:`gone` has already taken those of an
+        earlier instance under its key)."""
+        entry = self._unsigned.setdefault(key_of(instance), (str(instance["metadata"]["uid"]), {}))
+        return entry[1]
 
     async def gone(self, key: ObjectKey, uid: str | None) -> None:
         """Sign the claims the instance last seen under ``key`` left unsigned, if it is gone: ``uid`` is

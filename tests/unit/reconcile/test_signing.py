@@ -95,3 +95,15 @@ async def test_a_retryable_error_keeps_what_is_left_for_the_next_try() -> None:
     await signer.gone(KEY, None)
     assert client.patched == ["home-a", "home-b"]
     assert signer.remembered()["unsigned"] == 0
+
+
+async def test_a_pending_claim_another_process_created_is_signed_if_its_instance_goes_first() -> None:
+    """A leader that took over meets the claim unsigned in its cache, before it binds: it remembers it
+    as its own, so that the instance's deletion still gets it signed."""
+    signer, client = signing()
+    await signer.settle(INSTANCE, [(PVCS, claim("home-a", "fast"))])
+    assert client.patched == []
+    assert signer.remembered()["unsigned"] == 1
+    await signer.gone(KEY, None)
+    assert client.patched == ["home-a"]
+    assert signer.remembered()["unsigned"] == 0
