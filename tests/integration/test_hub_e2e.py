@@ -25,7 +25,7 @@ from jupyternetes_operator.testing.fakekubelet import TAINT
 from .hub_harness import NODE, environment, require_tools
 from .operator_harness import wait_for
 
-USERS = int(os.environ.get("JUPYTERNETES_E2E_USERS", "50"))
+USERS = int(os.environ.get("JUPYTERNETES_E2E_USERS", "30"))
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ async def test_hub_spawns_real_servers(control_plane: ControlPlane, kube: Client
 
 
 async def test_concurrent_spawns(control_plane: ControlPlane, kube: Client, namespace: str, tmp_path: Path) -> None:
-    """``JUPYTERNETES_E2E_USERS`` (default 50) users started at once all become ready."""
+    """``JUPYTERNETES_E2E_USERS`` (default 30) users started at once all become ready."""
     users = [f"user{i}" for i in range(USERS)]
     async with environment(control_plane, kube, namespace, tmp_path) as (hub, kubelet):
         await hub.ok("POST", "/users", {"usernames": users})
