@@ -259,7 +259,7 @@ async def test_a_signature_that_did_not_land_is_completed_by_the_creator(
         assert (await kube.get(INSTANCES, "jupyter-lost", namespace))["status"]["phase"] == "Running"
 
 
-async def test_a_new_home_is_signed_once_bound_so_the_volume_controller_never_conflicts(
+async def test_a_new_home_is_signed_once_bound_out_of_the_volume_controllers_way(
         control_plane: ControlPlane, kube: Client, namespace: str) -> None:
     """Twenty homes on the cluster's Immediate class at once: the operator writes a new claim again
     (its signature) only once it is Bound, so the volume controller's first save does not meet that
