@@ -32,7 +32,8 @@ from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
 
 Unsigned = dict[str, tuple[Resource, Mapping[str, Any]]]
-"""Claims created and not signed yet, by claim uid: where each lives and the object the create answered."""
+"""An instance's claims not signed yet, by claim uid: where each lives, and the object as last seen
+(the create's answer, or the cache's)."""
 
 
 async def sign(ctx: Context, resource: Resource, claim: Mapping[str, Any]) -> dict[str, Any]:
