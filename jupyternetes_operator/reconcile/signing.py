@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..kube.client import MERGE_PATCH, Resource
-from ..kube.errors import Conflict, NotFound
+from ..kube.errors import Conflict, Invalid, NotFound
 from ..machinery.expectations import Expectations
 from ..machinery.store import ObjectKey, key_of
 from .binding import BindingModes, storage_class
@@ -96,7 +96,9 @@ class ClaimSigning:
         if entry is None or entry[0] == uid:
             return
         for claim_uid, (resource, claim) in list(entry[1].items()):
-            with contextlib.suppress(NotFound, Conflict):  # deleted, or another object of its name now
+            # Deleted, or another object of its name now: the patch names the uid, which the API server
+            # answers 422 (uid immutable) for a merge patch, 409 for a stated precondition.
+            with contextlib.suppress(NotFound, Conflict, Invalid):
                 await self._sign(resource, claim)
             del entry[1][claim_uid]  # kept, with the rest, while a retryable error is raised
         del self._unsigned[key]

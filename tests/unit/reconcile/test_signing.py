@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 
 from jupyternetes_operator.kube.client import Resource
-from jupyternetes_operator.kube.errors import Conflict, NotFound, ServerError
+from jupyternetes_operator.kube.errors import Conflict, Invalid, NotFound, ServerError
 from jupyternetes_operator.kube.resources import PVCS
 from jupyternetes_operator.machinery.store import ObjectKey
 from jupyternetes_operator.reconcile.binding import BindingModes
@@ -40,7 +40,7 @@ class Client:
     async def patch(self, resource: Resource, name: str, body: dict[str, Any], namespace: str,
                     **_: Any) -> dict[str, Any]:
         if (error := self.fail.pop(name, None)) is not None:
-            raise error(404 if error is NotFound else 409 if error is Conflict else 500, name)
+            raise error({NotFound: 404, Conflict: 409, Invalid: 422}.get(error, 500), name)
         self.patched.append(name)
         return {"metadata": {"namespace": namespace, "name": name, "uid": body["metadata"]["uid"],
                              "resourceVersion": "2", "annotations": body["metadata"]["annotations"]}}
@@ -73,13 +73,14 @@ async def test_a_claim_that_binds_at_once_is_signed_once_bound_any_other_at_its_
 
 async def test_what_a_gone_instance_left_unsigned_is_signed_and_forgotten() -> None:
     signer, client = signing()
-    for name in ("home-a", "home-b", "home-c"):
+    for name in ("home-a", "home-b", "home-c", "home-d"):
         await signer.created(INSTANCE, PVCS, claim(name, "fast"))
     await signer.gone(KEY, "i-1")  # still there
     assert client.patched == []
-    client.fail = {"home-a": NotFound, "home-b": Conflict}  # deleted; another object under its name
+    # Deleted; another object under its name (the API server's answer to the uid: 422, or 409).
+    client.fail = {"home-a": NotFound, "home-b": Invalid, "home-c": Conflict}
     await signer.gone(KEY, "i-2")  # replaced by another instance of its name
-    assert client.patched == ["home-c"]
+    assert client.patched == ["home-d"]
     assert signer.remembered()["unsigned"] == 0
 
 
