@@ -12,12 +12,16 @@ HMAC over its namespace, name and the uid of the instance creating it, and signe
 after, or once Bound: :mod:`.signing` says when). Until then, or if that second write is lost (a
 connection reset, a 500), the creating instance alone trusts the claim by its mark, and signs it at
 a later pass; any other instance, including one re-created under the same name, has another uid and
-does not.
+does not. A mark is not bound to its object, though: copied onto a claim planted under the same
+name (after the original is deleted), it would vouch for the copy. So the mark vouches only for the
+uid the instance is known to have created under that name: the create's answer, then the uid its
+status records (:mod:`.outcome`). Only where neither is known (the process that created the claim
+stopped before its status recorded it, or the status predates the record) does the mark alone vouch.
 
 Guaranteed: :meth:`ClaimSigner.trusted` is True only for a claim carrying the signature of its own
-uid under this key, or the creation mark of the asking instance, or, with ``adopt_unsigned`` (a
-deliberate upgrade setting), for a claim carrying no signature at all; a wrong signature is never
-trusted.
+uid under this key, or the creation mark of the asking instance on the very uid it created (if
+known), or, with ``adopt_unsigned`` (a deliberate upgrade setting), for a claim carrying no
+signature at all; a wrong signature is never trusted.
 
 The key lives in a Secret in the operator's own namespace (:func:`ensure_key`), created by the
 first leader with 32 random bytes, read by the next; the operator's Role allows ``get`` of that one
@@ -73,16 +77,16 @@ class ClaimSigner:
         carried = ((claim.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SIGNATURE)
         return isinstance(carried, str) and hmac.compare_digest(carried, self.signature(claim))
 
-    def trusted(self, claim: Mapping[str, Any], instance_uid: str) -> bool:
+    def trusted(self, claim: Mapping[str, Any], instance_uid: str, *, created: str | None) -> bool:
         """Whether the instance with ``instance_uid`` may keep, adopt or mount ``claim``: it is signed, or it
-        carries the creation mark of this very instance (created by this instance's earlier pass, whose
-        signature did not land), or it is unsigned and ``adopt_unsigned`` is set."""
+        carries the creation mark of this very instance and is the object that instance created under
+        its name (uid ``created``; None: not known), or it is unsigned and ``adopt_unsigned`` is set."""
         if self.signed(claim):
             return True
         meta = claim.get("metadata") or {}
         annotations = meta.get("annotations") or {}
         mark = annotations.get(ANNOTATION_CREATED_FOR)
-        if isinstance(mark, str) and hmac.compare_digest(
+        if isinstance(mark, str) and created in (None, meta.get("uid")) and hmac.compare_digest(
                 mark, self.creation_mark(str(meta.get("namespace")), str(meta.get("name")), instance_uid)):
             return True
         return self.adopt_unsigned and ANNOTATION_SIGNATURE not in annotations

@@ -38,7 +38,7 @@ from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
 from .outcome import Outcome, announcement, blocked_by, failed, observe, released, stopped, up_to_date, waiting
 from .pin import pin_to_recorded, recorded_only
-from .plan import Holder, Plan, plan
+from .plan import Holder, Plan, Trust, plan
 from .release import plan_release, summary
 from .render import Child, Rendered
 from .resolve import Resolution, TemplateRef, resolve_template
@@ -129,6 +129,7 @@ class InstanceReconciler:
                 (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:
             return Result(requeue_after=wait)  # children events may make it Running before then
         await self._write_status(key, instance, previous, outcome)
+        self._signing.recorded(key, outcome.children)
         if outcome.phase not in (api.PENDING, api.PROVISIONING):
             self._first_seen.pop(key, None)  # the spawn is over: not kept for each of 10,000 live servers
             self._decisions.forget(key)
@@ -157,7 +158,8 @@ class InstanceReconciler:
                 not c.retain and (o := self._lookup(c)) is not None and controller_uid(o) == meta["uid"]
                 for c in rendered.children))) is not None:
             return waiting(capacity.REASON, full.message, resolved=True, retry_after=capacity.WAIT)
-        the_plan = await self._plan(instance, rendered, previous)
+        trusted = self._trust(instance, previous)
+        the_plan = await self._plan(instance, rendered, previous, trusted)
         if isinstance(the_plan, Outcome):
             return the_plan
         if (blocked := blocked_by(the_plan)) is not None:
@@ -167,7 +169,7 @@ class InstanceReconciler:
             return failure  # nothing is created for a server before it owns its environment Secret
         for child, current in the_plan.adopt:
             await adopt(self._ctx, instance, child, current)
-        answers = await self._create_all(instance, the_plan)
+        answers = await self._create_all(instance, the_plan, trusted)
         await self._signing.settle(instance, [  # its own claims, after the pass's creates (signing.py)
             (self._ctx.children[(c.api_version, c.kind)].resource, obj) for c, obj in the_plan.observed if c.retain
             and obj is not None and (obj["metadata"].get("labels") or {}).get(api.LABEL_INSTANCE) == meta["name"]])
@@ -201,15 +203,18 @@ class InstanceReconciler:
         assert decision.rendered is not None  # a render that fails is a refusal
         return decision.rendered
 
+    def _trust(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Trust:
+        """Which retained claims ``instance`` may keep or mount: signed ones, or those it created (its
+        creation mark, on the uid its create answered or its status ``previous`` records)."""
+        made = self._signing.made(instance, previous)
+        uid = instance["metadata"]["uid"]
+        return lambda claim: self._ctx.signer.trusted(claim, uid, created=made.get(claim["metadata"]["name"]))
+
     async def _plan(self, instance: Mapping[str, Any], rendered: Rendered,
-                    previous: Mapping[str, Any]) -> Plan | Outcome:
+                    previous: Mapping[str, Any], trusted: Trust) -> Plan | Outcome:
         """The plan against the cache, made again against live reads of the children it doubts."""
         meta = instance["metadata"]
         holder = self._holder(meta["namespace"])
-
-        def trusted(claim: Mapping[str, Any]) -> bool:
-            return self._ctx.signer.trusted(claim, meta["uid"])
-
         the_plan = plan(rendered.children, meta["name"], meta["uid"], self._lookup, holder, trusted)
         existed = {(c.get("kind"), c.get("name")) for c in previous.get("children") or ()
                    if c.get("state") != st.MISSING}
@@ -228,7 +233,7 @@ class InstanceReconciler:
         return plan(rendered.children, meta["name"], meta["uid"], lambda c: live.get(c.name) or self._lookup(c),
                     holder, trusted)
 
-    async def _create_all(self, instance: Mapping[str, Any], the_plan: Plan) -> Outcome | tuple[
+    async def _create_all(self, instance: Mapping[str, Any], the_plan: Plan, trusted: Trust) -> Outcome | tuple[
             dict[str, Mapping[str, Any] | None], dict[str, str]]:
         """Create what the plan says, in order (claims before pods): what each create answered and
         why each pod left for later waits (:mod:`.binding`), or the outcome of the first create that
@@ -242,7 +247,7 @@ class InstanceReconciler:
                                         "before the pod is created")
                 continue
             try:
-                created[child.name] = await self._create(instance, child)
+                created[child.name] = await self._create(instance, child, trusted)
             except Invalid as exc:  # only the instance's values can make a vetted template's child invalid
                 causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes) or exc.message
                 return failed("ChildInvalid", f"{child.kind} {child.name}: {causes}", True)
@@ -292,7 +297,7 @@ class InstanceReconciler:
         kind = self._ctx.children[(child.api_version, child.kind)]
         return await self._ctx.client.get_or_none(kind.resource, child.name, child.manifest["metadata"]["namespace"])
 
-    async def _create(self, instance: Mapping[str, Any], child: Child) -> Mapping[str, Any] | None:
+    async def _create(self, instance: Mapping[str, Any], child: Child, trusted: Trust) -> Mapping[str, Any] | None:
         """Create ``child``; the object the API server answered with (None: it existed already)."""
         kind = self._ctx.children[(child.api_version, child.kind)]
         namespace = child.manifest["metadata"]["namespace"]
@@ -310,7 +315,7 @@ class InstanceReconciler:
             # label-selected cache that squats on the name: look, and never overwrite the latter.
             existing = await self._ctx.client.get(kind.resource, child.name, namespace)
             seen = plan((child,), instance["metadata"]["name"], instance["metadata"]["uid"], lambda _: existing,
-                        trusted=lambda c: self._ctx.signer.trusted(c, instance["metadata"]["uid"]))
+                        trusted=trusted)
             if seen.conflicts:
                 raise _ChildConflict("ChildConflict", seen.conflicts[0].message) from None
             if seen.untrusted:

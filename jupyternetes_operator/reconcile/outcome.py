@@ -9,7 +9,9 @@ Guaranteed:
 - :func:`observe` derives it from the children alone, as the cache shows them or as a create
   answered this pass: the first failed child fails the instance; all ready with the endpoint
   found is Running; all ready without it is Failed ``EndpointNotFound``; otherwise
-  Provisioning, the message naming every child not ready. A pod held back until its
+  Provisioning, the message naming every child not ready. Each retained claim's record holds
+  its uid (:func:`recorded_uids`): the one claim of that name the instance trusts by its
+  creation mark (:mod:`.claimtrust`). A pod held back until its
   claims bind (:mod:`.binding`) is ``Missing`` with what it waits for. A claim a ready pod
   mounts holds nothing back, whatever its phase (recorded as it is).
 - :func:`blocked_by` says when a plan may not go ahead (an untrusted claim, a name taken, a
@@ -138,6 +140,8 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
     for child, obj, state in states:
         children.append({"logicalName": child.logical_name, "apiVersion": child.api_version, "kind": child.kind,
                          "name": child.name, "state": state.state, "message": state.message[:4096]})
+        if child.retain and (uid := ((obj or {}).get("metadata") or {}).get("uid")):
+            children[-1]["uid"] = str(uid)  # the one object its creation mark vouches for (claimtrust)
         if state.state != st.READY and not (child.kind == "PersistentVolumeClaim" and child.name in mounted):
             ready = False
             waiting.append(f"{child.kind} {child.name}: {state.message or state.state}")
@@ -166,6 +170,12 @@ def observe(rendered: Rendered, observed: tuple[tuple[Child, Mapping[str, Any] |
     message = "; ".join(waiting)
     return Outcome(PROVISIONING, RESOLVED, Condition(False, "ChildrenNotReady", message),
                    Condition(False, "Provisioning", message), None, tuple(children), generation)
+
+
+def recorded_uids(status: Mapping[str, Any]) -> dict[str, str]:
+    """The uids ``status`` records for the instance's retained claims, by name."""
+    return {str(r.get("name")): str(r["uid"]) for r in status.get("children") or ()
+            if r.get("kind") == "PersistentVolumeClaim" and r.get("uid")}
 
 
 CLAIM_WAIT = 1.0

@@ -28,6 +28,8 @@ from ..kube.owners import controller_uid
 from .render import Child
 
 Lookup = Callable[[Child], Mapping[str, Any] | None]
+Trust = Callable[[Mapping[str, Any]], bool]
+"""Whether the planned instance may keep, adopt or mount that retained claim (:mod:`.claimtrust`)."""
 
 
 class Holder(Enum):
@@ -89,7 +91,7 @@ class Plan:
 
 def plan(children: Iterable[Child], instance_name: str, instance_uid: str, lookup: Lookup,
          holder: HolderLookup = lambda _: Holder.ABSENT,
-         trusted: Callable[[Mapping[str, Any]], bool] = lambda _: True) -> Plan:
+         trusted: Trust = lambda _: True) -> Plan:
     """What to do about each of an instance's rendered ``children`` (the only classifier: a single
     child met on create is classified by the same rules)."""
     create: list[Child] = []

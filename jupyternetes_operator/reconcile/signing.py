@@ -8,7 +8,10 @@ such a claim is signed once it is Bound, in the pass that sees it so, after that
 (its pod waits for it anyway, :mod:`.binding`). A claim of any other class is signed right after
 its create: no one else writes it before its pod is scheduled.
 
-Until then the claim is trusted only by the instance that created it (its creation mark). So that
+Until then the claim is trusted only by the instance that created it (its creation mark), and only
+as the uid that instance created: :meth:`ClaimSigning.made` keeps the uid each create answered
+until the instance's status records it (its first status write may wait, ``FIRST_STATUS_GRACE``).
+So that
 a claim whose instance goes before it binds is not left untrusted for the next server of that
 name, the unsigned claims of each instance are remembered (those it created, and those the cache
 shows it holds: a leader that took over meets them so), and signed once that instance is gone
@@ -30,6 +33,7 @@ from ..machinery.store import ObjectKey, key_of
 from .binding import BindingModes, storage_class
 from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
+from .outcome import recorded_uids
 
 Unsigned = dict[str, tuple[Resource, Mapping[str, Any]]]
 """An instance's claims not signed yet, by claim uid: where each lives, and the object as last seen
@@ -54,13 +58,36 @@ class ClaimSigning:
         # write re-queues a pending claim in the volume controller, and wakes us again).
         self._signed: Expectations[str, bool] = Expectations()
         self._unsigned: dict[ObjectKey, tuple[str, Unsigned]] = {}  # by instance: its uid, its claims
+        self._made: dict[ObjectKey, tuple[str, dict[str, str]]] = {}  # by instance: its uid, claim uids by name
 
     def remembered(self) -> dict[str, int]:
-        return {"signed": len(self._signed), "unsigned": len(self._unsigned)}
+        return {"signed": len(self._signed), "unsigned": len(self._unsigned), "made": len(self._made)}
+
+    def made(self, instance: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, str]:
+        """The uids of the retained claims ``instance`` created, by name: those its ``status`` records, and
+        those this process created since."""
+        entry = self._made.get(key_of(instance))
+        since = entry[1] if entry is not None and entry[0] == instance["metadata"]["uid"] else {}
+        return {**recorded_uids(status), **since}
+
+    def recorded(self, key: ObjectKey, records: Iterable[Mapping[str, Any]]) -> None:
+        """The instance's status now holds ``records`` (its children's): the uids they hold are forgotten."""
+        entry = self._made.get(key)
+        if entry is None:
+            return
+        for record in records:
+            if record.get("uid") is not None and entry[1].get(str(record.get("name"))) == record.get("uid"):
+                del entry[1][str(record.get("name"))]
+        if not entry[1]:
+            del self._made[key]
 
     async def created(self, instance: Mapping[str, Any], resource: Resource,
                       claim: dict[str, Any]) -> dict[str, Any]:
-        """``claim``, just created by ``instance``: signed now (the patch's answer), or left for later."""
+        """``claim``, just created by ``instance``: its uid remembered (:meth:`made`), and signed now (the
+        patch's answer), or left for later."""
+        meta = instance["metadata"]
+        made = self._made.setdefault(key_of(instance), (str(meta["uid"]), {}))[1]
+        made[str(claim["metadata"]["name"])] = str(claim["metadata"].get("uid"))
         if not await self._saved_next(claim):
             return await self._sign(resource, claim)
         self._pending(instance)[str(claim["metadata"].get("uid"))] = (resource, claim)
@@ -92,6 +119,8 @@ class ClaimSigning:
     async def gone(self, key: ObjectKey, uid: str | None) -> None:
         """Sign the claims the instance last seen under ``key`` left unsigned, if it is gone: ``uid`` is
         the instance now under that key (None: none)."""
+        if (made := self._made.get(key)) is not None and made[0] != uid:
+            del self._made[key]
         entry = self._unsigned.get(key)
         if entry is None or entry[0] == uid:
             return

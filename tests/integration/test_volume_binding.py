@@ -18,6 +18,7 @@ from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE
 from jupyternetes_operator.testing import ControlPlane
 
 from .operator_harness import TEMPLATE, condition, instance, ready_instance, running_operator, wait_for
+from .test_claims import planted_claim
 
 PVS = Resource("", "v1", "persistentvolumes", namespaced=False)
 
@@ -125,3 +126,50 @@ async def test_a_home_whose_server_goes_before_it_binds_is_signed_for_the_next_s
         assert kept["metadata"]["uid"] == claim["metadata"]["uid"]
         await kube.delete(INSTANCES, "jupyter-carol", namespace)
         await kube.delete(PVCS, "home-carol", namespace)
+
+
+async def test_a_copy_of_a_waiting_homes_creation_mark_on_a_planted_claim_is_worthless(
+        control_plane: ControlPlane, kube: Client, namespace: str, classes: dict[str, str]) -> None:
+    """The creation mark names the instance, not the claim: an attacker who may delete and create
+    claims deletes a home while it waits to bind (unsigned) and plants another under its name, with
+    the operator's labels and the original's mark copied. The instance trusts only the uid it
+    created (recorded in its status), so it fails ClaimUntrusted, creates no pod, and the copy is
+    not signed when the instance goes: the next server of that name does not mount it either."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
+        await kube.create(TEMPLATES, template_on(classes["Immediate"]), namespace)
+        await kube.create(INSTANCES, instance("jupyter-dave", {"username": "dave"}), namespace)
+        waiting = await wait_for(
+            kube, INSTANCES, "jupyter-dave", namespace,
+            lambda i: "to bind before the pod is created" in condition(i, "Ready").get("message", ""),
+            what="the instance to say its pod waits for the claim")
+        original = await kube.get(PVCS, "home-dave", namespace)
+        record = next(c for c in waiting["status"]["children"] if c["kind"] == "PersistentVolumeClaim")
+        assert record["uid"] == original["metadata"]["uid"]
+
+        await kube.delete(PVCS, "home-dave", namespace)
+        await wait_for(kube, PVCS, "home-dave", namespace, lambda o: o is None, what="home-dave gone")
+        copied = {k: v for k, v in original["metadata"]["annotations"].items() if k.startswith("jupyternetes.io/")}
+        planted = planted_claim("home-dave", "jupyter-dave", copied)
+        planted["spec"]["storageClassName"] = classes["Immediate"]  # type: ignore[index]
+        await kube.create(PVCS, planted, namespace)
+        failed = await wait_for(kube, INSTANCES, "jupyter-dave", namespace,
+                                lambda i: condition(i, "Ready").get("reason") == "ClaimUntrusted",
+                                what="the instance to refuse the planted claim")
+        assert failed["status"]["phase"] == "Failed"
+        assert await kube.get_or_none(PODS, "jupyter-dave-notebook", namespace) is None
+
+        await kube.delete(INSTANCES, "jupyter-dave", namespace)
+        await wait_for(kube, INSTANCES, "jupyter-dave", namespace, lambda o: o is None, what="jupyter-dave gone")
+        await wait_for(kube, PVCS, "home-dave", namespace, lambda _: not any(
+            operator.instance_reconciler.remembered()[memo] for memo in ("unsigned", "made")),
+                       what="the gone instance's claims settled")
+        after = await kube.get(PVCS, "home-dave", namespace)
+        assert after["metadata"]["uid"] != original["metadata"]["uid"]
+        assert ANNOTATION_SIGNATURE not in after["metadata"]["annotations"]
+        await kube.create(INSTANCES, instance("jupyter-dave", {"username": "dave"}), namespace)
+        await wait_for(kube, INSTANCES, "jupyter-dave", namespace,
+                       lambda i: condition(i, "Ready").get("reason") == "ClaimUntrusted",
+                       what="the next server to refuse the planted claim")
+        assert await kube.get_or_none(PODS, "jupyter-dave-notebook", namespace) is None
+        await kube.delete(INSTANCES, "jupyter-dave", namespace)
+        await kube.delete(PVCS, "home-dave", namespace)

@@ -24,7 +24,7 @@ def signed(signer: ClaimSigner, **fields: Any) -> dict[str, Any]:
 
 def test_a_claim_signed_for_its_own_uid_is_trusted() -> None:
     signer = ClaimSigner(KEY)
-    assert signer.trusted(signed(signer), INSTANCE)
+    assert signer.trusted(signed(signer), INSTANCE, created=None)
 
 
 def test_a_signature_copied_onto_another_object_is_not() -> None:
@@ -32,22 +32,22 @@ def test_a_signature_copied_onto_another_object_is_not() -> None:
     signer = ClaimSigner(KEY)
     original = signed(signer)
     replay = claim(uid="uid-2", signature=original["metadata"]["annotations"][ANNOTATION_SIGNATURE])
-    assert not signer.trusted(replay, INSTANCE)
+    assert not signer.trusted(replay, INSTANCE, created=None)
     renamed = copy.deepcopy(original)
     renamed["metadata"]["name"] = "home-bob"
-    assert not signer.trusted(renamed, INSTANCE)
+    assert not signer.trusted(renamed, INSTANCE, created=None)
 
 
 def test_another_key_or_no_signature_is_not_trusted() -> None:
-    assert not ClaimSigner(b"x" * 32).trusted(signed(ClaimSigner(KEY)), INSTANCE)
-    assert not ClaimSigner(KEY).trusted(claim(), INSTANCE)
-    assert not ClaimSigner(KEY).trusted(claim(signature=""), INSTANCE)
+    assert not ClaimSigner(b"x" * 32).trusted(signed(ClaimSigner(KEY)), INSTANCE, created=None)
+    assert not ClaimSigner(KEY).trusted(claim(), INSTANCE, created=None)
+    assert not ClaimSigner(KEY).trusted(claim(signature=""), INSTANCE, created=None)
 
 
 def test_adopt_unsigned_trusts_only_claims_without_a_signature() -> None:
     signer = ClaimSigner(KEY, adopt_unsigned=True)
-    assert signer.trusted(claim(), INSTANCE)
-    assert not signer.trusted(claim(signature="forged"), INSTANCE)
+    assert signer.trusted(claim(), INSTANCE, created=None)
+    assert not signer.trusted(claim(signature="forged"), INSTANCE, created=None)
 
 
 def test_no_key_no_signature() -> None:
@@ -61,7 +61,20 @@ def test_the_creation_mark_is_trusted_by_the_creating_instance_only() -> None:
     signer = ClaimSigner(KEY)
     made = claim(uid="claim-uid-9")
     made["metadata"]["annotations"][ANNOTATION_CREATED_FOR] = signer.creation_mark("hub", "home-alice", INSTANCE)
-    assert signer.trusted(made, INSTANCE)
+    assert signer.trusted(made, INSTANCE, created="claim-uid-9")
+    assert signer.trusted(made, INSTANCE, created=None)  # its create's answer lost with the process that sent it
     assert not signer.signed(made)
-    assert not signer.trusted(made, "instance-uid-2")  # the same name re-created later is another instance
-    assert not ClaimSigner(b"x" * 32).trusted(made, INSTANCE)
+    assert not signer.trusted(made, "instance-uid-2", created=None)  # the same name re-created: another instance
+    assert not ClaimSigner(b"x" * 32).trusted(made, INSTANCE, created=None)
+
+
+def test_the_creation_mark_vouches_only_for_the_uid_its_instance_created() -> None:
+    """The mark names the instance, not the object: copied onto a claim planted under the same name
+    after the original is deleted, it is worthless once the instance knows the uid it created."""
+    signer = ClaimSigner(KEY)
+    mark = {ANNOTATION_CREATED_FOR: signer.creation_mark("hub", "home-alice", INSTANCE)}
+    planted = claim(uid="planted-uid")
+    planted["metadata"]["annotations"].update(mark)
+    assert not signer.trusted(planted, INSTANCE, created="claim-uid-9")
+    assert signer.trusted(signed(signer, uid="claim-uid-9"), INSTANCE, created="claim-uid-9")
+    assert signer.trusted(signed(signer, uid="adopted-uid"), INSTANCE, created="claim-uid-9")  # signed: any uid

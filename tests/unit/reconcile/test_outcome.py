@@ -4,7 +4,15 @@ import dataclasses
 from typing import Any
 
 from jupyternetes_operator import api
-from jupyternetes_operator.reconcile.outcome import announcement, failed, observe, stopped, up_to_date, waiting
+from jupyternetes_operator.reconcile.outcome import (
+    announcement,
+    failed,
+    observe,
+    recorded_uids,
+    stopped,
+    up_to_date,
+    waiting,
+)
 from jupyternetes_operator.reconcile.status import Condition
 
 from .test_plan import sample
@@ -51,6 +59,18 @@ def test_a_claim_its_ready_pod_mounts_never_takes_the_server_back_to_provisionin
         assert outcome.children[0]["state"] == "Pending"
     waiting_pod = {**RUNNING_POD, "status": {"phase": "Pending"}}
     assert observe(rendered, ((pvc, claim("Lost")), (pod, waiting_pod)), {}).phase == api.PROVISIONING
+
+
+def test_each_retained_claims_record_holds_its_uid() -> None:
+    """The one claim of its name the instance trusts by its creation mark (claimtrust)."""
+    rendered = sample()
+    pvc, pod = rendered.children
+    assert pvc.retain
+    bound = {**claim("Bound"), "metadata": {"uid": "c-1"}}
+    outcome = observe(rendered, ((pvc, bound), (pod, {**RUNNING_POD, "metadata": {"uid": "p-1"}})), {})
+    assert [c.get("uid") for c in outcome.children] == ["c-1", None]
+    assert recorded_uids({"children": list(outcome.children)}) == {pvc.name: "c-1"}
+    assert [c.get("uid") for c in observe(rendered, ((pvc, None), (pod, None)), {}).children] == [None, None]
 
 
 def test_just_created_children_are_pending_not_missing() -> None:

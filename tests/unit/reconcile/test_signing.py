@@ -62,7 +62,7 @@ async def test_a_claim_that_binds_at_once_is_signed_once_bound_any_other_at_its_
     assert await signer.created(INSTANCE, PVCS, fast) is fast  # the volume controller saves it next
     await signer.settle(INSTANCE, [(PVCS, fast)])
     assert client.patched == ["home-lazy"]
-    assert signer.remembered() == {"signed": 1, "unsigned": 1}
+    assert signer.remembered() == {"signed": 1, "unsigned": 1, "made": 1}
 
     await signer.settle(INSTANCE, [(PVCS, claim("home-fast", "fast", "Bound", "3"))])
     assert client.patched == ["home-lazy", "home-fast"]
@@ -108,3 +108,27 @@ async def test_a_pending_claim_another_process_created_is_signed_if_its_instance
     await signer.gone(KEY, None)
     assert client.patched == ["home-a"]
     assert signer.remembered()["unsigned"] == 0
+
+
+async def test_the_uid_each_create_answered_is_known_until_the_status_records_it() -> None:
+    """What a claim's creation mark vouches for (claimtrust): the uid created, from the create's
+    answer until the instance's status records it, then from the status."""
+    signer, _ = signing()
+    await signer.created(INSTANCE, PVCS, claim("home-lazy", "lazy"))
+    await signer.created(INSTANCE, PVCS, claim("home-fast", "fast"))
+    status = {"children": [{"kind": "PersistentVolumeClaim", "name": "home-old", "uid": "c-old"},
+                           {"kind": "Pod", "name": "jupyter-a", "uid": "p-1"}]}
+    assert signer.made(INSTANCE, status) == {"home-old": "c-old", "home-lazy": "c-home-lazy",
+                                             "home-fast": "c-home-fast"}
+    assert signer.made({"metadata": {**INSTANCE["metadata"], "uid": "i-2"}}, {}) == {}  # another of its name
+
+    signer.recorded(KEY, [{"kind": "PersistentVolumeClaim", "name": "home-lazy", "uid": "c-home-lazy"},
+                          {"kind": "PersistentVolumeClaim", "name": "home-fast"}])
+    assert signer.made(INSTANCE, {}) == {"home-fast": "c-home-fast"}
+    signer.recorded(KEY, [{"kind": "PersistentVolumeClaim", "name": "home-fast", "uid": "c-home-fast"}])
+    assert signer.made(INSTANCE, {}) == {}
+    assert signer.remembered()["made"] == 0
+
+    await signer.created(INSTANCE, PVCS, claim("home-lazy", "lazy"))
+    await signer.gone(KEY, "i-2")  # replaced before its status recorded the claim
+    assert signer.remembered()["made"] == 0

@@ -536,15 +536,18 @@ def test_the_cached_view_of_a_claim_means_the_same(the_claim: dict[str, Any]) ->
         assert claim_servers(viewed) == claim_servers(the_claim)
         assert SIGNER.signed(viewed) == SIGNER.signed(the_claim)
         for instance_uid in ("i1", "i2"):
-            assert SIGNER.trusted(viewed, instance_uid) == SIGNER.trusted(the_claim, instance_uid)
+            for created in (None, the_claim["metadata"]["uid"], "another-uid"):
+                assert SIGNER.trusted(viewed, instance_uid, created=created) == \
+                    SIGNER.trusted(the_claim, instance_uid, created=created)
         assert viewed["metadata"]["labels"] == {LABEL_RETAINED: "true", LABEL_INSTANCE: "alice"}
 
 
 def test_the_claims_viewed_differ_in_what_the_view_must_keep() -> None:
     # Else the test above could not tell a view that lost the signature or the creation mark.
     assert SIGNER.signed(claim_view(SIGNED))
-    assert SIGNER.trusted(claim_view(CLAIMS[-1]), "i1")
-    assert not SIGNER.trusted(claim_view(CLAIMS[-1]), "i2")
+    assert SIGNER.trusted(claim_view(CLAIMS[-1]), "i1", created=CLAIMS[-1]["metadata"]["uid"])
+    assert not SIGNER.trusted(claim_view(CLAIMS[-1]), "i1", created="another-uid")
+    assert not SIGNER.trusted(claim_view(CLAIMS[-1]), "i2", created=None)
 
 
 def test_the_cached_view_of_a_claim_drops_the_volume_controllers_part() -> None:
