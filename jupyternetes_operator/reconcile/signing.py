@@ -11,10 +11,9 @@ its create: no one else writes it before its pod is scheduled.
 Until then the claim is trusted only by the instance that created it (its creation mark), and only
 as the uid that instance created: :meth:`ClaimSigning.made` keeps the uid each create answered
 until the instance's status records it (its first status write may wait, ``FIRST_STATUS_GRACE``).
-So that
-a claim whose instance goes before it binds is not left untrusted for the next server of that
-name, the unsigned claims of each instance are remembered (those it created, and those the cache
-shows it holds: a leader that took over meets them so), and signed once that instance is gone
+So that a claim whose instance goes before it binds is not left untrusted for the next server of
+that name, the unsigned claims of each instance are remembered (those it created, and those the
+cache shows it holds: a leader that took over meets them so), and signed once that instance is gone
 (deleted, or replaced by another of its name). Not covered: an instance that goes before its claim
 is signed and before any leader has reconciled it since a restart or a hand-over: the next server
 of that name fails ``ClaimUntrusted`` on that claim, as on any claim the operator cannot vouch for.

@@ -45,15 +45,21 @@ async def classes(kube: Client, namespace: str) -> AsyncIterator[dict[str, str]]
         await kube.delete(STORAGE_CLASSES, name)
 
 
+async def waiting_for_its_claim(kube: Client, namespace: str, class_name: str, user: str) -> Any:
+    """``user``'s instance on a template whose home is of ``class_name`` (binding ``Immediate``-ly),
+    once its status says its pod waits for that claim to bind."""
+    await kube.create(TEMPLATES, template_on(class_name), namespace)
+    await kube.create(INSTANCES, instance(f"jupyter-{user}", {"username": user}), namespace)
+    return await wait_for(
+        kube, INSTANCES, f"jupyter-{user}", namespace,
+        lambda i: "to bind before the pod is created" in condition(i, "Ready").get("message", ""),
+        what="the instance to say its pod waits for the claim")
+
+
 async def test_a_pod_waits_for_its_immediate_claim_to_bind(control_plane: ControlPlane, kube: Client,
                                                           namespace: str, classes: dict[str, str]) -> None:
     async with running_operator(control_plane.kubeconfig, (namespace,)):
-        await kube.create(TEMPLATES, template_on(classes["Immediate"]), namespace)
-        await kube.create(INSTANCES, instance("jupyter-alice", {"username": "alice"}), namespace)
-        waiting = await wait_for(
-            kube, INSTANCES, "jupyter-alice", namespace,
-            lambda i: "to bind before the pod is created" in condition(i, "Ready").get("message", ""),
-            what="the instance to say its pod waits for the claim")
+        waiting = await waiting_for_its_claim(kube, namespace, classes["Immediate"], "alice")
         assert waiting["status"]["phase"] == "Provisioning"
         assert "PersistentVolumeClaim home-alice" in condition(waiting, "Ready")["message"]
         pod = next(c for c in waiting["status"]["children"] if c["kind"] == "Pod")
@@ -102,11 +108,7 @@ async def test_a_home_whose_server_goes_before_it_binds_is_signed_for_the_next_s
     while it waits is signed then, so the next server of that name (another uid, which its creation
     mark does not name) mounts it once it binds instead of failing ClaimUntrusted."""
     async with running_operator(control_plane.kubeconfig, (namespace,)):
-        await kube.create(TEMPLATES, template_on(classes["Immediate"]), namespace)
-        await kube.create(INSTANCES, instance("jupyter-carol", {"username": "carol"}), namespace)
-        await wait_for(kube, INSTANCES, "jupyter-carol", namespace,
-                       lambda i: "to bind before the pod is created" in condition(i, "Ready").get("message", ""),
-                       what="the instance to say its pod waits for the claim")
+        await waiting_for_its_claim(kube, namespace, classes["Immediate"], "carol")
         claim = await kube.get(PVCS, "home-carol", namespace)
         assert ANNOTATION_SIGNATURE not in claim["metadata"]["annotations"]  # the volume controller's turn first
 
@@ -136,12 +138,7 @@ async def test_a_copy_of_a_waiting_homes_creation_mark_on_a_planted_claim_is_wor
     created (recorded in its status), so it fails ClaimUntrusted, creates no pod, and the copy is
     not signed when the instance goes: the next server of that name does not mount it either."""
     async with running_operator(control_plane.kubeconfig, (namespace,)) as operator:
-        await kube.create(TEMPLATES, template_on(classes["Immediate"]), namespace)
-        await kube.create(INSTANCES, instance("jupyter-dave", {"username": "dave"}), namespace)
-        waiting = await wait_for(
-            kube, INSTANCES, "jupyter-dave", namespace,
-            lambda i: "to bind before the pod is created" in condition(i, "Ready").get("message", ""),
-            what="the instance to say its pod waits for the claim")
+        waiting = await waiting_for_its_claim(kube, namespace, classes["Immediate"], "dave")
         original = await kube.get(PVCS, "home-dave", namespace)
         record = next(c for c in waiting["status"]["children"] if c["kind"] == "PersistentVolumeClaim")
         assert record["uid"] == original["metadata"]["uid"]
