@@ -27,10 +27,16 @@ def instances(n: int) -> list[dict[str, Any]]:
              "spec": {"template": {"name": "jupyterlab"}, "variables": {"username": f"u{i}"}}} for i in range(n)]
 
 
-def per_decision(home: bool, n: int) -> float:
-    """CPU seconds per decision over ``n`` instances of the benchmark's template (with a home claim or not)."""
+def decided_template(home: bool) -> dict[str, Any]:
+    """The benchmark's template (with a home claim or not) as the API server would serve it."""
     the_template = template(home)
     the_template["metadata"].update(namespace="bench", uid="t1", generation=1)
+    return the_template
+
+
+def per_decision(home: bool, n: int) -> float:
+    """CPU seconds per decision over ``n`` instances of the benchmark's template (with a home claim or not)."""
+    the_template = decided_template(home)
     policy = Policy()
     batch = instances(n)
     assert decide(the_template, batch[0], policy, VALID).refusal is None
