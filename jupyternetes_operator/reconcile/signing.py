@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ..kube.client import MERGE_PATCH, Resource
 from ..kube.errors import Conflict, Invalid, NotFound
@@ -34,6 +34,7 @@ from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
 from .outcome import recorded_uids
 
+V = TypeVar("V")
 Unsigned = dict[str, tuple[Resource, Mapping[str, Any]]]
 """An instance's claims not signed yet, by claim uid: where each lives, and the object as last seen
 (the create's answer, or the cache's)."""
@@ -45,6 +46,12 @@ async def sign(ctx: Context, resource: Resource, claim: Mapping[str, Any]) -> di
     return await ctx.client.patch(resource, meta["name"], {"metadata": {
         "uid": meta.get("uid"), "annotations": {ANNOTATION_SIGNATURE: ctx.signer.signature(claim)}}},
         meta["namespace"], content_type=MERGE_PATCH)
+
+
+def _held(memo: dict[ObjectKey, tuple[str, dict[str, V]]], instance: Mapping[str, Any]) -> dict[str, V]:
+    """``instance``'s entry in a memo kept per instance, as (its uid, entries); one left by an earlier
+    instance under its key has already been taken by :meth:`ClaimSigning.gone`."""
+    return memo.setdefault(key_of(instance), (str(instance["metadata"]["uid"]), {}))[1]
 
 
 class ClaimSigning:
@@ -84,19 +91,17 @@ class ClaimSigning:
                       claim: dict[str, Any]) -> dict[str, Any]:
         """``claim``, just created by ``instance``: its uid remembered (:meth:`made`), and signed now (the
         patch's answer), or left for later."""
-        meta = instance["metadata"]
-        made = self._made.setdefault(key_of(instance), (str(meta["uid"]), {}))[1]
-        made[str(claim["metadata"]["name"])] = str(claim["metadata"].get("uid"))
+        _held(self._made, instance)[str(claim["metadata"]["name"])] = str(claim["metadata"].get("uid"))
         if not await self._saved_next(claim):
             return await self._sign(resource, claim)
-        self._pending(instance)[str(claim["metadata"].get("uid"))] = (resource, claim)
+        _held(self._unsigned, instance)[str(claim["metadata"].get("uid"))] = (resource, claim)
         return claim
 
     async def settle(self, instance: Mapping[str, Any], claims: Iterable[tuple[Resource, Mapping[str, Any]]]) -> None:
         """Sign those of ``instance``'s own retained ``claims`` (as the cache shows them) that are not
         signed and that no one else is about to write; remember the others (also those another process
         created: this one may be leading since), to be signed if the instance goes first."""
-        pending = self._pending(instance)
+        pending = _held(self._unsigned, instance)
         for resource, claim in claims:
             uid = str(claim["metadata"].get("uid"))
             if self._signed.seen(uid, claim, self._ctx.signer.signed(claim)):
@@ -108,12 +113,6 @@ class ClaimSigning:
                 pending.pop(uid, None)
         if not pending:
             del self._unsigned[key_of(instance)]
-
-    def _pending(self, instance: Mapping[str, Any]) -> Unsigned:
-        """The claims ``instance`` has left unsigned so far (:meth:`gone` has already taken those of an
-        earlier instance under its key)."""
-        entry = self._unsigned.setdefault(key_of(instance), (str(instance["metadata"]["uid"]), {}))
-        return entry[1]
 
     async def gone(self, key: ObjectKey, uid: str | None) -> None:
         """Sign the claims the instance last seen under ``key`` left unsigned, if it is gone: ``uid`` is
