@@ -99,6 +99,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                         "namespace; empty: none [JUPYTERNETES_EXCLUDED_NAMESPACES]")
     flag("workers", "32", "concurrent instance reconciles", type=int)
     flag("template-workers", "2", "concurrent template reconciles", type=int)
+    flag("api-connections", "16", "API requests in flight at once, each on its own pooled connection "
+         "(watches have their own)", type=int)
     flag("qps", "0", "client-side API request rate limit (0: off)", type=float)
     flag("burst", "100", "client-side API request burst", type=int)
     _policy_flags(p)
@@ -237,7 +239,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         template_namespace=args.template_namespace or None,
         excluded_namespaces=None if args.excluded_namespaces is None else _names(args.excluded_namespaces),
         instance_workers=args.workers,
-        template_workers=args.template_workers, qps=args.qps, burst=args.burst,
+        template_workers=args.template_workers, api_connections=args.api_connections, qps=args.qps, burst=args.burst,
         pod_security_level=Level(args.pod_security_level), allowed_kinds=_kinds(args.allowed_kinds),
         tenant=_tenant(args), adopt_unsigned_claims=args.adopt_unsigned_claims == "true",
         leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,

@@ -361,7 +361,8 @@ async def run_operator(settings: Settings) -> None:
     metrics = Metrics(CollectorRegistry(auto_describe=True))  # served on /metrics
     clock = MonotonicClock()
     throttle = BucketThrottle(settings.qps, settings.burst, clock=clock) if settings.qps > 0 else None
-    options: dict[str, Any] = {"metrics": metrics.client, "throttle": throttle, "field_manager": api.FIELD_MANAGER}
+    options: dict[str, Any] = {"metrics": metrics.client, "throttle": throttle, "field_manager": api.FIELD_MANAGER,
+                               "connections": settings.api_connections}
     if settings.in_cluster:
         client = Client.in_cluster(**options)
     else:

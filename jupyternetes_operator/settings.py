@@ -53,6 +53,10 @@ class Settings:
     instance_workers: int = 32
     """Concurrent instance reconciles; each is mostly waiting on the API server, so a burst of
     spawns is drained in parallel (8 made a 300-spawn burst 2.9x slower: bench/README.md)."""
+    api_connections: int = 16
+    """Requests in flight to the API server at once (each on its own pooled connection; one more waits
+    for a free one). Watches have connections of their own. An idle pooled connection holds a 256 KB
+    TLS buffer for 15 s, so this bounds that memory after a burst (bench/README.md)."""
     qps: float = 0.0
     """Client-side request rate limit; 0 disables it (as controller-runtime does by default)."""
     burst: int = 100
@@ -98,6 +102,8 @@ class Settings:
                 raise ValueError(f"excluded namespace {name!r} is not a namespace name")
         if self.template_workers < 1 or self.instance_workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.api_connections < 1:
+            raise ValueError("api connections must be at least 1")
         if self.qps < 0 or self.burst < 1:
             raise ValueError("qps must be >= 0 and burst >= 1")
         if self.log_format not in ("json", "text"):
