@@ -136,6 +136,8 @@ class Client:
         self._proxy_headers: Mapping[str, str] | None = configuration.proxy_headers if self._proxy else None
         self._session = self._session_over(self._rest)
         self._watch_session = self._session_over(self._watch_rest)
+        self._pools = [(self._session, self._rest), (self._watch_session, self._watch_rest)]
+        self._reserved: tuple[tuple[str, aiohttp.ClientSession], ...] = ()
         self._metrics = metrics if metrics is not None else ClientMetrics()
         self._throttle = throttle
         self.field_manager = field_manager
@@ -163,8 +165,24 @@ class Client:
         return aiohttp.ClientSession(connector=rest.pool_manager.connector, connector_owner=False,
                                      read_bufsize=2**21)
 
+    def reserve(self, prefix: str, connections: int = 1) -> None:
+        """Give requests whose path starts with ``prefix`` a pool of their own: they never wait behind
+        the shared pool's (the leader's Lease renewals behind a burst of reconciles). Once per prefix."""
+        if any(prefix == reserved for reserved, _ in self._reserved):
+            return
+        rest = RESTClientObject(self._configuration, maxsize=connections)
+        session = self._session_over(rest)
+        self._pools.append((session, rest))
+        self._reserved += ((prefix, session),)
+
+    def _session_for(self, path: str) -> aiohttp.ClientSession:
+        for prefix, session in self._reserved:
+            if path.startswith(prefix):
+                return session
+        return self._session
+
     async def close(self) -> None:
-        for session, rest in ((self._session, self._rest), (self._watch_session, self._watch_rest)):
+        for session, rest in self._pools:
             await session.close()
             await rest.close()
 
@@ -218,7 +236,7 @@ class Client:
             self._in_flight.enter()
         code = "<error>"
         try:
-            async with self._session.request(
+            async with self._session_for(path).request(
                 method, self._url(path, params), data=payload,
                 headers=await self._headers(content_type),
                 timeout=aiohttp.ClientTimeout(total=timeout),
