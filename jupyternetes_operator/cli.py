@@ -99,7 +99,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                         "namespace; empty: none [JUPYTERNETES_EXCLUDED_NAMESPACES]")
     flag("workers", "32", "concurrent instance reconciles", type=int)
     flag("template-workers", "2", "concurrent template reconciles", type=int)
-    flag("api-connections", "16", "API requests in flight at once, each on its own pooled connection "
+    flag("api-connections", "8", "API requests in flight at once, each on its own pooled connection "
          "(watches have their own)", type=int)
     flag("qps", "0", "client-side API request rate limit (0: off)", type=float)
     flag("burst", "100", "client-side API request burst", type=int)

@@ -218,7 +218,6 @@ class Operator:
                 self.client, LeaderElectionConfig(le.lease_name, le.lease_namespace, le.identity, le.lease_duration,
                                                   le.renew_deadline, le.retry_period),
                 clock=self.clock, metrics=m.leader, before_release=self.client.fenced_writes_landed)
-            self.client.reserve(LEASES_PATH)  # renewals never queue behind a burst's requests
             # Every write but the Lease's own is fenced on the leader's clock, so a replica that was
             # frozen past its renew deadline cannot write even once before its guarded work is cancelled.
             self.client.write_fence = lambda method, path: path.startswith(LEASES_PATH) or elector.may_act()

@@ -53,10 +53,11 @@ class Settings:
     instance_workers: int = 32
     """Concurrent instance reconciles; each is mostly waiting on the API server, so a burst of
     spawns is drained in parallel (8 made a 300-spawn burst 2.9x slower: bench/README.md)."""
-    api_connections: int = 16
-    """Requests in flight to the API server at once (each on its own pooled connection; one more waits
-    for a free one). Watches have connections of their own. An idle pooled connection holds a 256 KB
-    TLS buffer for 15 s, so this bounds that memory after a burst (bench/README.md)."""
+    api_connections: int = 8
+    """Requests in flight to the API server at once, each on its own pooled connection (one more waits
+    for a free one); watches and the Lease have connections of their own. 8, not kubernetes_asyncio's
+    100: a burst's writes then leave the API server to the scheduler's and kubelets' too (a burst of
+    1,000: p50 1.41x -> 1.12x bare pods), and the idle pool's 256 KB TLS buffers stay few (bench/README.md)."""
     qps: float = 0.0
     """Client-side request rate limit; 0 disables it (as controller-runtime does by default)."""
     burst: int = 100

@@ -29,11 +29,11 @@ from .fence import Fence, FencedBody, InFlight, refused
 from .jsonwire import loads
 from .library import import_lean
 from .metrics import ClientMetrics
+from .pools import Pools
 
 import_lean()  # before the three imports below: kubernetes_asyncio without its generated API
 from kubernetes_asyncio import config as k8s_config  # noqa: E402
 from kubernetes_asyncio.client import Configuration  # noqa: E402
-from kubernetes_asyncio.client.rest import RESTClientObject  # noqa: E402
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -109,35 +109,20 @@ class Client:
     ``field_manager`` names this client in managedFields on every write. Without one the
     server names it after the User-Agent, as for any client that does not say, and
     :meth:`apply` (which needs a name) refuses.
-
-    Connections: requests share a pool of at most ``connections`` (None: the configuration's
-    ``connection_pool_maxsize``, kubernetes_asyncio's 100); one more waits for a free one, and that
-    wait counts in its latency. Each idle pooled connection holds asyncio's 256 KB TLS read buffer
-    for the transport's keep-alive (15 s), so the cap bounds that memory after a burst. Watches
-    (:meth:`stream`) hold a connection each for their whole life, from a pool of their own without a
-    cap: a watch never waits behind requests, nor a request behind watches.
+    ``connections`` caps the requests in flight (:class:`.pools.Pools`; watches have their own).
     """
 
     def __init__(self, configuration: Configuration, *, metrics: ClientMetrics | None = None,
                  throttle: Throttle | None = None, field_manager: str | None = None,
                  connections: int | None = None) -> None:
-        if connections is not None and connections < 1:
-            raise ValueError("connections must be at least 1")
         self._configuration = configuration
-        # Their TLS connection pools (kubernetes_asyncio's sessions around them are not used); maxsize 0
-        # is aiohttp's "no limit".
-        self._rest = RESTClientObject(configuration, maxsize=connections)
-        self._watch_rest = RESTClientObject(configuration, maxsize=0)
+        self._pools = Pools(configuration, connections)
         self._host = str(configuration.host).rstrip("/")
         # The proxy is settled once: the kubeconfig's proxy-url, else HTTPS_PROXY/NO_PROXY. aiohttp's own
         # trust_env would look for ~/.netrc in a worker thread on every request (a thread hop per request,
         # and a netrc entry for the API host would clash with the token header).
         self._proxy: str | None = configuration.proxy or env_proxy(self._host)
         self._proxy_headers: Mapping[str, str] | None = configuration.proxy_headers if self._proxy else None
-        self._session = self._session_over(self._rest)
-        self._watch_session = self._session_over(self._watch_rest)
-        self._pools = [(self._session, self._rest), (self._watch_session, self._watch_rest)]
-        self._reserved: tuple[tuple[str, aiohttp.ClientSession], ...] = ()
         self._metrics = metrics if metrics is not None else ClientMetrics()
         self._throttle = throttle
         self.field_manager = field_manager
@@ -160,31 +145,12 @@ class Client:
         k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(configuration, **options)
 
-    @staticmethod
-    def _session_over(rest: RESTClientObject) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(connector=rest.pool_manager.connector, connector_owner=False,
-                                     read_bufsize=2**21)
-
     def reserve(self, prefix: str, connections: int = 1) -> None:
-        """Give requests whose path starts with ``prefix`` a pool of their own: they never wait behind
-        the shared pool's (the leader's Lease renewals behind a burst of reconciles). Once per prefix."""
-        if any(prefix == reserved for reserved, _ in self._reserved):
-            return
-        rest = RESTClientObject(self._configuration, maxsize=connections)
-        session = self._session_over(rest)
-        self._pools.append((session, rest))
-        self._reserved += ((prefix, session),)
-
-    def _session_for(self, path: str) -> aiohttp.ClientSession:
-        for prefix, session in self._reserved:
-            if path.startswith(prefix):
-                return session
-        return self._session
+        """Requests under ``prefix`` get a pool of their own (:meth:`.pools.Pools.reserve`)."""
+        self._pools.reserve(prefix, connections)
 
     async def close(self) -> None:
-        for session, rest in self._pools:
-            await session.close()
-            await rest.close()
+        await self._pools.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -236,7 +202,7 @@ class Client:
             self._in_flight.enter()
         code = "<error>"
         try:
-            async with self._session_for(path).request(
+            async with self._pools.for_request(path).request(
                 method, self._url(path, params), data=payload,
                 headers=await self._headers(content_type),
                 timeout=aiohttp.ClientTimeout(total=timeout),
@@ -276,7 +242,7 @@ class Client:
         code = "<error>"
         timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout)
         try:
-            async with self._watch_session.get(self._url(path, params), headers=await self._headers(None),
+            async with self._pools.watches.get(self._url(path, params), headers=await self._headers(None),
                                          timeout=timeout, proxy=self._proxy,
                                          proxy_headers=self._proxy_headers) as response:
                 code = str(response.status)

@@ -89,10 +89,12 @@ class LeaseLock:
     """A :class:`Lock` over one Lease object; updates are PUTs carrying the resourceVersion.
 
     The last object read or written is kept so an update preserves metadata (labels,
-    owner references) and spec fields this module does not know.
+    owner references) and spec fields this module does not know. Its requests have a connection of
+    their own (:meth:`.Client.reserve`): a renewal never queues behind a burst of the client's others.
     """
 
     def __init__(self, client: Client, namespace: str, name: str) -> None:
+        client.reserve(LEASES.path(namespace))
         self._client = client
         self._namespace = namespace
         self._name = name

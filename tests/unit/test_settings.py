@@ -13,10 +13,10 @@ def settings(*argv: str) -> Settings:
 
 
 def test_api_connections_default_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert settings().api_connections == Settings().api_connections == 16
+    assert settings().api_connections == Settings().api_connections == 8
     assert settings("--api-connections=4").api_connections == 4
-    monkeypatch.setenv("JUPYTERNETES_API_CONNECTIONS", "8")
-    assert settings().api_connections == 8
+    monkeypatch.setenv("JUPYTERNETES_API_CONNECTIONS", "12")
+    assert settings().api_connections == 12
 
 
 def test_api_connections_below_one_are_refused() -> None:

@@ -3,11 +3,14 @@ requests share at most ``connections``, watches have their own, a reserved prefi
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 import pytest
 from aiohttp import web
 
 from jupyternetes_operator.kube.client import Client, Configuration
+from jupyternetes_operator.machinery.leaselock import LeaseLock
 from tests.unit.localapi import local_client
 
 HELD = 0.2
@@ -38,7 +41,7 @@ class Server:
             await anyio.sleep(HELD)
         finally:
             self.in_flight -= 1
-        return web.json_response({"path": request.path})
+        return web.json_response({"metadata": {"resourceVersion": "1"}, "spec": {}})
 
 
 async def burst(client: Client, n: int, path: str = "/api/v1/configmaps") -> None:
@@ -75,33 +78,46 @@ async def test_a_watch_never_takes_a_request_connection() -> None:
         with anyio.fail_after(5):
             await server.watching.wait()
             # The one request connection is free although the watch holds a connection.
-            assert await client.request("GET", "/api/v1/configmaps") == b'{"path": "/api/v1/configmaps"}'
+            assert await client.request("GET", "/api/v1/configmaps")
         server.release.set()
+
+
+async def finished_first(server: Server, client: Client, reserved: Callable[[], Awaitable[object]]) -> bool:
+    """Whether ``reserved``, started while four shared requests queue on one connection, ends within
+    the first of them (on the shared pool it would end last but none)."""
+    finished: list[str] = []
+
+    async def shared(i: int) -> None:
+        await client.request("GET", "/api/v1/configmaps")
+        finished.append(f"shared-{i}")
+
+    async def lease() -> None:
+        await anyio.sleep(HELD / 2)  # the shared requests are queued by now
+        await reserved()
+        finished.append("lease")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(4):
+            tg.start_soon(shared, i)
+        tg.start_soon(lease)
+    assert server.most == 2  # one shared and the reserved one
+    return finished.index("lease") <= 1
 
 
 async def test_a_reserved_prefix_does_not_wait_behind_the_shared_pool() -> None:
     server = Server()
-    finished: list[str] = []
     async with local_client(server.handle, connections=1) as client:
         client.reserve("/apis/coordination.k8s.io/")
         client.reserve("/apis/coordination.k8s.io/")  # once per prefix: the second is a no-op
+        assert await finished_first(server, client, lambda: client.request(
+            "GET", "/apis/coordination.k8s.io/v1/namespaces/n/leases/l"))
 
-        async def shared(i: int) -> None:
-            await client.request("GET", "/api/v1/configmaps")
-            finished.append(f"shared-{i}")
 
-        async def lease() -> None:
-            await anyio.sleep(HELD / 2)  # the shared requests are queued by now
-            await client.request("GET", "/apis/coordination.k8s.io/v1/namespaces/n/leases/l")
-            finished.append("lease")
-
-        async with anyio.create_task_group() as tg:
-            for i in range(4):
-                tg.start_soon(shared, i)
-            tg.start_soon(lease)
-    # Four shared requests on one connection take 4 x HELD; the Lease's, on its own, ends within the first.
-    assert finished.index("lease") <= 1
-    assert server.most == 2  # one shared and the Lease's
+async def test_a_lease_lock_renews_on_a_connection_of_its_own() -> None:
+    server = Server()
+    async with local_client(server.handle, connections=1) as client:
+        lock = LeaseLock(client, "n", "l")
+        assert await finished_first(server, client, lock.get)
 
 
 def test_connections_must_be_at_least_one() -> None:
