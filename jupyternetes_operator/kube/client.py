@@ -31,7 +31,7 @@ from .library import import_lean
 from .metrics import ClientMetrics
 from .pools import Pools
 
-import_lean()  # before the three imports below: kubernetes_asyncio without its generated API
+import_lean()  # before the imports below: kubernetes_asyncio without its generated API
 from kubernetes_asyncio import config as k8s_config  # noqa: E402
 from kubernetes_asyncio.client import Configuration  # noqa: E402
 
