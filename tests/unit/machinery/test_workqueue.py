@@ -610,3 +610,45 @@ async def test_metrics_are_labelled_by_name_and_off_by_default(clock: FakeClock,
     unmeasured: WorkQueue[str] = WorkQueue("one", clock=clock)  # the default records nothing
     unmeasured.add("x")
     assert sample(registry, "workqueue_adds_total", "one") == 2
+
+
+async def test_keys_added_first_go_out_before_the_others_each_in_order(q: WorkQueue[str]) -> None:
+    q.add("new-1")
+    q.add("progress-1", first=True)
+    q.add("new-2")
+    q.add("progress-2", first=True)
+    q.add("progress-1", first=True)  # still queued once
+    assert await drain_now(q) == ["progress-1", "progress-2", "new-1", "new-2"]
+
+
+async def test_a_first_add_moves_a_waiting_key_up(q: WorkQueue[str]) -> None:
+    for key in ("a", "b", "c"):
+        q.add(key)
+    q.add("c", first=True)
+    q.add("b")  # a plain add leaves it where it is
+    assert await drain_now(q) == ["c", "a", "b"]
+
+
+async def test_a_first_add_while_in_flight_queues_the_key_first_when_done(q: WorkQueue[str]) -> None:
+    q.add("a")
+    key = await q.get()
+    q.add("b")
+    q.add("a", first=True)
+    q.done(key)
+    assert await drain_now(q) == ["a", "b"]
+    q.add("c")
+    q.add("a")  # processed since: a plain add again
+    assert await drain_now(q) == ["c", "a"]
+
+
+async def test_a_first_add_does_not_pass_a_hold(q: WorkQueue[str], clock: FakeClock) -> None:
+    async with q:
+        q.add("a")
+        q.hold("a", 2.0)
+        q.add("a", first=True)
+        q.add("b")
+        assert await drain_now(q) == ["b"]
+        await settle()
+        clock.step(2.0)
+        await settle()
+        assert await drain_now(q) == ["a"]
