@@ -167,13 +167,13 @@ class Operator:
         # What wakes what. A template's count may lag COUNT_DELAY behind its instances, so a burst of
         # spawns costs one status write per template; instances wake on a template's new generation
         # or verdict only, not on its count (which would make every spawn O(live instances)); not on
-        # their own status writes (InstanceReconciler.news) or children's creates (child_news), nor on
-        # child updates the child caches do not keep. Children's and claims' news goes first (a burst).
+        # their own status writes (InstanceReconciler.news) or children's creates (child_news), nor
+        # on child updates the child caches do not keep.
         (wake(instance_queue)
             .for_(instances_i, when_updated=instance_reconciler.news)
             .owns(child_informers, GROUP, INSTANCE_KIND, when_updated=content_changed,
-                  when_added=instance_reconciler.child_news, first=True)
-            .watches(claim_informers, wiring.instance_of_claim, when_updated=content_changed, first=True)
+                  when_added=instance_reconciler.child_news)
+            .watches(claim_informers, wiring.instance_of_claim, when_updated=content_changed)
             .watches(templates_i, partial(wiring.instances_naming, instances=instances),
                      when_updated=wiring.verdict_changed)
             .watches(instances_i, partial(wiring.waiting_for_room, instances=instances,

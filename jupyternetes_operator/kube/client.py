@@ -84,11 +84,6 @@ def _verb(method: str, params: Mapping[str, str | int | bool] | None, has_name: 
     return method
 
 
-def _left(started: float, timeout: float | None) -> float | None:
-    """What is left of ``timeout`` seconds counted from ``started`` (never quite nothing)."""
-    return None if timeout is None else max(started + timeout - time.monotonic(), 0.001)
-
-
 def env_proxy(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``, unless ``NO_PROXY``
     covers its host), as Go clients such as kubectl find it."""
@@ -207,11 +202,10 @@ class Client:
             self._in_flight.enter()
         code = "<error>"
         try:
-            headers = await self._headers(content_type)  # before a connection is held: a token may refresh
-            # The timeout covers the wait for a connection and the request, as aiohttp's own pool did.
-            async with self._pools.for_request(method, path, timeout) as session, session.request(
-                method, self._url(path, params), data=payload, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=_left(started, timeout)),
+            async with self._pools.for_request(path).request(
+                method, self._url(path, params), data=payload,
+                headers=await self._headers(content_type),
+                timeout=aiohttp.ClientTimeout(total=timeout),
                 proxy=self._proxy, proxy_headers=self._proxy_headers,
             ) as response:
                 code = str(response.status)

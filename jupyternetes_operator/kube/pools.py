@@ -4,19 +4,14 @@ Contract: at most ``connections`` requests are in flight on the shared pool (one
 connection, and the wait counts in its latency); each idle pooled connection holds asyncio's 256 KB
 TLS read buffer for the transport's keep-alive (15 s), so the cap bounds that memory after a burst.
 Watches hold a connection each for their whole life, from a pool without a cap: a watch never waits
-behind requests, nor a request behind watches. Requests waiting for a shared connection take turns
-by :func:`.gate.rank` (a status write first). A reserved path prefix (:meth:`Pools.reserve`) has a
+behind requests, nor a request behind watches. A reserved path prefix (:meth:`Pools.reserve`) has a
 pool of its own. TLS and the pools come from kubernetes_asyncio (its sessions around them are unused).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import aiohttp
 
-from .gate import Gate, rank
 from .library import import_lean
 
 import_lean()  # before the import below: kubernetes_asyncio without its generated API
@@ -33,7 +28,6 @@ class Pools:
         self._configuration = configuration
         self._all: list[tuple[aiohttp.ClientSession, RESTClientObject]] = []
         self.requests = self._pool(connections)
-        self._turns = Gate(connections or configuration.connection_pool_maxsize)
         self.watches = self._pool(0)  # aiohttp's "no limit"
         self._reserved: tuple[tuple[str, aiohttp.ClientSession], ...] = ()
 
@@ -50,17 +44,11 @@ class Pools:
         if all(prefix != reserved for reserved, _ in self._reserved):
             self._reserved += ((prefix, self._pool(connections)),)
 
-    @asynccontextmanager
-    async def for_request(self, method: str, path: str,
-                          timeout: float | None = None) -> AsyncIterator[aiohttp.ClientSession]:
-        """The session to send a request on, for the block's length: its reserved pool, else the shared
-        one once the request's turn for a connection has come (within ``timeout``, or TimeoutError)."""
-        reserved = next((session for prefix, session in self._reserved if path.startswith(prefix)), None)
-        if reserved is not None:
-            yield reserved
-            return
-        async with self._turns.place(rank(method, path), timeout):
-            yield self.requests
+    def for_request(self, path: str) -> aiohttp.ClientSession:
+        for prefix, session in self._reserved:
+            if path.startswith(prefix):
+                return session
+        return self.requests
 
     async def close(self) -> None:
         for session, rest in self._all:

@@ -40,8 +40,6 @@ class Enqueuer(Protocol):
 
 
 class DelayingEnqueuer(Enqueuer, Protocol):
-    def add(self, key: ObjectKey, *, first: bool = False) -> None: ...
-
     def add_after(self, key: ObjectKey, delay: float) -> None: ...
 
 
@@ -55,17 +53,6 @@ class After:
 
     def add(self, key: ObjectKey) -> None:
         self.queue.add_after(key, self.delay)
-
-
-@dataclass(frozen=True)
-class First:
-    """An :class:`Enqueuer` that adds each key ahead of keys added plainly (a child's progress, on
-    work already under way, before new work in a burst)."""
-
-    queue: DelayingEnqueuer
-
-    def add(self, key: ObjectKey) -> None:
-        self.queue.add(key, first=True)
 
 
 def never(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -10,9 +10,7 @@
   ``map`` gives (any relation: a label, an index lookup, a reference in the spec);
   with ``delay`` the keys are added that many seconds later (a burst coalesces); with
   ``when_added=False`` additions wake nothing (a watch for deletions), with a predicate
-  only those it accepts (``owns`` takes it too: the controller's own creates coming back);
-  with ``first=True`` (``owns`` too) the keys go ahead of the others in the queue (a child's
-  progress on work under way before new work: :class:`~.handlers.First`).
+  only those it accepts (``owns`` takes it too: the controller's own creates coming back).
 
 Guaranteed: handlers are registered at once, in declaration order, and see every
 event from the informer's first LIST when declared before the informers run. The
@@ -31,7 +29,6 @@ from .handlers import (
     DelayingEnqueuer,
     EnqueueMapped,
     Enqueuer,
-    First,
     MapFunc,
     UpdatePredicate,
     controller_key,
@@ -56,16 +53,13 @@ class Wakes:
         return self.watches(sources, own_key, when_updated=when_updated)
 
     def owns(self, sources: Iterable[Source], api_group: str, kind: str, *,
-             when_updated: UpdatePredicate | None = None, when_added: AddPredicate = True,
-             first: bool = False) -> Wakes:
+             when_updated: UpdatePredicate | None = None, when_added: AddPredicate = True) -> Wakes:
         return self.watches(sources, controller_key(api_group, kind), when_updated=when_updated,
-                            when_added=when_added, first=first)
+                            when_added=when_added)
 
     def watches(self, sources: Iterable[Source], map: MapFunc, *, when_updated: UpdatePredicate | None = None,
-                delay: float = 0.0, when_added: AddPredicate = True, first: bool = False) -> Wakes:
-        if first and delay > 0:
-            raise ValueError("a key is added either first or after a delay")
-        queue: Enqueuer = After(self.queue, delay) if delay > 0 else First(self.queue) if first else self.queue
+                delay: float = 0.0, when_added: AddPredicate = True) -> Wakes:
+        queue: Enqueuer = After(self.queue, delay) if delay > 0 else self.queue
         handler = EnqueueMapped(queue, map, when_updated, when_added)
         for source in sources:
             source.add_handler(handler)

@@ -3,8 +3,7 @@
 Guaranteed:
 
 - A key is queued at most once: adding a key that is already waiting is a no-op.
-- Keys come out in the order they were first added (FIFO), those added ``first`` (work under way:
-  a child's progress) before all others (:mod:`.lanes`); a ``first`` add moves a waiting key up.
+- Keys come out in the order they were first added (FIFO).
 - A key handed out by :meth:`WorkQueue.get` is never handed out again until
   :meth:`WorkQueue.done` is called for it, however many workers call ``get()``.
 - An add while the key is being processed is not lost: the key is queued again,
@@ -40,7 +39,6 @@ import anyio
 import anyio.lowlevel
 
 from .clock import Clock, MonotonicClock
-from .lanes import Lanes
 from .metrics import WorkQueueMetrics
 from .ratelimit import RateLimiter, default_controller_rate_limiter
 
@@ -91,8 +89,7 @@ class WorkQueue(Generic[K]):
         )
         self._m = (metrics if metrics is not None else WorkQueueMetrics()).queue(name)
 
-        self._queue: Lanes[K] = Lanes()  # keys ready to hand out, in order; each is also in _dirty
-        self._first: set[K] = set()  # dirty keys added first: queued (or re-queued by done()) ahead
+        self._queue: deque[K] = deque()  # FIFO of keys ready to hand out; each is also in _dirty
         self._dirty: set[K] = set()  # keys that need processing (queued, or re-added while processing)
         self._processing: dict[K, float] = {}  # key -> when get() handed it out
         self._added_at: dict[K, float] = {}  # key -> when it became dirty (queue duration)
@@ -126,15 +123,9 @@ class WorkQueue(Generic[K]):
     def shutting_down(self) -> bool:
         return self._shutting_down
 
-    def add(self, key: K, *, first: bool = False) -> None:
-        """Queue ``key`` unless it is already queued; never blocks. Ignored once shut down. ``first``:
-        ahead of keys added without it (a key already waiting moves up); not past a hold."""
-        if self._shutting_down:
-            return
-        if key in self._dirty:
-            if first and key not in self._first:
-                self._first.add(key)
-                self._queue.promote(key)  # nothing if it is in flight: done() queues it first
+    def add(self, key: K) -> None:
+        """Queue ``key`` unless it is already queued; never blocks. Ignored once shut down."""
+        if self._shutting_down or key in self._dirty:
             return
         if (until := self._held.get(key)) is not None:
             if until > self._clock.now():
@@ -146,8 +137,6 @@ class WorkQueue(Generic[K]):
         self._dirty.add(key)
         self._m.depth(len(self._dirty))
         self._added_at[key] = self._clock.now()
-        if first:
-            self._first.add(key)
         if key in self._processing:
             return  # done() will queue it
         self._push(key)
@@ -223,7 +212,6 @@ class WorkQueue(Generic[K]):
         self._requeues.discard(key)
         if key in self._dirty:
             self._dirty.discard(key)
-            self._first.discard(key)
             self._added_at.pop(key, None)
             self._m.depth(len(self._dirty))
             with contextlib.suppress(ValueError):
@@ -314,7 +302,6 @@ class WorkQueue(Generic[K]):
         for key in list(self._dirty):
             self._added_at.pop(key, None)
         self._dirty.clear()
-        self._first.clear()
         self._held.clear()
         self._drop_waiting()
         self._m.depth(0)
@@ -341,14 +328,13 @@ class WorkQueue(Generic[K]):
     # -- internals --
 
     def _push(self, key: K) -> None:
-        self._queue.push(key, first=key in self._first)
+        self._queue.append(key)
         self._wake_one()
 
     def _pop(self) -> K:
-        key = self._queue.pop()
+        key = self._queue.popleft()
         now = self._clock.now()
         self._dirty.discard(key)
-        self._first.discard(key)
         self._m.depth(len(self._dirty))
         self._processing[key] = now
         added = self._added_at.pop(key, None)

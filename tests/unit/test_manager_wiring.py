@@ -20,18 +20,17 @@ SHARED = "shared"
 
 
 class Recorded:
-    """Stands in for the WorkQueue: records adds, now (ahead of the others or not) and delayed."""
+    """Stands in for the WorkQueue: records adds, now and delayed."""
 
     made: ClassVar[dict[str, Recorded]] = {}
 
     def __init__(self, name: str, **_: Any) -> None:
         self.added: list[ObjectKey] = []
-        self.first: list[ObjectKey] = []
         self.after: list[tuple[ObjectKey, float]] = []
         Recorded.made[name] = self
 
-    def add(self, key: ObjectKey, *, first: bool = False) -> None:
-        (self.first if first else self.added).append(key)
+    def add(self, key: ObjectKey) -> None:
+        self.added.append(key)
 
     def add_after(self, key: ObjectKey, delay: float) -> None:
         self.after.append((key, delay))
@@ -103,15 +102,15 @@ async def test_a_template_wakes_itself_and_the_instances_naming_it_on_a_new_verd
     assert instances.added == [ObjectKey("team-a", "i1")] * 3
 
 
-async def test_children_and_claims_wake_their_instance_ahead_of_new_instances(
+async def test_children_wake_their_controller_instance_and_claims_the_instance_they_name(
         built: dict[str, Informer]) -> None:
     instances, templates = queues()
     built["pods"].upsert(child("p", owner="i1"))
     built["pods"].upsert(child("stray", **{api.LABEL_INSTANCE: "i9"}))  # only claims are read by label
     built["persistentvolumeclaims"].upsert(child("home", **{api.LABEL_INSTANCE: "i2"}))
     built["persistentvolumeclaims"].remove(child("owned", owner="i3"))
-    assert instances.first == [ObjectKey("team-a", "i1"), ObjectKey("team-a", "i2"), ObjectKey("team-a", "i3")]
-    assert (instances.added, templates.added, templates.after) == ([], [], [])
+    assert instances.added == [ObjectKey("team-a", "i1"), ObjectKey("team-a", "i2"), ObjectKey("team-a", "i3")]
+    assert (templates.added, templates.after) == ([], [])
 
 
 async def test_the_leader_hands_its_lease_back_only_once_its_fenced_writes_landed(

@@ -123,22 +123,3 @@ async def test_a_lease_lock_renews_on_a_connection_of_its_own() -> None:
 def test_connections_must_be_at_least_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Client(Configuration(), connections=0)
-
-
-async def test_a_status_write_takes_the_next_free_connection() -> None:
-    """Four requests queue on one connection, then a status write: it is served second, not last."""
-    server = Server()
-    served: list[str] = []
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        served.append(f"{request.method} {request.path}")
-        return await server.handle(request)
-
-    status = "/apis/jupyternetes.io/v1/namespaces/n/jupyternotebookinstances/i/status"
-    async with local_client(handle, connections=1) as client, anyio.create_task_group() as tg:
-        for _ in range(4):
-            tg.start_soon(client.request, "POST", "/api/v1/namespaces/n/pods")
-        await anyio.sleep(HELD / 2)  # the first is served, three wait
-        tg.start_soon(lambda: client.request("PATCH", status, body=b"{}", content_type="application/merge-patch+json"))
-    assert served.index(f"PATCH {status}") == 1
-    assert server.most == 1

@@ -22,10 +22,9 @@ class Keys:
     def __init__(self) -> None:
         self.added: list[ObjectKey] = []
         self.after: list[tuple[ObjectKey, float]] = []
-        self.first: list[ObjectKey] = []
 
-    def add(self, key: ObjectKey, *, first: bool = False) -> None:
-        (self.first if first else self.added).append(key)
+    def add(self, key: ObjectKey) -> None:
+        self.added.append(key)
 
     def add_after(self, key: ObjectKey, delay: float) -> None:
         self.after.append((key, delay))

@@ -4,8 +4,6 @@ the map, update predicate and delay declared."""
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
-
 from jupyternetes_operator.machinery.informer import EventHandler
 from jupyternetes_operator.machinery.store import ObjectKey, freeze
 from jupyternetes_operator.machinery.wiring import wake
@@ -70,21 +68,3 @@ def test_for_with_a_predicate_and_declaration_order() -> None:
     widgets.add(widget("w"))
     widgets.update(widget("w"), widget("w"))
     assert queue.added == [ObjectKey("ns", "w"), ObjectKey("other", "w"), ObjectKey("other", "w")]
-
-
-def test_owned_and_watched_keys_can_go_first() -> None:
-    queue, widgets, parts, gadgets = Keys(), Source(), Source(), Source()
-    (wake(queue)
-     .for_([widgets])
-     .owns([parts], "example.com", "Widget", first=True)
-     .watches([gadgets], lambda g: [ObjectKey("ns", g["spec"]["for"])], first=True))
-    widgets.add(widget("w1"))
-    parts.add(widget("p", owner="w2"))
-    gadgets.add(widget("g", spec={"for": "w3"}))
-    assert queue.added == [ObjectKey("ns", "w1")]
-    assert queue.first == [ObjectKey("ns", "w2"), ObjectKey("ns", "w3")]
-
-
-def test_a_key_goes_first_or_after_a_delay_not_both() -> None:
-    with pytest.raises(ValueError, match="first or after a delay"):
-        wake(Keys()).watches([Source()], lambda g: [], delay=1.0, first=True)
