@@ -104,6 +104,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     flag("qps", "0", "client-side API request rate limit (0: off)", type=float)
     flag("burst", "100", "client-side API request burst", type=int)
     _policy_flags(p)
+    flag("env-secret-wait", "30", "seconds an instance waits for the environment Secret it names (the hub "
+         "creates it beside the instance) before it fails EnvSecretMissing", type=float)
     flag("adopt-unsigned-claims", "false",
          "adopt retained claims that carry no operator signature (claims made before signatures, upgrades); "
          "a wrong signature is never trusted", choices=["true", "false"])
@@ -242,6 +244,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         template_workers=args.template_workers, api_connections=args.api_connections, qps=args.qps, burst=args.burst,
         pod_security_level=Level(args.pod_security_level), allowed_kinds=_kinds(args.allowed_kinds),
         tenant=_tenant(args), adopt_unsigned_claims=args.adopt_unsigned_claims == "true",
+        env_secret_wait=args.env_secret_wait,
         leader_election=le, bind_address=args.bind_address, log_level=args.log_level, log_format=args.log_format,
         kubeconfig=args.kubeconfig or None, shutdown_timeout=args.shutdown_timeout,
         watch_inactivity_timeout=args.watch_inactivity_timeout, prepull=args.prepull == "true",

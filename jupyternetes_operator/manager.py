@@ -158,8 +158,8 @@ class Operator:
         self.recorder = EventRecorder(self.client, controller=api.EVENT_REPORTER, instance=s.leader_election.identity,
                                       busy=lambda: len(instance_queue) > 0, hold=EVENT_HOLD, clock=self.clock)
         self.signer = ClaimSigner(adopt_unsigned=s.adopt_unsigned_claims)
-        context = Context(self.client, templates, instances, children, self.recorder,
-                          Policy(s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer)
+        context = Context(self.client, templates, instances, children, self.recorder, Policy(
+            s.pod_security_level, s.allowed_kinds, s.tenant), s.template_namespace, self.signer, s.env_secret_wait)
         self.instance_reconciler = instance_reconciler = InstanceReconciler(context, metrics=m.jupyternetes,
                                                                             clock=self.clock)
         template_reconciler = TemplateReconciler(context)

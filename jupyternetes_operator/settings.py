@@ -73,6 +73,9 @@ class Settings:
     """Adopt retained claims that carry no operator signature (made before signatures existed, or by
     hand). Off: only claims this operator created or adopted are mounted (reconcile/claimtrust.py); turn
     it on for an upgrade until each user's home has been adopted once, then off again."""
+    env_secret_wait: float = 30.0
+    """Seconds an instance waits for the environment Secret it names before it fails ``EnvSecretMissing``:
+    the spawner creates the Secret and the instance at once, so the Secret may land just after."""
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
     bind_address: str = "0.0.0.0:8080"
     """Where /metrics, /healthz and /readyz are served."""
@@ -109,6 +112,8 @@ class Settings:
             raise ValueError("qps must be >= 0 and burst >= 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("log format must be json or text")
+        if not self.env_secret_wait >= 0:
+            raise ValueError("env secret wait must be zero or more")
         if not self.watch_inactivity_timeout > 0:
             raise ValueError("watch inactivity timeout must be greater than zero")
         host, _, port = self.bind_address.rpartition(":")

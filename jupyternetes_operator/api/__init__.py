@@ -9,7 +9,9 @@ so ``from jupyternetes_operator.api import INSTANCES`` is the way in.
 """
 
 from .names import (
+    ANNOTATION_ENV_DIGEST,
     ANNOTATION_ENV_FOR,
+    ANNOTATION_ENV_KEY,
     ANNOTATION_ENV_SECRET,
     ANNOTATION_SERVERS,
     API_VERSION,
@@ -33,8 +35,10 @@ from .names import (
     child_name,
     claim_deletable_by,
     claim_servers,
+    env_key_digest,
     env_secret_name,
     env_secret_of,
+    env_secret_proven,
     fit_name,
     label_value,
     with_server,
@@ -76,7 +80,9 @@ from .variables import (
 
 __all__ = [
     "ADOPTED",
+    "ANNOTATION_ENV_DIGEST",
     "ANNOTATION_ENV_FOR",
+    "ANNOTATION_ENV_KEY",
     "ANNOTATION_ENV_SECRET",
     "ANNOTATION_SERVERS",
     "API_VERSION",
@@ -124,8 +130,10 @@ __all__ = [
     "claim_servers",
     "condition",
     "each_declaration",
+    "env_key_digest",
     "env_secret_name",
     "env_secret_of",
+    "env_secret_proven",
     "excerpt",
     "fit_name",
     "instance_owner",

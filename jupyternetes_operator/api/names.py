@@ -6,6 +6,7 @@ Guaranteed: the operator and the spawner derive the same name from the same inpu
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -66,11 +67,17 @@ ANNOTATION_ENV_SECRET = "jupyternetes.io/env-secret"
 """On an instance: the nonce naming its environment Secret (:func:`env_secret_name`), set by the spawner."""
 ANNOTATION_ENV_FOR = "jupyternetes.io/env-for"
 """On an environment Secret: the instance it was made for (the operator checks it before owning it)."""
+ANNOTATION_ENV_DIGEST = "jupyternetes.io/env-digest"
+"""On an instance: :func:`env_key_digest` of the key its environment Secret carries (set by the spawner,
+which creates the two at once). Where present, the operator takes the Secret only if it proves the key."""
+ANNOTATION_ENV_KEY = "jupyternetes.io/env-key"
+"""On an environment Secret: the key, new at every start, whose digest the instance carries. Whoever reads
+the instance sees the digest only, so a Secret planted after the instance appeared cannot prove it."""
 _NONCE = re.compile(r"[0-9a-f]{16}")
 
 
 def env_secret_name(instance_name: str, nonce: str) -> str:
-    """The Secret with a server's environment (API token included), created by the spawner before the
+    """The Secret with a server's environment (API token included), created by the spawner with the
     instance and owned by the instance once the operator checked it. The nonce is new at every start, so
     a Secret left by an earlier start, or planted beforehand, can never be taken for this one."""
     return f"{instance_name}-env-{nonce}"
@@ -83,6 +90,22 @@ def env_secret_of(instance: Mapping[str, Any]) -> str | None:
     if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
         return None
     return env_secret_name(str(meta.get("name", "")), nonce)
+
+
+def env_key_digest(key: str) -> str:
+    """The digest an instance carries of its environment Secret's key (SHA-256, hex)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def env_secret_proven(instance: Mapping[str, Any], secret: Mapping[str, Any]) -> bool:
+    """Whether ``secret`` carries the key whose digest ``instance`` declares; True if it declares none
+    (a spawner that created the Secret before the instance: its order is the proof)."""
+    digest = ((instance.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ENV_DIGEST)
+    if digest is None:
+        return True
+    key = ((secret.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ENV_KEY)
+    return isinstance(digest, str) and isinstance(key, str) and \
+        hmac.compare_digest(env_key_digest(key).encode(), digest.encode())
 
 
 def label_value(text: str) -> str:

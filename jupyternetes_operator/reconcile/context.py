@@ -36,3 +36,5 @@ class Context:
     """The operator's shared template namespace, if any."""
     signer: ClaimSigner = field(default_factory=ClaimSigner)
     """Signs and checks retained claims; its key is loaded when the operator starts leading."""
+    env_secret_wait: float = 30.0
+    """Seconds an instance waits for the environment Secret it names before it fails ``EnvSecretMissing``."""

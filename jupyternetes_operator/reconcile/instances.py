@@ -45,7 +45,7 @@ from .resolve import Resolution, TemplateRef, resolve_template
 from .signing import ClaimSigning
 from .status import Condition
 from .vetting import Decisions
-from .writes import adopt, own_env_secret, release
+from .writes import ENV_SECRET_PENDING, adopt, own_env_secret, release
 
 if TYPE_CHECKING:
     from ..machinery.clock import Clock
@@ -61,8 +61,8 @@ FIRST_STATUS_GRACE = 2.0
 that runs within it goes straight to Running, with one status write (and no Provisioning Event)
 instead of two of each. 2 s covers a burst's median spawn here (0.25 s covered a lone one only:
 at a 300 burst it cost 2.1 more API requests per spawn, bench/README.md); a failure or a wait
-with a reason (Pending) is written at once, and the spawn's progress shows meanwhile in its
-pod's Events."""
+with a reason (Pending) is written at once (but for the short wait for the environment Secret the
+hub creates beside the instance), and the spawn's progress shows meanwhile in its pod's Events."""
 
 
 class _ChildConflict(Exception):
@@ -125,9 +125,9 @@ class InstanceReconciler:
             outcome = stopped(api.status_condition(previous, api.READY).get("message", ""))
         else:
             outcome = await self._converge(instance, previous)
-        if outcome.phase == api.PROVISIONING and not previous and \
-                (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:
-            return Result(requeue_after=wait)  # children events may make it Running before then
+        if (outcome.phase == api.PROVISIONING or outcome.ready.reason == ENV_SECRET_PENDING) and not previous \
+                and (wait := first_seen + FIRST_STATUS_GRACE - self._clock.now()) > 0:  # it may run before then
+            return Result(requeue_after=min(wait, outcome.retry_after or wait))
         await self._write_status(key, instance, previous, outcome)
         self._signing.recorded(key, outcome.children)
         if outcome.phase not in (api.PENDING, api.PROVISIONING):
@@ -165,7 +165,7 @@ class InstanceReconciler:
         if (blocked := blocked_by(the_plan)) is not None:
             return blocked
         if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
-                (failure := await own_env_secret(self._ctx, instance, previous)):
+                (failure := await own_env_secret(self._ctx, instance, previous, self._waited(key_of(instance)))):
             return failure  # nothing is created for a server before it owns its environment Secret
         for child, current in the_plan.adopt:
             await adopt(self._ctx, instance, child, current)
@@ -377,6 +377,10 @@ class InstanceReconciler:
         else:  # its event came first: dropped if it matched what was sent, else it woke us
             self._echoes.forget(key)
         self._announce(key, instance, current, outcome)
+
+    def _waited(self, key: ObjectKey) -> float:
+        """Seconds since this spawn's instance was first seen."""
+        return self._clock.now() - self._first_seen.get(key, self._clock.now())
 
     def _announce(self, key: ObjectKey, instance: Mapping[str, Any], current: Mapping[str, Any],
                   outcome: Outcome) -> None:

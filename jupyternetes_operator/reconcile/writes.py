@@ -5,7 +5,8 @@ steps). Signing the claims it creates is :mod:`.signing`'s.
 Guaranteed:
 
 - Each write is conditional on what was observed, so a race is lost, never won twice: the Secret is
-  owned only if its annotation names this instance (a JSON-patch ``test`` in the same request); an
+  owned only if its annotation names this instance (a JSON-patch ``test`` in the same request) and it
+  proves the instance's key digest (else the ownership is taken back at once, before any child); an
   adoption (signed for the claim's own uid), and a release's delete or patch, carry the
   claim's ``resourceVersion`` (a claim adopted meanwhile is retried, never deleted).
 - A Secret or claim deleted meanwhile is not an error here: the outcome (or the next pass) says so.
@@ -14,18 +15,25 @@ Guaranteed:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from typing import Any
 
 from ..api import (
     ADOPTED,
+    ANNOTATION_ENV_DIGEST,
     ANNOTATION_ENV_FOR,
+    ANNOTATION_ENV_KEY,
     ANNOTATION_SERVERS,
+    FAILED,
     LABEL_APP_INSTANCE,
     LABEL_INSTANCE,
     LABEL_TEMPLATE,
+    READY,
     claim_servers,
     env_secret_of,
+    env_secret_proven,
     instance_owner,
+    status_condition,
     with_server,
 )
 from ..kube.client import JSON_PATCH, MERGE_PATCH, Resource
@@ -34,32 +42,55 @@ from ..kube.resources import SECRETS
 from ..machinery.events import NORMAL
 from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
-from .outcome import Outcome, failed
+from .outcome import Outcome, failed, waiting
 from .release import Release
 from .render import Child
 
+ENV_SECRET_PENDING = "EnvSecretPending"
+"""Waiting for an environment Secret the hub creates beside the instance (not seen yet)."""
+ENV_SECRET_FAILURES = ("EnvSecretMissing", "EnvSecretMismatch")
 
-async def own_env_secret(ctx: Context, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome | None:
+
+async def own_env_secret(ctx: Context, instance: Mapping[str, Any], previous: Mapping[str, Any],
+                         waited: float) -> Outcome | None:
     """Make the instance the owner of its environment Secret (so it goes with the instance), first
-    checking, in the same request, that the Secret was made for this instance. Done before any child
-    is created (a later pass sees children and skips it): a server never starts without its token,
-    or with a Secret planted for it. A failure outcome, or None to go on."""
+    checking, in the same request, that the Secret was made for this instance, and then that it proves
+    the key whose digest the instance declares (else the ownership is taken back). Done before any
+    child is created (a later pass sees children and skips it): a server never starts without its
+    token, or with a Secret planted for it. A Secret not there yet is waited for (the hub creates it
+    beside the instance) until ``ctx.env_secret_wait`` seconds after the instance was first seen
+    (``waited`` so far). A failure or wait outcome (a failure is final), or None to go on."""
     secret = env_secret_of(instance)
     if secret is None or previous.get("envSecret") == secret:
         return None
+    ready = status_condition(previous, READY)
+    if previous.get("phase") == FAILED and ready.get("reason") in ENV_SECRET_FAILURES:
+        return failed(str(ready["reason"]), str(ready.get("message") or ""))
     meta = instance["metadata"]
-    owner = instance_owner(meta["name"], meta["uid"], controller=False)
+    owner = [instance_owner(meta["name"], meta["uid"], controller=False)]
     patch = [{"op": "test", "path": "/metadata/annotations/" + ANNOTATION_ENV_FOR.replace("/", "~1"),
               "value": meta["name"]},
-             {"op": "add", "path": "/metadata/ownerReferences", "value": [owner]}]
-    try:  # the answer (the Secret itself) is discarded unread
-        await ctx.client.patch(SECRETS, secret, patch, meta["namespace"], content_type=JSON_PATCH)
+             {"op": "add", "path": "/metadata/ownerReferences", "value": owner}]
+    mismatch = failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its {ANNOTATION_ENV_FOR} "
+                                           f"annotation does not name it, or its {ANNOTATION_ENV_KEY} does not "
+                                           f"match the instance's {ANNOTATION_ENV_DIGEST}); it is not used")
+    try:  # of the answer, only the key annotation is read
+        answer = await ctx.client.patch(SECRETS, secret, patch, meta["namespace"], content_type=JSON_PATCH)
     except NotFound:
-        return failed("EnvSecretMissing", f"Secret {secret} with the server's environment does not exist; "
-                                           "the server will not start without it")
+        if waited < ctx.env_secret_wait:
+            return waiting(ENV_SECRET_PENDING, f"waiting for Secret {secret} with the server's environment",
+                           resolved=True, retry_after=min(1.0, max(0.05, waited / 2)))
+        return failed("EnvSecretMissing", f"Secret {secret} with the server's environment does not exist "
+                                          f"{ctx.env_secret_wait:g} s after the instance was seen; the server "
+                                          "will not start without it")
     except (Invalid, BadRequest):
-        return failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its "
-                                            f"{ANNOTATION_ENV_FOR} annotation does not name it); it is not used")
+        return mismatch
+    if not env_secret_proven(instance, answer):
+        disown = [{"op": "test", "path": "/metadata/ownerReferences", "value": owner},
+                  {"op": "remove", "path": "/metadata/ownerReferences"}]
+        with suppress(NotFound, Invalid, BadRequest):  # changed meanwhile: no longer ours to take back
+            await ctx.client.patch(SECRETS, secret, disown, meta["namespace"], content_type=JSON_PATCH)
+        return mismatch
     return None
 
 

@@ -43,6 +43,9 @@ def failed(name: str, namespace: str, detail: str) -> SpawnError:
 
 def api_error(verb: str, what: str, namespace: str, exc: ApiError) -> SpawnError:
     """The actionable form of any API error while ``verb``-ing ``what``."""
+    if isinstance(exc, Forbidden) and "exceeded quota" in exc.message:  # 403 too, but no missing right
+        return SpawnError(f"could not {verb} {what} in namespace {namespace}: {exc.message} "
+                          f"(kubectl describe resourcequota -n {namespace})")
     if isinstance(exc, Forbidden):
         return forbidden(verb, what, namespace, exc)
     if isinstance(exc, NotFound) and "the server could not find the requested resource" in exc.message:

@@ -5,14 +5,17 @@ Guaranteed:
 - :func:`wait_running` returns the server's URL once the operator reports the instance (of that uid)
   Running, or raises a :class:`~.errors.SpawnError` that says why not (no operator, a failure, the
   start timeout, the instance deleted meanwhile).
+- :func:`create` makes a start's environment Secret and instance at once, and says which was not made.
 - :func:`finish` (after a hub restart, for a start whose state was written to the hub's database
-  before its environment Secret was made) creates the instance if it is missing, so it owns that
-  Secret or fails ``EnvSecretMissing``; it returns the URL once Running, else deletes the instance
-  and returns None. Nothing it leaves exists without an owner or without a hub server that wants it.
+  before its environment Secret and instance were made) creates the instance if it is missing, so it
+  owns that Secret or fails ``EnvSecretMissing`` (after the operator's wait for it); it returns the URL
+  once Running, else deletes the instance and returns None. Nothing it leaves exists without an owner
+  or without a hub server that wants it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from contextlib import suppress
@@ -22,10 +25,11 @@ from sqlalchemy.orm import object_session
 from sqlalchemy.orm.exc import UnmappedInstanceError
 
 from .. import api
-from ..kube.client import Client
+from ..kube.client import Client, Resource
 from ..kube.errors import AlreadyExists, ApiError, NotFound
+from ..kube.resources import SECRETS
 from . import progress as prog
-from .errors import SpawnError, failed, operator_absent
+from .errors import SpawnError, api_error, failed, operator_absent
 from .shared import SharedCache
 from .state import ServerState
 
@@ -42,6 +46,26 @@ def persist(orm_spawner: Any, state: dict[str, Any]) -> None:
         return
     if session is not None:
         session.commit()
+
+
+async def create(client: Client, secret: Mapping[str, Any], instance: Mapping[str, Any],
+                 namespace: str) -> tuple[Mapping[str, Any], BaseException | None]:
+    """Create the environment Secret and the instance at once (the operator waits for a Secret it does
+    not see yet): the instance as created, and why the Secret was not made, if it was not (the instance,
+    which cannot start without it, is then the caller's to delete). Raises if the instance was not made
+    (the Secret may be: :func:`finish` makes it owned)."""
+    async def make(resource: Resource, obj: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+        try:
+            return await client.create(resource, obj, namespace)
+        except ApiError as exc:
+            raise api_error("create", f"{what} {obj['metadata']['name']}", namespace, exc) from exc
+
+    answers: tuple[Mapping[str, Any] | BaseException, Mapping[str, Any] | BaseException] = await asyncio.gather(
+        make(SECRETS, secret, "Secret"), make(api.INSTANCES, instance, api.INSTANCE_KIND), return_exceptions=True)
+    made, created = answers
+    if isinstance(created, BaseException):
+        raise created
+    return created, made if isinstance(made, BaseException) else None
 
 
 async def wait_running(instances: SharedCache, name: str, namespace: str, uid: str, operator_timeout: float,

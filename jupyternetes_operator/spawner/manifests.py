@@ -5,9 +5,11 @@ Labels on every instance (the shared informer selects on the first):
 ``hub.jupyter.org/username`` and ``hub.jupyter.org/servername`` (DNS-safe forms).
 The Secret is named :func:`~jupyternetes_operator.api.env_secret_name` of the instance and a
 nonce new at every start, which the instance carries in its ``jupyternetes.io/env-secret``
-annotation. It is created before the instance; the operator checks that it names the instance,
-makes the instance its owner (so the garbage collector removes both together) and only then
-creates the server's pod. The hub's only right on Secrets is ``create``.
+annotation; it carries a key new at every start (``jupyternetes.io/env-key``), and the instance
+the key's digest (``jupyternetes.io/env-digest``). Both are created at once; the operator checks
+that the Secret names the instance and proves the key, makes the instance its owner (so the
+garbage collector removes both together) and only then creates the server's pod. A Secret planted
+by someone who saw the instance cannot know the key. The hub's only right on Secrets is ``create``.
 """
 
 from __future__ import annotations
@@ -52,10 +54,12 @@ def release_request(name: str, namespace: str, labels: Mapping[str, str]) -> dic
             "spec": {"release": True}}
 
 
-def env_secret(instance_name: str, nonce: str, namespace: str, env: Mapping[str, str],
+def env_secret(instance_name: str, nonce: str, key: str, namespace: str, env: Mapping[str, str],
                labels: Mapping[str, str]) -> dict[str, Any]:
-    """The Secret, written *before* the instance that names it (by ``nonce``, new at every start)."""
+    """The Secret, written with the instance that names it (by ``nonce``) and declares the digest of
+    ``key`` (both new at every start)."""
+    annotations = {api.ANNOTATION_ENV_FOR: instance_name, api.ANNOTATION_ENV_KEY: key}
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": api.env_secret_name(instance_name, nonce), "namespace": namespace,
-                         "labels": dict(labels), "annotations": {api.ANNOTATION_ENV_FOR: instance_name}},
+                         "labels": dict(labels), "annotations": annotations},
             "stringData": {k: str(v) for k, v in env.items()}}

@@ -5,8 +5,9 @@ the shared per-process informer (:mod:`.shared`) and the progress feed (:mod:`.f
 
 - ``start``: check the user's options against the template, replace any stale instance of
   the same name, create the environment Secret (the hub's ``get_env()``, API token included —
-  never in the instance's spec) under a name new at every start, then the instance naming it
-  (two API requests; the operator makes the instance the Secret's owner), then wait on the shared informer
+  never in the instance's spec) under a name new at every start, and the instance naming it, at once
+  (two API requests; the Secret carries a key new at every start, the instance its digest; the operator
+  checks the key and makes the instance the Secret's owner), then wait on the shared informer
   until the operator reports the endpoint URL, or a failure, or (after
   ``operator_timeout``) that no operator ever observed the instance.
 - ``poll``: reads the shared cache only (no API call). After a hub restart, the first ``poll`` finishes
@@ -31,7 +32,6 @@ from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union
 
 from .. import api
 from ..kube.errors import ApiError, NotFound
-from ..kube.resources import SECRETS
 from . import feed, form, lifecycle, manifests, names, options, shared
 from . import progress as prog
 from .errors import SpawnError, api_error, template_invalid, template_missing
@@ -205,22 +205,21 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self._uid = None
         self._signals.clear()
         name, namespace = self.instance_name, self.namespace
-        nonce = secrets.token_hex(8)
+        nonce, key = secrets.token_hex(8), secrets.token_hex(16)
         try:
-            body = await self._instance_manifest(name, namespace, nonce)
+            body = await self._instance_manifest(name, namespace, nonce, api.env_key_digest(key))
             instances = await self._instances(namespace)
             await self._replace_stale(instances, name, namespace)
-            client = (await self._connection()).client
             self._state = ServerState(name, namespace, pending=body)
-            self._persist_state()  # before the Secret exists: see state.py
-            await self._create_env_secret(name, namespace, nonce)
-            try:
-                created = await client.create(api.INSTANCES, body, namespace)
-            except ApiError as exc:
-                raise api_error("create", f"JupyterNotebookInstance {name}", namespace, exc) from exc
+            self._persist_state()  # before the Secret or the instance exists: see state.py
+            secret = manifests.env_secret(name, nonce, key, namespace, self.get_env(),
+                                          manifests.hub_labels(self.user.name, self.name or ""))
+            created, unmade = await lifecycle.create((await self._connection()).client, secret, body, namespace)
             self._state = self._state.created()
             self._uid = created["metadata"]["uid"]
             self._signals.uid_known.set()
+            if unmade is not None:
+                raise unmade  # the instance, which cannot start without its Secret, is deleted below
             return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
         except BaseException as exc:
             if isinstance(exc, SpawnError):  # the pods' Events that led here go out first
@@ -237,7 +236,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             self._starting = False
             self._signals.done.set()
 
-    async def _instance_manifest(self, name: str, namespace: str, nonce: str) -> dict[str, Any]:
+    async def _instance_manifest(self, name: str, namespace: str, nonce: str, digest: str) -> dict[str, Any]:
         """Check everything the user and the configuration chose, before any write."""
         try:
             choice = options.choose(self.user_options, self._profiles())
@@ -253,7 +252,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         except options.OptionsError as exc:
             raise SpawnError(str(exc)) from None
         labels = {**self.instance_labels, **manifests.hub_labels(self.user.name, self.name or "")}
-        annotations = {**self.instance_annotations, api.ANNOTATION_ENV_SECRET: nonce}
+        annotations = {**self.instance_annotations, api.ANNOTATION_ENV_SECRET: nonce, api.ANNOTATION_ENV_DIGEST: digest}
         return manifests.instance(name, namespace, choice.profile.template, template_ns, variables, labels,
                                   annotations)
 
@@ -264,15 +263,6 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self.log.info("Deleting stale instance %s/%s before starting", namespace, name)
         await self._delete(name, namespace)
         await instances.wait(name, lambda o: o is None, self.stop_wait_timeout)
-
-    async def _create_env_secret(self, name: str, namespace: str, nonce: str) -> None:
-        client = (await self._connection()).client
-        secret = manifests.env_secret(name, nonce, namespace, self.get_env(),
-                                      manifests.hub_labels(self.user.name, self.name or ""))
-        try:
-            await client.create(SECRETS, secret, namespace)
-        except ApiError as exc:
-            raise api_error("create", f"Secret {secret['metadata']['name']}", namespace, exc) from exc
 
     async def _wait_running(self, instances: shared.SharedCache, name: str, namespace: str, uid: str) -> str:
         return await lifecycle.wait_running(instances, name, namespace, uid, self.operator_timeout, self.start_timeout)

@@ -5,10 +5,10 @@ The instance's name and namespace are kept so that a restarted hub polls and sto
 same object even if the naming configuration changed meanwhile.
 
 A start in progress is persisted too (``pending``: the instance it is about to create, whose
-nonce names the environment Secret it creates first), written to the hub's database *before* the
-Secret exists. A hub that dies between the Secret and the instance leaves the next hub what it
-needs to finish that start (create the instance, which then owns the Secret) instead of a Secret
-that nothing owns and the hub may not delete.
+nonce names the environment Secret it creates at the same time), written to the hub's database
+*before* either exists. A hub that dies with the Secret made and not the instance leaves the next
+hub what it needs to finish that start (create the instance, which then owns the Secret) instead of
+a Secret that nothing owns and the hub may not delete.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
 """The hub's environment Secret on the real control plane: named by a nonce new at every start,
-owned by its instance (checked by the operator first), required by the server's container; a
-missing or planted one stops the server from starting, and an instance naming none gets none."""
+owned by its instance (checked by the operator first: it names the instance and proves the key whose
+digest the instance declares), required by the server's container; one created just after its
+instance is waited for; a missing or planted one stops the server from starting (and a planted one
+is not kept owned), and an instance naming none gets none."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import anyio
 
 from jupyternetes_operator import api
 from jupyternetes_operator.api import INSTANCES, TEMPLATES
@@ -24,17 +28,21 @@ from .operator_harness import (
 )
 
 NONCE = "00112233445566ff"
+KEY = "5ec2e7ke7f0r7h15574r7"
 
 
-def secret(name: str, made_for: str) -> dict[str, Any]:
+def secret(name: str, made_for: str, key: str | None = None) -> dict[str, Any]:
+    annotations = {api.ANNOTATION_ENV_FOR: made_for, **({api.ANNOTATION_ENV_KEY: key} if key is not None else {})}
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {
-        "name": api.env_secret_name(name, NONCE), "annotations": {api.ANNOTATION_ENV_FOR: made_for}},
+        "name": api.env_secret_name(name, NONCE), "annotations": annotations},
         "stringData": {"JUPYTERHUB_API_TOKEN": "t0k3n"}}
 
 
-def with_env(name: str, username: str) -> dict[str, Any]:
+def with_env(name: str, username: str, key: str | None = None) -> dict[str, Any]:
+    """The instance naming its Secret by the nonce, and, as the spawner makes it, the digest of ``key``."""
     obj = instance(name, {"username": username})
-    obj["metadata"]["annotations"] = {api.ANNOTATION_ENV_SECRET: NONCE}
+    obj["metadata"]["annotations"] = {api.ANNOTATION_ENV_SECRET: NONCE, **(
+        {api.ANNOTATION_ENV_DIGEST: api.env_key_digest(key)} if key is not None else {})}
     return obj
 
 
@@ -59,15 +67,47 @@ async def test_the_env_secret_is_owned_by_its_instance_and_required_by_the_serve
                        what="the Secret garbage-collected with its instance")
 
 
-async def test_a_missing_or_planted_env_secret_stops_the_server(control_plane: ControlPlane, kube: Client,
-                                                                namespace: str) -> None:
+async def test_a_secret_created_just_after_its_instance_is_waited_for(control_plane: ControlPlane, kube: Client,
+                                                                      namespace: str) -> None:
+    """The spawner creates the two at once: the operator may see the instance first."""
     async with running_operator(control_plane.kubeconfig, (namespace,)):
         await kube.create(TEMPLATES, TEMPLATE, namespace)
         await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(INSTANCES, with_env("jupyter-eve", "eve", KEY), namespace)
+        await anyio.sleep(1.5)
+        assert await kube.get_or_none(PODS, "jupyter-eve-notebook", namespace) is None  # nothing before the Secret
+        await kube.create(SECRETS, secret("jupyter-eve", "jupyter-eve", KEY), namespace)
+        running = await ready_instance(kube, "jupyter-eve", namespace)
+        owned = await kube.get(SECRETS, api.env_secret_name("jupyter-eve", NONCE), namespace)
+        assert [o["uid"] for o in owned["metadata"]["ownerReferences"]] == [running["metadata"]["uid"]]
 
-        await kube.create(INSTANCES, with_env("jupyter-bo", "bo"), namespace)  # the hub never made the Secret
+
+async def test_a_missing_or_planted_env_secret_stops_the_server(control_plane: ControlPlane, kube: Client,
+                                                                namespace: str) -> None:
+    async with running_operator(control_plane.kubeconfig, (namespace,), env_secret_wait=1.0):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+
+        await kube.create(INSTANCES, with_env("jupyter-bo", "bo", KEY), namespace)  # the hub never made the Secret
         missing = await instance_reason(kube, "jupyter-bo", namespace, "EnvSecretMissing")
         assert missing["status"]["phase"] == "Failed"
+        assert "does not exist 1 s after the instance was seen" in condition(missing, "Ready")["message"]
+
+        # Made for this instance, by someone who saw its digest but cannot know the key: owned for a
+        # moment by the same patch, then taken back, and never wired in.
+        for name, planted_key in (("jupyter-fay", api.env_key_digest(KEY)), ("jupyter-gus", None)):
+            await kube.create(SECRETS, secret(name, name, planted_key), namespace)
+            await kube.create(INSTANCES, with_env(name, name.removeprefix("jupyter-"), KEY), namespace)
+            await instance_reason(kube, name, namespace, "EnvSecretMismatch")
+            await wait_for(kube, SECRETS, api.env_secret_name(name, NONCE), namespace,
+                           lambda o: "ownerReferences" not in o["metadata"], what=f"{name}'s planted Secret disowned")
+        # A later pass (the instance changed) keeps the failure and leaves the Secret alone.
+        await kube.patch(INSTANCES, "jupyter-fay", {"metadata": {"labels": {"touched": "yes"}}}, namespace)
+        await anyio.sleep(1.0)
+        fay = await kube.get(INSTANCES, "jupyter-fay", namespace)
+        assert (fay["status"]["phase"], condition(fay, "Ready")["reason"]) == ("Failed", "EnvSecretMismatch")
+        assert "ownerReferences" not in (await kube.get(SECRETS, api.env_secret_name("jupyter-fay", NONCE),
+                                                        namespace))["metadata"]
 
         # Someone made a Secret under the name, but not for this instance.
         await kube.create(SECRETS, secret("jupyter-cy", "jupyter-someone-else"), namespace)
@@ -82,7 +122,7 @@ async def test_a_missing_or_planted_env_secret_stops_the_server(control_plane: C
         await kube.create(SECRETS, bare, namespace)
         await kube.create(INSTANCES, with_env("jupyter-dee", "dee"), namespace)
         await instance_reason(kube, "jupyter-dee", namespace, "EnvSecretMismatch")
-        for name in ("jupyter-bo", "jupyter-cy", "jupyter-dee"):
+        for name in ("jupyter-bo", "jupyter-cy", "jupyter-dee", "jupyter-fay", "jupyter-gus"):
             assert await kube.get_or_none(PODS, f"{name}-notebook", namespace) is None
 
 

@@ -41,8 +41,8 @@ import pytest
 from faults.invariants import check
 from jupyternetes_operator import api
 from jupyternetes_operator.kube.client import Client
-from jupyternetes_operator.kube.resources import PODS, SECRETS
-from jupyternetes_operator.spawner import shared
+from jupyternetes_operator.kube.resources import EVENTS, PODS, SECRETS
+from jupyternetes_operator.spawner import lifecycle, shared
 from jupyternetes_operator.spawner.manifests import LABEL_SERVERNAME, LABEL_USERNAME, SELECTOR
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.fakekubelet import FakeKubelet
@@ -218,9 +218,9 @@ async def check_everything(hub: Hub, kube: Client, kubelet: FakeKubelet, namespa
 
 
 async def test_a_start_lost_between_its_secret_and_its_instance_is_finished_by_the_next_hub(
-        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
-    """A hub that dies right after creating a server's env Secret (the hub may not delete Secrets)
-    leaves in its database the state the spawner wrote before the Secret; the next hub's first
+        control_plane: ControlPlane, kube: Client, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub that dies with a server's env Secret made and its instance not (the hub may not delete
+    Secrets) leaves in its database the state the spawner wrote before either; the next hub's first
     ``poll`` creates the instance, which then owns the Secret, and takes the server over."""
     template = without_home()
     await kube.create(api.TEMPLATES, template, namespace)
@@ -232,16 +232,17 @@ async def test_a_start_lost_between_its_secret_and_its_instance_is_finished_by_t
     async with running_operator(control_plane.kubeconfig, (namespace,)):
         await template_valid(kube, "jupyterlab", namespace)
         dying = make_spawner(control_plane.kubeconfig, namespace)
-        create_secret = dying._create_env_secret
 
-        async def then_die(name: str, namespace: str, nonce: str) -> None:
-            await create_secret(name, namespace, nonce)
+        async def secret_then_die(client: Client, secret: Mapping[str, Any], body: Mapping[str, Any],
+                                  namespace: str) -> Any:
+            await client.create(SECRETS, secret, namespace)
             persisted.update(dying.get_state())  # what the database holds when the hub dies here
             raise HubDied
 
-        dying._create_env_secret = then_die  # type: ignore[method-assign]
+        monkeypatch.setattr(lifecycle, "create", secret_then_die)
         with pytest.raises(HubDied):
             await dying.start()
+        monkeypatch.undo()
         assert (await kube.get_or_none(api.INSTANCES, "jupyter-alice", namespace)) is None
         secrets = (await kube.list(SECRETS, namespace, label_selector=SELECTOR))["items"]
         assert len(secrets) == 1
@@ -255,6 +256,53 @@ async def test_a_start_lost_between_its_secret_and_its_instance_is_finished_by_t
         assert await restarted.get_url() == instance["status"]["endpoint"]["url"]
         assert restarted.get_state() == {"instance": "jupyter-alice", "namespace": namespace}
         assert api.env_secret_of(instance) == secrets[0]["metadata"]["name"]
+        await eventually("environment Secrets", lambda: secret_problems(kube, namespace), 30)
+        await restarted.stop()
+        await shared.close_all()
+
+
+async def test_a_start_lost_with_its_instance_made_and_not_its_secret_ends_with_no_server(
+        control_plane: ControlPlane, kube: Client, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other half of the same death: the instance made, its Secret not. The operator waits for the
+    Secret (``env_secret_wait``), fails it ``EnvSecretMissing``; the next hub's first ``poll`` then
+    deletes it and reports no server, and a new start works."""
+    await kube.create(api.TEMPLATES, without_home(), namespace)
+    persisted: dict[str, Any] = {}
+
+    class HubDied(Exception):
+        pass
+
+    async with running_operator(control_plane.kubeconfig, (namespace,), env_secret_wait=2.0):
+        await template_valid(kube, "jupyterlab", namespace)
+        dying = make_spawner(control_plane.kubeconfig, namespace, delete_failed_instances=False)  # it dies: no cleanup
+
+        async def instance_then_die(client: Client, secret: Mapping[str, Any], body: Mapping[str, Any],
+                                    namespace: str) -> Any:
+            await client.create(api.INSTANCES, body, namespace)
+            persisted.update(dying.get_state())
+            raise HubDied
+
+        monkeypatch.setattr(lifecycle, "create", instance_then_die)
+        with pytest.raises(HubDied):
+            await dying.start()
+        monkeypatch.undo()
+        assert (await kube.list(SECRETS, namespace, label_selector=SELECTOR))["items"] == []
+
+        restarted = make_spawner(control_plane.kubeconfig, namespace)
+        restarted.load_state(persisted)
+        with anyio.fail_after(120):
+            assert await restarted.poll() == 0
+        gone = await kube.get_or_none(api.INSTANCES, "jupyter-alice", namespace)
+        assert gone is None or gone["metadata"].get("deletionTimestamp")  # foreground: going
+
+        async def no_warning() -> list[str]:
+            events = (await kube.list(EVENTS, namespace))["items"]
+            return [] if [e["regarding"]["name"] for e in events if e.get("reason") == "EnvSecretMissing"] == [
+                "jupyter-alice"] else ["no EnvSecretMissing Event for jupyter-alice"]
+        await eventually("the operator's Warning", no_warning, 30)
+        assert await kube.get_or_none(PODS, "jupyter-alice-notebook", namespace) is None
+        with anyio.fail_after(120):
+            await restarted.start()
         await eventually("environment Secrets", lambda: secret_problems(kube, namespace), 30)
         await restarted.stop()
         await shared.close_all()

@@ -36,6 +36,7 @@ from .operator_harness import TEMPLATE, running_operator, template_valid, wait_f
 
 HUB_RBAC = Path(__file__).parents[2] / "deploy" / "components" / "hub"
 PVS = Resource("", "v1", "persistentvolumes", namespaced=False)
+RESOURCE_QUOTAS = Resource("", "v1", "resourcequotas")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 BY_KIND = {"ServiceAccount": SERVICE_ACCOUNTS, "Role": Resource("rbac.authorization.k8s.io", "v1", "roles"),
            "RoleBinding": ROLE_BINDINGS}
@@ -161,6 +162,10 @@ async def test_start_poll_progress_stop(control_plane: ControlPlane, kube: Clien
         secret = await kube.get(SECRETS, secret_name, namespace)
         assert base64.b64decode(secret["data"]["JUPYTERHUB_API_TOKEN"]).decode() == spawner.api_token
         assert secret["metadata"]["ownerReferences"][0]["uid"] == instance["metadata"]["uid"]
+        # Made at once with the instance: its key proves it (the instance carries only the digest).
+        assert api.ANNOTATION_ENV_DIGEST in instance["metadata"]["annotations"]
+        assert api.env_secret_proven(instance, secret)
+        assert secret["metadata"]["annotations"][api.ANNOTATION_ENV_KEY] not in str(instance)
 
         # Progress: phase changes and the operator's Events, ending at 100.
         messages = [p["message"] for p in progress]
@@ -299,6 +304,23 @@ async def test_failure_reason_reaches_the_hub(control_plane: ControlPlane, kube:
     assert progress[-1]["message"].startswith("Server failed: TemplateInvalid: template ")
     # delete_failed_instances (default): nothing is left behind
     await wait_for(kube, api.INSTANCES, "jupyter-alice", namespace, lambda o: o is None, what="instance gone")
+
+
+async def test_a_secret_the_hub_cannot_make_fails_the_start_and_leaves_no_instance(
+        control_plane: ControlPlane, kube: Client, namespace: str, template: str) -> None:
+    """The Secret and the instance are created at once: if only the instance is made, it is deleted."""
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "no-secrets"},
+             "spec": {"hard": {"secrets": "0"}}}
+    async with operator(control_plane, kube, namespace):  # its claim key Secret made first
+        await kube.create(RESOURCE_QUOTAS, quota, namespace)
+        await wait_for(kube, RESOURCE_QUOTAS, "no-secrets", namespace, lambda o: (o.get("status") or {}).get("hard"),
+                       what="the quota's status")
+        spawner = make_spawner(control_plane.kubeconfig, namespace)
+        with anyio.fail_after(60), pytest.raises(
+                SpawnError, match=r"create Secret jupyter-alice-env-.*exceeded quota.*describe resourcequota"):
+            await spawner.start()
+        await wait_for(kube, api.INSTANCES, "jupyter-alice", namespace, lambda o: o is None, what="instance gone")
+        assert await kube.get_or_none(PODS, "jupyter-alice-notebook", namespace) is None
 
 
 async def test_unschedulable_server_times_out_with_the_reason(control_plane: ControlPlane, kube: Client,

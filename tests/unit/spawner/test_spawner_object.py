@@ -54,11 +54,12 @@ async def test_manifest_sets_username_profile_and_extra_variables() -> None:
     spawner = make("Alice", profile_list=[{"slug": "big", "template": "t2", "variables": {"storage": "10Gi"}}],
                    extra_variables=lambda s: {"storage": "5Gi"}, user_options={"variables": {"image": "img:2"}},
                    instance_labels={"team": "a"}, instance_annotations={"note": "x"})
-    body = await spawner._instance_manifest("jupyter--41lice", "hub", "0123456789abcdef")
+    body = await spawner._instance_manifest("jupyter--41lice", "hub", "0123456789abcdef", "d1g")
     assert body["spec"] == {"template": {"name": "t2"},
                             "variables": {"image": "img:2", "storage": "5Gi", "username": "x--41lice"}}
     assert body["metadata"]["labels"]["team"] == "a"
-    assert body["metadata"]["annotations"] == {"note": "x", "jupyternetes.io/env-secret": "0123456789abcdef"}
+    assert body["metadata"]["annotations"] == {"note": "x", "jupyternetes.io/env-secret": "0123456789abcdef",
+                                               "jupyternetes.io/env-digest": "d1g"}
     assert "secret-token" not in str(body)
 
 
@@ -68,10 +69,10 @@ async def test_async_extra_variables_and_rejections() -> None:
 
     spawner = make(extra_variables=extra, user_options={"variables": {"storage": "10Gi"}})
     with pytest.raises(SpawnError, match="'storage' cannot be chosen by users"):
-        await spawner._instance_manifest("n", "hub", "0123456789abcdef")
+        await spawner._instance_manifest("n", "hub", "0123456789abcdef", "d1g")
     spawner = make(extra_variables=extra, user_options={"variables": {"tag": "v1; rm -rf"}})
     with pytest.raises(SpawnError, match="does not match the pattern"):
-        await spawner._instance_manifest("n", "hub", "0123456789abcdef")
+        await spawner._instance_manifest("n", "hub", "0123456789abcdef", "d1g")
 
 
 async def test_generated_options_form_and_its_parsing() -> None:
@@ -89,7 +90,7 @@ async def test_a_template_that_declares_its_variables_wrongly_is_named_before_an
     for spawner in (make(cached=broken), make(cached=broken, user_options={"variables": {"tag": "v1"}})):
         with pytest.raises(SpawnError, match=r"JupyterNotebookTemplate hub/jupyterlab is invalid: spec\.variables"
                                              r"\[0\]\.pattern of variable 'tag' is not a valid RE2 expression"):
-            await spawner._instance_manifest("n", "hub", "0123456789abcdef")
+            await spawner._instance_manifest("n", "hub", "0123456789abcdef", "d1g")
     with pytest.raises(SpawnError, match="is invalid"):
         await make(cached=broken).get_options_form()
 

@@ -97,12 +97,28 @@ def test_instance_manifest_keeps_secrets_out_of_the_spec() -> None:
 
 
 def test_env_secret_is_named_by_the_starts_nonce_and_names_its_instance() -> None:
-    secret = manifests.env_secret("jupyter-alice", "0123456789abcdef", "hub", {"JUPYTERHUB_API_TOKEN": "t"},
+    secret = manifests.env_secret("jupyter-alice", "0123456789abcdef", "k3y", "hub", {"JUPYTERHUB_API_TOKEN": "t"},
                                   {"a": "b"})
     assert secret["metadata"]["name"] == api.env_secret_name("jupyter-alice", "0123456789abcdef")
-    assert secret["metadata"]["annotations"] == {api.ANNOTATION_ENV_FOR: "jupyter-alice"}
+    assert secret["metadata"]["annotations"] == {api.ANNOTATION_ENV_FOR: "jupyter-alice", api.ANNOTATION_ENV_KEY: "k3y"}
     assert secret["stringData"] == {"JUPYTERHUB_API_TOKEN": "t"}
-    assert "ownerReferences" not in secret["metadata"]  # written before the instance exists; the operator owns it
+    assert "ownerReferences" not in secret["metadata"]  # written beside the instance; the operator owns it
+
+
+def test_only_a_secret_with_the_key_proves_an_instance_that_declares_its_digest() -> None:
+    instance = {"metadata": {"annotations": {api.ANNOTATION_ENV_DIGEST: api.env_key_digest("k3y")}}}
+    secret = manifests.env_secret("jupyter-alice", "0123456789abcdef", "k3y", "hub", {}, {})
+    assert api.env_secret_proven(instance, secret)
+    for key in ("k3y ", "K3Y", api.env_key_digest("k3y"), "", None):  # a planter sees the digest only
+        planted = manifests.env_secret("jupyter-alice", "0123456789abcdef", "k3y", "hub", {}, {})
+        if key is None:
+            del planted["metadata"]["annotations"][api.ANNOTATION_ENV_KEY]
+        else:
+            planted["metadata"]["annotations"][api.ANNOTATION_ENV_KEY] = key
+        assert not api.env_secret_proven(instance, planted), key
+    assert not api.env_secret_proven({"metadata": {"annotations": {api.ANNOTATION_ENV_DIGEST: 7}}}, secret)
+    # No digest: a spawner that created the Secret before the instance (its order is the proof).
+    assert api.env_secret_proven({"metadata": {"annotations": {}}}, {"metadata": {}})
 
 
 def test_poll_reports_a_clean_stop_as_exit_0_and_a_failure_as_1() -> None:
