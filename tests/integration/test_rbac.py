@@ -182,13 +182,15 @@ async def _provision_end_to_end(kube: Client) -> None:
     ns = WATCHED_NS
     await kube.create(TEMPLATES, FULL_TEMPLATE, ns)  # validated with server-side dry runs of each child
     await template_valid(kube, "jupyterlab", ns)
-    # As the hub does it: the environment Secret first, then the instance naming it (the operator
-    # makes the instance its owner with one JSON patch).
+    # As the hub makes them: the environment Secret with its key, the instance naming it with the key's
+    # digest (the operator makes the instance its owner with one JSON patch, and reads the key back).
     await kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {
         "name": api.env_secret_name("jupyter-alice", NONCE),
-        "annotations": {api.ANNOTATION_ENV_FOR: "jupyter-alice"}}, "stringData": {"JUPYTERHUB_API_TOKEN": "t"}}, ns)
+        "annotations": {api.ANNOTATION_ENV_FOR: "jupyter-alice", api.ANNOTATION_ENV_KEY: "k"}},
+        "stringData": {"JUPYTERHUB_API_TOKEN": "t"}}, ns)
     alice = instance("jupyter-alice", {"username": "alice"})
-    alice["metadata"]["annotations"] = {api.ANNOTATION_ENV_SECRET: NONCE}
+    alice["metadata"]["annotations"] = {api.ANNOTATION_ENV_SECRET: NONCE,
+                                        api.ANNOTATION_ENV_DIGEST: api.env_key_digest("k")}
     await kube.create(INSTANCES, alice, ns)
     running = await ready_instance(kube, "jupyter-alice", ns)
     assert running["status"]["envSecret"] == api.env_secret_name("jupyter-alice", NONCE)
