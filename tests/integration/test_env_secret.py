@@ -74,7 +74,8 @@ async def test_a_secret_created_just_after_its_instance_is_waited_for(control_pl
         await kube.create(TEMPLATES, TEMPLATE, namespace)
         await template_valid(kube, "jupyterlab", namespace)
         await kube.create(INSTANCES, with_env("jupyter-eve", "eve", KEY), namespace)
-        await anyio.sleep(1.5)
+        waiting = await instance_reason(kube, "jupyter-eve", namespace, "EnvSecretPending")  # after the 2 s grace
+        assert waiting["status"]["phase"] == "Pending"
         assert await kube.get_or_none(PODS, "jupyter-eve-notebook", namespace) is None  # nothing before the Secret
         await kube.create(SECRETS, secret("jupyter-eve", "jupyter-eve", KEY), namespace)
         running = await ready_instance(kube, "jupyter-eve", namespace)
@@ -101,11 +102,14 @@ async def test_a_missing_or_planted_env_secret_stops_the_server(control_plane: C
             await instance_reason(kube, name, namespace, "EnvSecretMismatch")
             await wait_for(kube, SECRETS, api.env_secret_name(name, NONCE), namespace,
                            lambda o: "ownerReferences" not in o["metadata"], what=f"{name}'s planted Secret disowned")
-        # A later pass (the instance changed) keeps the failure and leaves the Secret alone.
-        await kube.patch(INSTANCES, "jupyter-fay", {"metadata": {"labels": {"touched": "yes"}}}, namespace)
+        # A later pass (the instance changed) keeps each failure (no new wait for the missing one) and
+        # leaves the planted Secret alone.
+        for name in ("jupyter-bo", "jupyter-fay"):
+            await kube.patch(INSTANCES, name, {"metadata": {"labels": {"touched": "yes"}}}, namespace)
         await anyio.sleep(1.0)
-        fay = await kube.get(INSTANCES, "jupyter-fay", namespace)
-        assert (fay["status"]["phase"], condition(fay, "Ready")["reason"]) == ("Failed", "EnvSecretMismatch")
+        for name, reason in (("jupyter-bo", "EnvSecretMissing"), ("jupyter-fay", "EnvSecretMismatch")):
+            again = await kube.get(INSTANCES, name, namespace)
+            assert (again["status"]["phase"], condition(again, "Ready")["reason"]) == ("Failed", reason)
         assert "ownerReferences" not in (await kube.get(SECRETS, api.env_secret_name("jupyter-fay", NONCE),
                                                         namespace))["metadata"]
 
