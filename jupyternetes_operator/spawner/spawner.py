@@ -219,7 +219,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             self._uid = created["metadata"]["uid"]
             self._signals.uid_known.set()
             if unmade is not None:
-                raise unmade  # the instance, which cannot start without its Secret, is deleted below
+                raise unmade  # its instance cannot start: deleted below (delete_failed_instances)
             return await self._wait_running(instances, name, namespace, created["metadata"]["uid"])
         except BaseException as exc:
             if isinstance(exc, SpawnError):  # the pods' Events that led here go out first
