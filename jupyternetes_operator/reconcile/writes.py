@@ -48,7 +48,8 @@ from .render import Child
 
 ENV_SECRET_PENDING = "EnvSecretPending"
 """Waiting for an environment Secret the hub creates beside the instance (not seen yet)."""
-ENV_SECRET_FAILURES = ("EnvSecretMissing", "EnvSecretMismatch")
+ENV_SECRET_MISSING, ENV_SECRET_MISMATCH = "EnvSecretMissing", "EnvSecretMismatch"
+"""The final failures: no Secret after the wait; one not made for the instance."""
 
 
 async def own_env_secret(ctx: Context, instance: Mapping[str, Any], previous: Mapping[str, Any],
@@ -64,34 +65,37 @@ async def own_env_secret(ctx: Context, instance: Mapping[str, Any], previous: Ma
     if secret is None or previous.get("envSecret") == secret:
         return None
     ready = status_condition(previous, READY)
-    if previous.get("phase") == FAILED and ready.get("reason") in ENV_SECRET_FAILURES:
+    if previous.get("phase") == FAILED and ready.get("reason") in (ENV_SECRET_MISSING, ENV_SECRET_MISMATCH):
         return failed(str(ready["reason"]), str(ready.get("message") or ""))
     meta = instance["metadata"]
     owner = [instance_owner(meta["name"], meta["uid"], controller=False)]
     patch = [{"op": "test", "path": "/metadata/annotations/" + ANNOTATION_ENV_FOR.replace("/", "~1"),
               "value": meta["name"]},
              {"op": "add", "path": "/metadata/ownerReferences", "value": owner}]
-    mismatch = failed("EnvSecretMismatch", f"Secret {secret} was not made for this instance (its {ANNOTATION_ENV_FOR} "
-                                           f"annotation does not name it, or its {ANNOTATION_ENV_KEY} does not "
-                                           f"match the instance's {ANNOTATION_ENV_DIGEST}); it is not used")
     try:  # of the answer, only the key annotation is read
         answer = await ctx.client.patch(SECRETS, secret, patch, meta["namespace"], content_type=JSON_PATCH)
     except NotFound:
         if waited < ctx.env_secret_wait:
             return waiting(ENV_SECRET_PENDING, f"waiting for Secret {secret} with the server's environment",
                            resolved=True, retry_after=min(1.0, max(0.05, waited / 2)))
-        return failed("EnvSecretMissing", f"Secret {secret} with the server's environment does not exist "
+        return failed(ENV_SECRET_MISSING, f"Secret {secret} with the server's environment does not exist "
                                           f"{ctx.env_secret_wait:g} s after the instance was seen; the server "
                                           "will not start without it")
     except (Invalid, BadRequest):
-        return mismatch
+        return _mismatch(secret)
     if not env_secret_proven(instance, answer):
         disown = [{"op": "test", "path": "/metadata/ownerReferences", "value": owner},
                   {"op": "remove", "path": "/metadata/ownerReferences"}]
         with suppress(NotFound, Invalid, BadRequest):  # changed meanwhile: no longer ours to take back
             await ctx.client.patch(SECRETS, secret, disown, meta["namespace"], content_type=JSON_PATCH)
-        return mismatch
+        return _mismatch(secret)
     return None
+
+
+def _mismatch(secret: str) -> Outcome:
+    return failed(ENV_SECRET_MISMATCH, f"Secret {secret} was not made for this instance (its {ANNOTATION_ENV_FOR} "
+                                       f"annotation does not name it, or its {ANNOTATION_ENV_KEY} does not match "
+                                       f"the instance's {ANNOTATION_ENV_DIGEST}); it is not used")
 
 
 async def adopt(ctx: Context, instance: Mapping[str, Any], child: Child, current: Mapping[str, Any]) -> None:
