@@ -17,9 +17,12 @@ RUNNING = "Running"
 FAILED = "Failed"
 TERMINATING = "Terminating"
 RELEASED = "Released"
+PREPARED = "Prepared"
+"""A prepare request's end: the retained claims it renders exist, signed (and Bound, for a class that
+binds at once), for the server that renders them next (terminal)."""
 STOPPED = "Stopped"
 """Terminal: the server exited by itself with code 0 (its own idle cull, a shutdown from its UI); never restarted."""
-PHASES = (PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING, RELEASED, STOPPED)
+PHASES = (PENDING, PROVISIONING, RUNNING, FAILED, TERMINATING, RELEASED, STOPPED, PREPARED)
 """Every phase (the CRD's ``status.phase`` enum)."""
 
 # Condition types: an instance's three, a template's verdict.

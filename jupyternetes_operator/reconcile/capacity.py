@@ -64,7 +64,7 @@ def decide(instance: Mapping[str, Any], siblings: Iterable[Mapping[str, Any]], l
     waiting: list[tuple[str, str, str]] = []
     for other in siblings:
         key = key_of(other)
-        if key == me or (other.get("spec") or {}).get("release"):
+        if key == me or (other.get("spec") or {}).get("release") or (other.get("spec") or {}).get("prepare"):
             continue
         if admitted_phase(other) or key in held:
             holding += 1

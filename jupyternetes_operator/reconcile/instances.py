@@ -36,16 +36,16 @@ from .binding import BindingModes, awaited_claims, mounted_claims, storage_class
 from .capacity import Admissions
 from .claimtrust import ANNOTATION_CREATED_FOR
 from .context import Context
-from .outcome import Outcome, announcement, blocked_by, failed, observe, released, stopped, up_to_date, waiting
+from .outcome import Outcome, announcement, blocked_by, failed, observe, stopped, up_to_date, waiting
 from .pin import pin_to_recorded, recorded_only
 from .plan import Holder, Plan, Trust, plan
-from .release import plan_release, summary
+from .prepare import claims_only, holder_state, is_prepare, preparation, prepared_again
 from .render import Child, Rendered
 from .resolve import Resolution, TemplateRef, resolve_template
 from .signing import ClaimSigning
 from .status import Condition
 from .vetting import Decisions
-from .writes import ENV_SECRET_PENDING, adopt, own_env_secret, release
+from .writes import ENV_SECRET_PENDING, adopt, own_env_secret, release_request
 
 if TYPE_CHECKING:
     from ..machinery.clock import Clock
@@ -120,7 +120,9 @@ class InstanceReconciler:
             outcome = Outcome(api.TERMINATING, Condition(None, "Terminating"), Condition(None, "Terminating"),
                               Condition(False, "Terminating", "the instance is being deleted"))
         elif (instance.get("spec") or {}).get("release"):
-            outcome = await self._release(instance, previous)
+            outcome = await release_request(self._ctx, instance, previous, self._holder(key.namespace))
+        elif previous.get("phase") == api.PREPARED:  # done once: a claim deleted since is not made again
+            outcome = prepared_again(previous)
         elif previous.get("phase") == api.STOPPED:  # terminal: its pod is never re-created, even once gone
             outcome = stopped(api.status_condition(previous, api.READY).get("message", ""))
         else:
@@ -154,7 +156,9 @@ class InstanceReconciler:
                 return rendered
             rendered = recorded
         rendered = pin_to_recorded(rendered, previous)
-        if (full := self._admissions.room(instance, str(previous.get("phase") or ""), lambda: any(
+        if prepare := is_prepare(instance):
+            rendered = claims_only(rendered)
+        elif (full := self._admissions.room(instance, str(previous.get("phase") or ""), lambda: any(
                 not c.retain and (o := self._lookup(c)) is not None and controller_uid(o) == meta["uid"]
                 for c in rendered.children))) is not None:
             return waiting(capacity.REASON, full.message, resolved=True, retry_after=capacity.WAIT)
@@ -162,13 +166,14 @@ class InstanceReconciler:
         the_plan = await self._plan(instance, rendered, previous, trusted)
         if isinstance(the_plan, Outcome):
             return the_plan
-        if (blocked := blocked_by(the_plan)) is not None:
+        if (blocked := blocked_by(the_plan, in_use_blocks=not prepare)) is not None:
             return blocked
-        if not any(obj is not None and controller_uid(obj) == meta["uid"] for _, obj in the_plan.observed) and \
+        if not prepare and not any(obj is not None and controller_uid(obj) == meta["uid"]
+                                   for _, obj in the_plan.observed) and \
                 (failure := await own_env_secret(self._ctx, instance, previous, self._waited(key_of(instance)))):
             return failure  # nothing is created for a server before it owns its environment Secret
         for child, current in the_plan.adopt:
-            await adopt(self._ctx, instance, child, current)
+            await adopt(self._ctx, instance, child, current, record=not prepare)
         answers = await self._create_all(instance, the_plan, trusted)
         await self._signing.settle(instance, [  # its own claims, after the pass's creates (signing.py)
             (self._ctx.children[(c.api_version, c.kind)].resource, obj) for c, obj in the_plan.observed if c.retain
@@ -176,7 +181,11 @@ class InstanceReconciler:
         if isinstance(answers, Outcome):
             return answers
         created, deferred = answers
-        return dataclasses.replace(observe(rendered, the_plan.observed, created, deferred),
+        seen = observe(rendered, the_plan.observed, created, deferred)
+        if prepare:
+            classes = [cls for _, claim in the_plan.observed if claim is not None and (cls := storage_class(claim))]
+            return preparation(meta["name"], the_plan.observed, created, await self._binding.immediate(classes), seen)
+        return dataclasses.replace(seen,
                                    env_secret=api.env_secret_of(instance), current_generation=current_generation)
 
     def _vetted_render(self, instance: Mapping[str, Any], resolution: Resolution) -> Rendered | Outcome:
@@ -267,31 +276,12 @@ class InstanceReconciler:
         immediate = await self._binding.immediate(classes)
         return awaited_claims(pod.manifest, claims, immediate.__contains__)
 
-    async def _release(self, instance: Mapping[str, Any], previous: Mapping[str, Any]) -> Outcome:
-        """A release request (see :mod:`.release`): done once; its status then says what it did."""
-        if previous.get("phase") == api.RELEASED:
-            return released(api.status_condition(previous, api.READY).get("message", ""))
-        meta = instance["metadata"]
-        namespace = meta["namespace"]
-        kind = self._ctx.children.get(("v1", "PersistentVolumeClaim"))
-        if kind is None:
-            return released("PersistentVolumeClaims are not an allowed kind: nothing to release")
-        claims = [c for c in kind.store.list() if c["metadata"].get("namespace") == namespace]
-        steps = plan_release(claims, meta["name"], self._holder(namespace))
-        await release(self._ctx, kind.resource, namespace, steps)
-        return released(summary(steps))
-
     def _lookup(self, child: Child) -> Mapping[str, Any] | None:
         kind = self._ctx.children.get((child.api_version, child.kind))
         return None if kind is None else kind.store.get_by_name(child.manifest["metadata"]["namespace"], child.name)
 
     def _holder(self, namespace: str) -> Callable[[str], Holder]:
-        def holder(name: str) -> Holder:
-            obj = self._ctx.instances.get(ObjectKey(namespace, name))
-            if obj is None:
-                return Holder.ABSENT
-            return Holder.TERMINATING if obj["metadata"].get("deletionTimestamp") else Holder.LIVE
-        return holder
+        return lambda name: holder_state(self._ctx.instances.get(ObjectKey(namespace, name)))
 
     async def _read(self, child: Child) -> Mapping[str, Any] | None:
         kind = self._ctx.children[(child.api_version, child.kind)]
@@ -305,8 +295,9 @@ class InstanceReconciler:
         if child.retain:  # who has used it (delete-forever reads it); that this instance made it (claimtrust)
             meta = manifest["metadata"]
             mark = self._ctx.signer.creation_mark(namespace, child.name, instance["metadata"]["uid"])
-            annotations = {**meta.get("annotations", {}), api.ANNOTATION_SERVERS: instance["metadata"]["name"],
-                           ANNOTATION_CREATED_FOR: mark}
+            annotations = {**meta.get("annotations", {}), ANNOTATION_CREATED_FOR: mark}
+            if not is_prepare(instance):  # a prepare request serves no one
+                annotations[api.ANNOTATION_SERVERS] = instance["metadata"]["name"]
             manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
         try:
             obj = await self._ctx.client.create(kind.resource, manifest, namespace)

@@ -15,7 +15,7 @@ Guaranteed:
   claims bind (:mod:`.binding`) is ``Missing`` with what it waits for. A claim a ready pod
   mounts holds nothing back, whatever its phase (recorded as it is).
 - :func:`blocked_by` says when a plan may not go ahead (an untrusted claim, a name taken, a
-  home in use: waiting while its holder terminates, else Failed).
+  home in use: waiting while its holder terminates or prepares it, else Failed).
 - :func:`announcement` is the Event a status write announces: one per transition (and per new
   reason of a failure or a wait), except turning Running at an instance's first status write
   (it ran within the reconciler's first-status grace): its ``Created`` Event and its status say
@@ -31,6 +31,7 @@ from typing import Any
 from ..api import (
     FAILED,
     PENDING,
+    PREPARED,
     PROVISIONING,
     READY,
     RELEASED,
@@ -183,15 +184,16 @@ CLAIM_WAIT = 1.0
 about the claim changes when its holder goes, so no event would wake the waiting instance)."""
 
 
-def blocked_by(the_plan: Plan) -> Outcome | None:
-    """The outcome when the plan may not go ahead: an untrusted claim, a conflict, a claim in use."""
+def blocked_by(the_plan: Plan, *, in_use_blocks: bool = True) -> Outcome | None:
+    """The outcome when the plan may not go ahead: an untrusted claim, a conflict, a claim in use (unless
+    ``in_use_blocks`` is False: a prepare request's claim held by a server is handed over)."""
     if the_plan.untrusted:
         return failed("ClaimUntrusted", "; ".join(u.message for u in the_plan.untrusted), True)
     if the_plan.conflicts:
         return failed("ChildConflict", "; ".join(c.message for c in the_plan.conflicts), True)
-    if the_plan.in_use:
+    if the_plan.in_use and in_use_blocks:
         message = "; ".join(u.message for u in the_plan.in_use)
-        if all(u.terminating for u in the_plan.in_use):
+        if all(u.waits for u in the_plan.in_use):
             return waiting("ClaimInUse", message, resolved=True, retry_after=CLAIM_WAIT)
         return failed("ClaimInUse", message, True)
     return None
@@ -215,6 +217,8 @@ def announcement(current: Mapping[str, Any], outcome: Outcome) -> tuple[str, str
         return NORMAL, SERVER_STOPPED, outcome.ready.message[:1024], "Stop"
     if outcome.phase == RELEASED:
         return NORMAL, RELEASED, outcome.ready.message[:1024], "Release"
+    if outcome.phase == PREPARED:
+        return NORMAL, PREPARED, outcome.ready.message[:1024], "Prepare"
     if outcome.ready.reason == TEMPLATE_NOT_FOUND:  # Pending, but the hub should hear of it too
         return WARNING, TEMPLATE_NOT_FOUND, outcome.ready.message, "Resolve"
     if outcome.phase == PROVISIONING:

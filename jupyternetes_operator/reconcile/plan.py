@@ -11,7 +11,10 @@ be disturbed by a template edit, and an object we did not create is never touche
 - a retained PVC whose holder (its ``jupyternetes.io/instance`` label) is another instance
   that still exists → in use: never adopted, so one home is never mounted by two servers
   (the holder being deleted: wait; the holder live: the instance fails ``ClaimInUse``);
-- a retained PVC whose holder is gone → adopt (relabel to this instance);
+- a retained PVC held by a prepare request still preparing it → in use, waiting (before the trust
+  check: the request signs it once it binds; waiting mounts nothing);
+- a retained PVC whose holder is gone, or is a prepare request that is done → adopt (relabel to
+  this instance);
 - anything else with that name (another owner, or no owner and not retained) →
   conflict: the instance fails with a reason instead of overwriting someone's object.
 """
@@ -36,8 +39,11 @@ class Holder(Enum):
     """What became of the instance a retained claim is labelled for."""
 
     ABSENT = "absent"
+    """Gone, or a prepare request that is done: it holds nothing."""
     LIVE = "live"
     TERMINATING = "terminating"
+    PREPARING = "preparing"
+    """A prepare request (``spec.prepare``) not done yet."""
 
 
 HolderLookup = Callable[[str], Holder]
@@ -56,11 +62,19 @@ class InUse:
 
     child: Child
     holder: str
-    terminating: bool
+    state: Holder
+
+    @property
+    def waits(self) -> bool:
+        """Whether the holder lets go by itself (being deleted, or preparing the claim)."""
+        return self.state is not Holder.LIVE
 
     @property
     def message(self) -> str:
-        state = "being deleted" if self.terminating else "still exists"
+        if self.state is Holder.PREPARING:
+            return (f"{self.child.kind} {self.child.name} is being prepared by prepare request {self.holder}; "
+                    "waiting for it to be done")
+        state = "being deleted" if self.state is Holder.TERMINATING else "still exists"
         return (f"{self.child.kind} {self.child.name} is in use by instance {self.holder}, which {state}; "
                 "a retained claim serves one server at a time")
 
@@ -111,17 +125,18 @@ def plan(children: Iterable[Child], instance_name: str, instance_uid: str, looku
         if controller == instance_uid:
             continue
         if child.retain and controller is None and labels.get(LABEL_RETAINED) == "true":
-            if not trusted(current):
-                untrusted.append(Untrusted(child))
-                continue
             held_by = labels.get(LABEL_INSTANCE)
-            if held_by == instance_name:
+            state = holder(held_by) if held_by and held_by != instance_name else Holder.ABSENT
+            if state is Holder.PREPARING:
+                in_use.append(InUse(child, str(held_by), state))
+            elif not trusted(current):
+                untrusted.append(Untrusted(child))
+            elif held_by == instance_name:
                 continue
-            state = holder(held_by) if held_by else Holder.ABSENT
-            if state is Holder.ABSENT:
+            elif state is Holder.ABSENT:
                 adopt.append((child, current))
             else:
-                in_use.append(InUse(child, str(held_by), state is Holder.TERMINATING))
+                in_use.append(InUse(child, str(held_by), state))
             continue
         owner = "another controller" if controller else "no controller and is not a retained claim"
         conflicts.append(Conflict(child, f"{child.kind} {child.name!r} already exists and has {owner}; "

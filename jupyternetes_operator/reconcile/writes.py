@@ -29,6 +29,7 @@ from ..api import (
     LABEL_INSTANCE,
     LABEL_TEMPLATE,
     READY,
+    RELEASED,
     claim_servers,
     env_secret_of,
     env_secret_proven,
@@ -42,8 +43,9 @@ from ..kube.resources import SECRETS
 from ..machinery.events import NORMAL
 from .claimtrust import ANNOTATION_SIGNATURE
 from .context import Context
-from .outcome import Outcome, failed, waiting
-from .release import Release
+from .outcome import Outcome, failed, released, waiting
+from .plan import HolderLookup
+from .release import Release, plan_release, summary
 from .render import Child
 
 ENV_SECRET_PENDING = "EnvSecretPending"
@@ -98,24 +100,43 @@ def _mismatch(secret: str) -> Outcome:
                                        f"the instance's {ANNOTATION_ENV_DIGEST}); it is not used")
 
 
-async def adopt(ctx: Context, instance: Mapping[str, Any], child: Child, current: Mapping[str, Any]) -> None:
+async def adopt(ctx: Context, instance: Mapping[str, Any], child: Child, current: Mapping[str, Any], *,
+                record: bool = True) -> None:
     """Relabel a retained claim for this instance: every label that names an instance says this one,
-    and the claim's record of servers gains it. Conditional on the version observed, so two
-    instances racing for one claim cannot both take it (the loser's retry sees it in use)."""
+    and (``record``: it is a server) the claim's record of servers gains it. Conditional on the version
+    observed, so two instances racing for one claim cannot both take it (the loser's retry sees it in use)."""
     kind = ctx.children[(child.api_version, child.kind)]
     name = instance["metadata"]["name"]
     rendered_labels = child.manifest["metadata"].get("labels") or {}
     labels = {key: rendered_labels[key] for key in (LABEL_INSTANCE, LABEL_APP_INSTANCE, LABEL_TEMPLATE)
               if key in rendered_labels}
+    annotations = {ANNOTATION_SIGNATURE: ctx.signer.signature(current)}
+    if record:
+        annotations[ANNOTATION_SERVERS] = with_server(claim_servers(current), name)
     metadata = {"resourceVersion": current["metadata"].get("resourceVersion"), "labels": labels,
-                "annotations": {ANNOTATION_SERVERS: with_server(claim_servers(current), name),
-                                ANNOTATION_SIGNATURE: ctx.signer.signature(current)}}
+                "annotations": annotations}
     try:
         await ctx.client.patch(kind.resource, child.name, {"metadata": metadata},
                                      child.manifest["metadata"]["namespace"], content_type=MERGE_PATCH)
     except NotFound:
         return  # deleted meanwhile; the next pass creates it
     ctx.recorder.emit(instance, NORMAL, ADOPTED, f"adopted retained {child.kind} {child.name}", "Adopt")
+
+
+async def release_request(ctx: Context, instance: Mapping[str, Any], previous: Mapping[str, Any],
+                          holder: HolderLookup) -> Outcome:
+    """A release request (see :mod:`.release`): done once; its status then says what it did."""
+    if previous.get("phase") == RELEASED:
+        return released(status_condition(previous, READY).get("message", ""))
+    meta = instance["metadata"]
+    namespace = meta["namespace"]
+    kind = ctx.children.get(("v1", "PersistentVolumeClaim"))
+    if kind is None:
+        return released("PersistentVolumeClaims are not an allowed kind: nothing to release")
+    claims = [c for c in kind.store.list() if c["metadata"].get("namespace") == namespace]
+    steps = plan_release(claims, meta["name"], holder)
+    await release(ctx, kind.resource, namespace, steps)
+    return released(summary(steps))
 
 
 async def release(ctx: Context, resource: Resource, namespace: str, steps: Iterable[Release]) -> None:

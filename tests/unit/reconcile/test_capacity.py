@@ -19,14 +19,16 @@ NS = "hub"
 
 
 def inst(name: str, created: str = "2026-01-01T00:00:00Z", phase: str = "", template: str = "lab",
-         namespace: str = NS, reason: str = "", deleting: bool = False, release: bool = False) -> dict[str, Any]:
+         namespace: str = NS, reason: str = "", deleting: bool = False, release: bool = False,
+         prepare: bool = False) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "creationTimestamp": created, "uid": f"u-{name}"}
     if deleting:
         meta["deletionTimestamp"] = created
     status: dict[str, Any] = {"phase": phase} if phase else {}
     if reason:
         status["conditions"] = [{"type": "Ready", "status": "False", "reason": reason}]
-    spec: dict[str, Any] = {"template": {"name": template}, **({"release": True} if release else {})}
+    spec: dict[str, Any] = {"template": {"name": template}, **({"release": True} if release else {}),
+                            **({"prepare": True} if prepare else {})}
     return {"metadata": meta, "spec": spec, "status": status}
 
 
@@ -49,9 +51,10 @@ def test_an_instance_past_pending_holds_a_place(phase: str) -> None:
     assert verdict.message == "1 of 1 servers of template hub/lab are running or starting; waiting for room"
 
 
-def test_pending_deleting_and_release_requests_hold_no_place() -> None:
+def test_pending_deleting_release_and_prepare_requests_hold_no_place() -> None:
     siblings = [inst("p", phase="Pending", created="2026-01-01T00:00:09Z"), inst("d", deleting=True),
-                inst("r", release=True, phase="Released")]
+                inst("r", release=True, phase="Released"), inst("h", prepare=True, phase="Provisioning"),
+                inst("w", prepare=True, created="2025-01-01T00:00:00Z")]
     assert decide(inst("new"), siblings, 1, "hub/lab", set()).admitted
 
 

@@ -131,7 +131,8 @@ def test_a_retained_claim_held_by_a_live_instance_is_never_adopted() -> None:
     the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim),
                     lambda n: holders.get(n, Holder.ABSENT))
     assert the_plan.adopt == ()
-    assert the_plan.in_use == (InUse(the_plan.observed[0][0], "jupyter-alice--lab", terminating=False),)
+    assert the_plan.in_use == (InUse(the_plan.observed[0][0], "jupyter-alice--lab", Holder.LIVE),)
+    assert not the_plan.in_use[0].waits
     assert "in use by instance jupyter-alice--lab" in the_plan.in_use[0].message
 
 
@@ -139,7 +140,39 @@ def test_a_retained_claim_held_by_an_instance_being_deleted_waits() -> None:
     claim = retained("home-alice", "jupyter-alice--lab")
     the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim), lambda _: Holder.TERMINATING)
     assert the_plan.adopt == ()
-    assert [(u.holder, u.terminating) for u in the_plan.in_use] == [("jupyter-alice--lab", True)]
+    assert [(u.holder, u.waits) for u in the_plan.in_use] == [("jupyter-alice--lab", True)]
+    assert "being deleted" in the_plan.in_use[0].message
+
+
+def test_a_claim_a_prepare_request_still_prepares_waits_even_unsigned() -> None:
+    """The request signs it once it binds: the server waits for that, and neither adopts it nor fails it
+    as untrusted meanwhile."""
+    claim = retained("home-alice", "alice-prep")
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim), lambda _: Holder.PREPARING,
+                    trusted=lambda _: False)
+    assert the_plan.adopt == ()
+    assert the_plan.untrusted == ()
+    assert [(u.holder, u.waits) for u in the_plan.in_use] == [("alice-prep", True)]
+    assert "being prepared by prepare request alice-prep" in the_plan.in_use[0].message
+
+
+def test_a_prepare_request_meets_its_own_claim_unsigned_as_untrusted_unless_it_made_it() -> None:
+    """Its own name on the label is no excuse: the trust check comes first, as for any server."""
+    claim = retained("home-alice", "alice-prep")
+    the_plan = plan(sample().children, "alice-prep", UID, store_lookup(claim), lambda _: Holder.PREPARING,
+                    trusted=lambda _: False)
+    assert the_plan.in_use == ()
+    assert [u.child.name for u in the_plan.untrusted] == ["home-alice"]
+
+
+def test_a_claim_of_a_prepare_request_that_is_done_is_adopted_once_trusted() -> None:
+    claim = retained("home-alice", "alice-prep")
+    the_plan = plan(sample().children, "jupyter-alice", UID, store_lookup(claim), lambda _: Holder.ABSENT)
+    assert [c.name for c, _ in the_plan.adopt] == ["home-alice"]
+    untrusted = plan(sample().children, "jupyter-alice", UID, store_lookup(claim), lambda _: Holder.ABSENT,
+                     trusted=lambda _: False)
+    assert untrusted.adopt == ()
+    assert [u.child.name for u in untrusted.untrusted] == ["home-alice"]
 
 
 def test_retained_claim_with_a_non_controller_owner_is_adopted() -> None:
