@@ -183,7 +183,8 @@ class InstanceReconciler:
         created, deferred = answers
         seen = observe(rendered, the_plan.observed, created, deferred)
         if prepare:
-            classes = [cls for _, claim in the_plan.observed if claim is not None and (cls := storage_class(claim))]
+            claims = [obj or created.get(c.name) for c, obj in the_plan.observed]
+            classes = [cls for obj in claims if obj is not None and (cls := storage_class(obj))]
             return preparation(meta["name"], the_plan.observed, created, await self._binding.immediate(classes), seen)
         return dataclasses.replace(seen,
                                    env_secret=api.env_secret_of(instance), current_generation=current_generation)

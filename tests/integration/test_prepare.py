@@ -13,6 +13,7 @@ from jupyternetes_operator.kube.client import MERGE_PATCH, Client
 from jupyternetes_operator.kube.resources import EVENTS, PODS, PVCS, SECRETS
 from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE
 from jupyternetes_operator.testing import ControlPlane
+from jupyternetes_operator.testing.operator import wait_for_list
 
 from .operator_harness import (
     TEMPLATE,
@@ -42,9 +43,11 @@ async def prepared(kube: Client, name: str, namespace: str, timeout: float = 30)
                           timeout, f"{name} Prepared")
 
 
-async def event_reasons(kube: Client, namespace: str, name: str) -> list[str]:
-    events = await kube.list(EVENTS, namespace)
-    return [e["reason"] for e in events["items"] if e["regarding"].get("name") == name]
+async def event(kube: Client, namespace: str, name: str, reason: str) -> None:
+    """Wait for an Event about ``name`` with ``reason`` (Events are sent off the reconcile's path)."""
+    await wait_for_list(kube, EVENTS, namespace, lambda events: any(
+        e["regarding"].get("name") == name and e["reason"] == reason for e in events["items"]),
+        what=f"a {reason} Event about {name}")
 
 
 async def test_a_home_prepared_before_the_first_spawn_is_adopted_by_it(control_plane: ControlPlane, kube: Client,
@@ -68,7 +71,7 @@ async def test_a_home_prepared_before_the_first_spawn_is_adopted_by_it(control_p
         assert (await kube.list(PODS, namespace))["items"] == []
         assert not [s for s in (await kube.list(SECRETS, namespace))["items"]
                     if s["metadata"]["name"].startswith("alice-prep")]
-        assert "Prepared" in await event_reasons(kube, namespace, "alice-prep")
+        await event(kube, namespace, "alice-prep", "Prepared")
 
         await kube.create(INSTANCES, instance("jupyter-alice", {"username": "alice"}), namespace)
         await ready_instance(kube, "jupyter-alice", namespace)
@@ -76,7 +79,7 @@ async def test_a_home_prepared_before_the_first_spawn_is_adopted_by_it(control_p
         assert adopted["metadata"]["uid"] == home["metadata"]["uid"]
         assert adopted["metadata"]["labels"][LABEL_INSTANCE] == "jupyter-alice"
         assert api.claim_servers(adopted) == ("jupyter-alice",)
-        assert "Adopted" in await event_reasons(kube, namespace, "jupyter-alice")
+        await event(kube, namespace, "jupyter-alice", "Adopted")
         assert (await kube.get(INSTANCES, "alice-prep", namespace))["status"]["phase"] == api.PREPARED
 
         await kube.delete(INSTANCES, "jupyter-alice", namespace)
