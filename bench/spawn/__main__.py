@@ -1,9 +1,11 @@
 """Spawn latency: one scenario, side by side variants, against a local control plane or a kubeconfig.
 
 ``python -m bench.spawn --scenario sequential|burst --n N [--concurrency C] [--variants ...] [--home]
-[--kubeconfig FILE] [--out bench/results]`` writes ``spawn-<scenario>.json``,
+[--prepared-homes] [--kubeconfig FILE] [--out bench/results]`` writes ``spawn-<scenario>.json``,
 ``spawn-<scenario>.png`` and ``spawn.md`` (every ``spawn-*.json`` in ``--out``, with the goals);
-with ``--home`` (every spawn with a home claim) the names end in ``-home``.
+with ``--home`` (every spawn with a home claim) the names end in ``-home``; with ``--prepared-homes``
+(``--home``, the operated variants' claims prepared before the timed part: :mod:`.prepared`) in
+``-home-prepared``.
 """
 
 from __future__ import annotations
@@ -45,11 +47,14 @@ from .cluster import (
 from .home import bare_claim, claim_name
 from .kubespawner import with_current_context
 from .phases import READY, Spawn
-from .report import HOME_SUFFIX, markdown, plot, run_name, summary_of
+from .preparing import prepare_homes
+from .report import HOME_SUFFIX, PREPARED_SUFFIX, markdown, plot, run_name, summary_of
 from .requests import ClientRequests
 from .variants import JUPYTERNETES, KUBESPAWNER, OPERATED, VARIANTS, namespace_of
 
 SCENARIOS = ("sequential", "burst", "sustained", "scale")
+TAGS = {"sequential": ("q",), "burst": ("u",), "sustained": ("r",), "scale": ("e", "l", "b")}
+"""The tags in the keys of each scenario's timed spawns (:meth:`.cluster.Bench.key`), in the order it makes them."""
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -63,6 +68,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--home", action="store_true", help="every spawn with a home claim, as real hubs "
                         "spawn: the sample template's PVC kept, KubeSpawner with storage_pvc_ensure, bare "
                         "pods after their own claim (results named ...-home)")
+    parser.add_argument("--prepared-homes", action="store_true",
+                        help="--home, with the jupyternetes and spawner variants' claims prepared before the "
+                        "timed part: one prepare request per spawn (same template and variables), waited for "
+                        "until Prepared (claim Bound), then deleted (claims kept) and the operator left quiet; "
+                        "bare and KubeSpawner still create claims at spawn time (results named ...-home-prepared)")
+    parser.add_argument("--prepare-timeout", type=float, default=600.0,
+                        help="--prepared-homes: seconds for every request to be Prepared, and for them all to "
+                        "be gone once deleted (default %(default)s)")
     parser.add_argument("--kubeconfig", type=Path, help="an existing cluster with the CRDs (default: start a "
                         "local control plane)")
     parser.add_argument("--scheduler-metrics", help="the kube-scheduler's /metrics URL, read without credentials "
@@ -86,6 +99,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default %(default)s)")
     args = parser.parse_args(argv)
     args.variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    args.home = args.home or args.prepared_homes
     unknown = set(args.variants) - set(VARIANTS)
     if unknown or not args.variants:
         parser.error(f"unknown variants {sorted(unknown)}")
@@ -114,7 +128,7 @@ class Runner:
         self.requests.install()
         self.spawns: dict[str, list[Spawn]] = {}
         self.windows: dict[str, Any] = {}
-        self.prefix = args.out / f"spawn-{run_name(args.scenario, args.n, args.home)}"
+        self.prefix = args.out / f"spawn-{run_name(args.scenario, args.n, args.home, args.prepared_homes)}"
         """Of the profiles' files."""
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
                                       args.out / f"spawn-{args.scenario}{home_suffix(args)}-operator.log",
@@ -198,6 +212,9 @@ class Runner:
             display.status(f"warm-up: {v}")
             if (w := await bench.spawn(v, 1, "warm")).error:
                 raise RuntimeError(f"warm-up of {v} failed: {w.error}")
+        if args.prepared_homes:
+            await prepare_homes(bench, display, args, TAGS[args.scenario])
+            await self.wait_quiet()
         await self.scenario(bench)
         spawns, windows = self.spawns, self.windows
         # Marks seen after a spawn returned (e.g. a spawner's own cache saw Ready before our watch did).
@@ -258,19 +275,21 @@ class Runner:
                  ) -> Awaitable[list[Spawn]]:
             return at_rate(n, fn, args.rate, report)
 
+        tags = TAGS[args.scenario]
         if args.scenario == "sequential":
-            await self.sequential(bench)
+            await self.sequential(bench, tag=tags[0])
         elif args.scenario == "burst":
             self.display.status(f"burst: {args.n} spawns per variant, {args.concurrency} at a time")
-            await self.paced(bench, "", "u", args.n, burst)
+            await self.paced(bench, "", tags[0], args.n, burst)
         elif args.scenario == "sustained":
             self.display.status(f"sustained: {args.rate:g} spawns/s for {args.duration:g} s per variant")
-            await self.paced(bench, "", "r", args.n, rate)
+            await self.paced(bench, "", tags[0], args.n, rate)
         else:  # scale: the same sequential run on an empty cluster and beside --live notebooks, then a burst
-            await self.sequential(bench, "@empty", "e")
+            empty, live, live_burst = tags
+            await self.sequential(bench, "@empty", empty)
             await self.populate(bench, args.live)
-            await self.sequential(bench, "@live", "l")
-            await self.paced(bench, "@live-burst", "b", args.n, burst)
+            await self.sequential(bench, "@live", live)
+            await self.paced(bench, "@live-burst", live_burst, args.n, burst)
 
     async def measure_idle(self, seconds: float) -> dict[str, float]:
         """The operator's CPU (% of a core) over ``seconds`` of doing nothing, and its RSS after."""
@@ -330,8 +349,8 @@ def memray_reports(tracked: Path) -> None:
 
 
 def home_suffix(args: argparse.Namespace) -> str:
-    """What ``--home`` adds to the names of a run's files."""
-    return HOME_SUFFIX if args.home else ""
+    """What ``--home`` (and ``--prepared-homes``) add to the names of a run's files."""
+    return (HOME_SUFFIX if args.home else "") + (PREPARED_SUFFIX if args.prepared_homes else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

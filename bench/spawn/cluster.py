@@ -15,7 +15,8 @@ Variants (each in its own namespace, all on the same cluster and the same render
   would: how much of ``jupyternetes``' difference to ``bare`` the write load alone explains.
 
 By default the sample template's home claim is stripped; with ``home`` every variant spawns
-with one (:mod:`.home`).
+with one (:mod:`.home`); with prepared homes the operated variants' claims are made, and Bound,
+before the timed spawns that adopt them (:mod:`.prepared`).
 
 Two watches (all pods, all instances; with ``home``, a third on all claims) run for the whole
 benchmark and stamp every chunk with the client's ``time.perf_counter()`` on receipt;
@@ -36,7 +37,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import Mock
 
 import anyio
@@ -56,6 +57,9 @@ from .kubespawner import kubespawner_config
 from .phases import ACKED, DONE, READY, RUNNING, SENT, Marks, Spawn
 from .requests import ClientRequests
 from .variants import BARE, JUPYTERNETES, KUBESPAWNER, OPERATED, PREFIX, SPAWNER, WRITES, namespace_of
+
+if TYPE_CHECKING:
+    from jupyternetes_operator.spawner import JupyternetesSpawner
 
 Report = Callable[[str, int, int], None]
 Status = Callable[[str], None]
@@ -212,6 +216,20 @@ class MockUser(Mock):
         return str(self.server.url)
 
 
+def hub_spawner(user: str, namespace: str, kubeconfig: Path, template: str) -> JupyternetesSpawner:
+    """The ``spawner`` variant's spawner for hub user ``user``: ``JupyternetesSpawner`` with a mock
+    user and a ``Hub()``, as in ``tests/integration/test_spawner.py`` (its instance is named
+    ``jupyter-<user>``, the spawn's key)."""
+    from jupyterhub.objects import Hub
+
+    from jupyternetes_operator.spawner import JupyternetesSpawner
+
+    orm_spawner = SimpleNamespace(name="", server=None)
+    return JupyternetesSpawner(hub=Hub(), user=MockUser(name=user), orm_spawner=orm_spawner,
+                               api_token=secrets.token_hex(16), oauth_client_id="unused",
+                               kubeconfig=str(kubeconfig), namespace=namespace, template_name=template)
+
+
 @dataclass
 class Bench:
     client: Client
@@ -289,16 +307,7 @@ class Bench:
         self.watches.marks.mark(key, DONE, await self.watches.wait(key, READY))
 
     async def _spawner(self, key: str, namespace: str) -> None:
-        from jupyterhub.objects import Hub
-
-        from jupyternetes_operator.spawner import JupyternetesSpawner
-
-        user = key.removeprefix("jupyter-")
-        orm_spawner = SimpleNamespace(name="", server=None)
-        spawner = JupyternetesSpawner(hub=Hub(), user=MockUser(name=user), orm_spawner=orm_spawner,
-                                      api_token=secrets.token_hex(16), oauth_client_id="unused",
-                                      kubeconfig=str(self.kubeconfig), namespace=namespace,
-                                      template_name=template_name(self.home))
+        spawner = hub_spawner(key.removeprefix("jupyter-"), namespace, self.kubeconfig, template_name(self.home))
         self._sent(key)
         await spawner.start()
         self.watches.marks.mark(key, DONE, time.perf_counter())

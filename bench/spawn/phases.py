@@ -108,13 +108,23 @@ class Marks:
 
 def phases(marks: Mapping[str, float]) -> dict[str, float]:
     """Seconds from ``sent`` to every other mark present (``operator_saw`` is the earliest sign
-    of the operator: its first status write, its claim or its pod, whichever the client saw first)."""
+    of the operator: its first status write, its claim or its pod, whichever the client saw first).
+
+    A mark seen before ``sent`` (a claim prepared before the spawn: ``--prepared-homes``) was already
+    there: 0, never negative, and no sign of the operator at work on this spawn."""
     if SENT not in marks:
         return {}
-    out = {name: marks[name] - marks[SENT] for name in ORDER[1:] if name in marks}
+    sent = marks[SENT]
+    out = {name: max(0.0, marks[name] - sent) for name in ORDER[1:] if name in marks}
     if OPERATOR_SAW in out:
-        out[OPERATOR_SAW] = min(out[name] for name in (OPERATOR_SAW, CLAIM_CREATED, POD_CREATED) if name in out)
+        out[OPERATOR_SAW] = min(out[name] for name in (OPERATOR_SAW, CLAIM_CREATED, POD_CREATED)
+                                if name in out and (name == OPERATOR_SAW or marks[name] >= sent))
     return out
+
+
+def before_sent(marks: Mapping[str, float], name: str) -> bool:
+    """Whether mark ``name`` was seen before the create was sent (a claim already there)."""
+    return SENT in marks and name in marks and marks[name] < marks[SENT]
 
 
 def breakdown(marks: Mapping[str, float]) -> dict[str, float]:
@@ -159,6 +169,8 @@ def summarize(spawns: Iterable[Spawn]) -> dict[str, Any]:
                              for name in ORDER[1:] if any(name in p for p in parts)}
     out["phase_p50"] = {name: percentile([p[name] for p in map(phases, (s.marks for s in done)) if name in p], 50)
                         for name in ORDER[1:] if any(name in s.marks for s in done)}
+    if any(CLAIM_BOUND in s.marks for s in done):  # a run with home claims: how many were there before it
+        out["claims_bound_before_sent"] = sum(before_sent(s.marks, CLAIM_BOUND) for s in done)
     first = min(s.marks[SENT] for s in done)
     out["all_done_seconds"] = max(s.marks[DONE] for s in done) - first
     out["throughput_per_second"] = len(done) / out["all_done_seconds"] if out["all_done_seconds"] > 0 else math.nan

@@ -18,20 +18,29 @@ from typing import Any
 
 from .. import package_version
 from .phases import CLAIM_MARKS, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
+from .prepared import PREPARED_VARIANTS
 from .variants import BARE, JUPYTERNETES, OPERATED, SPAWNER
 
 HOME_SUFFIX = "-home"
 """Ends the names of runs made with home claims (``--home``)."""
+PREPARED_SUFFIX = "-prepared"
+"""Follows :data:`HOME_SUFFIX` in the names of runs whose operated variants' homes were prepared
+(``--prepared-homes``)."""
+PREPARED_NOTE = ("prepared before the run for jupyternetes and spawner only (bare and KubeSpawner create "
+                 "theirs at spawn time)")
+"""How ``spawn.md`` titles a ``--prepared-homes`` run, after "with home claims"."""
 
 
-def run_name(scenario: str, n: int, home: bool = False) -> str:
+def run_name(scenario: str, n: int, home: bool = False, prepared: bool = False) -> str:
     """A run's name (and file name): the scenario, a burst's size unless it is the default 1,000,
-    and :data:`HOME_SUFFIX` for a run with home claims."""
-    return (f"burst{n}" if scenario == "burst" and n != 1000 else scenario) + (HOME_SUFFIX if home else "")
+    and :data:`HOME_SUFFIX` for a run with home claims, then :data:`PREPARED_SUFFIX` if they were prepared."""
+    name = f"burst{n}" if scenario == "burst" and n != 1000 else scenario
+    return name + (HOME_SUFFIX if home or prepared else "") + (PREPARED_SUFFIX if prepared else "")
 
 
 def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float, ...]) -> dict[str, Any]:
     spawns: dict[str, list[Spawn]] = raw["spawns"]
+    prepared = bool(getattr(args, "prepared_homes", False))
     results = {v: summarize(s) for v, s in spawns.items()}
     ratios: dict[str, dict[str, float]] = {}
     for v, r in results.items():
@@ -43,7 +52,7 @@ def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float,
         ratios[v]["p50_minus_bare_ms"] = 1000 * (r["latency"]["p50"] - base["latency"]["p50"])
         ratios[v]["all_done"] = r["all_done_seconds"] / base["all_done_seconds"]
     return {
-        "benchmark": "spawn", "scenario": args.scenario, "run": run_name(args.scenario, args.n, args.home),
+        "benchmark": "spawn", "scenario": args.scenario, "run": run_name(args.scenario, args.n, args.home, prepared),
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                     "loadavg_before": load, "loadavg_after": os.getloadavg()},
@@ -53,6 +62,7 @@ def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float,
                        **({"rate": args.rate, "duration": args.duration} if args.scenario == "sustained" else {}),
                        **({"live": args.live} if args.scenario == "scale" else {}),
                        "variants": list(args.variants), "home": args.home,
+                       "prepared_homes": prepared,
                        "cluster": str(args.kubeconfig or "local control plane"),
                        "timeout": args.timeout, "idle_seconds": args.idle, "operator_args": args.operator_arg,
                        "operator_commit": args.operator_commit},
@@ -95,7 +105,8 @@ def plot(summary: dict[str, Any], spawns: dict[str, list[Spawn]], path: Path) ->
     parts.legend(fontsize=7)
     fig.suptitle(f"spawn latency, {summary['scenario']} n={summary['parameters']['n']}"
                  + (f", concurrency {summary['parameters']['concurrency']}" if summary["scenario"] == "burst" else "")
-                 + (", with home claims" if summary["parameters"].get("home") else ""))
+                 + (", with home claims" if summary["parameters"].get("home") else "")
+                 + (", prepared for jupyternetes and spawner" if summary["parameters"].get("prepared_homes") else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -108,6 +119,19 @@ def _ms(x: float | None) -> str:
 def _times(ratio: dict[str, float], key: str, variant: str) -> str:
     """A ratio to bare: 1.00 on bare's own row, ``-`` in a run without bare pods."""
     return "1.00" if variant == BARE else f"{ratio[key]:.2f}" if key in ratio else "-"
+
+
+def _claims_note(summary: dict[str, Any]) -> str:
+    """What the phase table says of claims already there when their spawn was sent (prepared homes)."""
+    prepared = summary["parameters"].get("prepared_homes")
+    before = {v: (r.get("claims_bound_before_sent", 0), r["done"]) for v, r in summary["results"].items()
+              if r.get("claims_bound_before_sent") or (prepared and v.partition("@")[0] in PREPARED_VARIANTS)}
+    if not before:
+        return ""
+    counts = ", ".join(f"{v} {n}/{done}" for v, (n, done) in before.items())
+    return ("A claim created or bound before its spawn's create was sent (a prepared home) was already there: "
+            "0 ms, and not the operator's first sign of the spawn. Claims Bound before their spawn's create: "
+            f"{counts}.")
 
 
 def markdown(summaries: Sequence[dict[str, Any]]) -> str:
@@ -127,6 +151,7 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
         lines += [f"## {s.get('run', s['scenario'])}: n={p['n']}" + (f", concurrency {p['concurrency']}"
                                                         if s["scenario"] == "burst" else "")
                   + (", with home claims" if p.get("home") else "")
+                  + (f", {PREPARED_NOTE}" if p.get("prepared_homes") else "")
                   + f" ({s['when']}, load {s['machine']['loadavg_before'][0]:.1f})", "",
                   "| variant | done/n | p50 ms | p90 ms | p99 ms | max ms | p50 x bare | p99 x bare | "
                   "all done s | x bare | client API req/spawn | op CPU ms/spawn | op API req/spawn | "
@@ -168,6 +193,8 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
         for v, r in s["results"].items():
             p50 = r.get("phase_p50", {})
             lines.append(f"| {v} | " + " | ".join(_ms(p50.get(m)) for m in marks) + " |")
+        if note := _claims_note(s):
+            lines += ["", note]
         lines += ["", f"Operator: peak RSS {op['rss_max_mb']:.0f} MB with {op['live_notebooks']} live notebooks, "
                   f"idle CPU {op['idle_cpu_percent']:.2f}% of a core.", ""]
     lines += ["## Goals", "", "| goal | status | measured | limit |", "| --- | --- | --- | --- |"]
