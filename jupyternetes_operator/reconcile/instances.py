@@ -185,7 +185,8 @@ class InstanceReconciler:
         if prepare:
             claims = [obj or created.get(c.name) for c, obj in the_plan.observed]
             classes = [cls for obj in claims if obj is not None and (cls := storage_class(obj))]
-            return preparation(meta["name"], the_plan.observed, created, await self._binding.immediate(classes), seen)
+            return preparation(meta["name"], the_plan.observed, created, [c.name for c, _ in the_plan.adopt],
+                               await self._binding.immediate(classes), seen)
         return dataclasses.replace(seen,
                                    env_secret=api.env_secret_of(instance), current_generation=current_generation)
 

@@ -66,11 +66,12 @@ def prepared_again(status: Mapping[str, Any]) -> Outcome:
 
 
 def preparation(name: str, observed: tuple[tuple[Child, Mapping[str, Any] | None], ...],
-                created: Mapping[str, Mapping[str, Any] | None], immediate: Collection[str],
-                seen: Outcome) -> Outcome:
+                created: Mapping[str, Mapping[str, Any] | None], adopted: Collection[str],
+                immediate: Collection[str], seen: Outcome) -> Outcome:
     """The outcome of prepare request ``name`` from its claims as the cache shows them, or as a create
-    answered this pass; ``immediate``: the classes that bind at once; ``seen``: :func:`.outcome.observe`'s
-    outcome of them, whose records of the claims the status keeps (a claim never fails: Lost waits)."""
+    answered this pass (``adopted``: those this pass relabelled for it); ``immediate``: the classes that
+    bind at once; ``seen``: :func:`.outcome.observe`'s outcome of them, whose records of the claims the
+    status keeps (a claim never fails: Lost waits)."""
     done: list[str] = []
     waiting: list[str] = []
     for child, cached in observed:
@@ -79,7 +80,7 @@ def preparation(name: str, observed: tuple[tuple[Child, Mapping[str, Any] | None
         if claim is None:
             waiting.append(f"{what}: not created yet")
             continue
-        holder = (claim["metadata"].get("labels") or {}).get(LABEL_INSTANCE)
+        holder = name if child.name in adopted else (claim["metadata"].get("labels") or {}).get(LABEL_INSTANCE)
         if holder != name:
             done.append(f"{what} (held by {holder})")
         elif (claim.get("status") or {}).get("phase") == BOUND:

@@ -32,11 +32,12 @@ def claim(phase: str | None, holder: str = REQUEST, cls: str = "standard") -> di
 
 
 def outcome_of(obj: dict[str, Any] | None, immediate: set[str] | None = None,
-               created: dict[str, Any] | None = None) -> Any:
+               created: dict[str, Any] | None = None, adopted: tuple[str, ...] = ()) -> Any:
     rendered = claims_only(sample())
     observed = ((rendered.children[0], obj),)
     seen = observe(rendered, observed, created or {})
-    return preparation(REQUEST, observed, created or {}, {"standard"} if immediate is None else immediate, seen)
+    return preparation(REQUEST, observed, created or {}, adopted, {"standard"} if immediate is None else immediate,
+                       seen)
 
 
 def test_a_prepare_request_renders_its_retained_claims_alone() -> None:
@@ -98,6 +99,13 @@ def test_a_claim_a_server_holds_already_is_handed_over() -> None:
     outcome = outcome_of(claim("Pending", holder="jupyter-alice"))
     assert outcome.phase == api.PREPARED
     assert "held by jupyter-alice" in outcome.ready.message
+
+
+def test_a_claim_adopted_this_pass_is_the_requests_own() -> None:
+    """Left by a server that is gone and unbound: relabelled for the request, it is waited for."""
+    outcome = outcome_of(claim("Pending", holder="jupyter-alice"), adopted=("home-alice",))
+    assert outcome.phase == api.PROVISIONING
+    assert "waiting to bind" in outcome.ready.message
 
 
 def test_a_lost_claim_is_waited_for() -> None:
