@@ -1,11 +1,12 @@
 """Spawn latency: one scenario, side by side variants, against a local control plane or a kubeconfig.
 
 ``python -m bench.spawn --scenario sequential|burst --n N [--concurrency C] [--variants ...] [--home]
-[--prepared-homes] [--kubeconfig FILE] [--out bench/results]`` writes ``spawn-<scenario>.json``,
-``spawn-<scenario>.png`` and ``spawn.md`` (every ``spawn-*.json`` in ``--out``, with the goals);
-with ``--home`` (every spawn with a home claim) the names end in ``-home``; with ``--prepared-homes``
-(``--home``, the operated variants' claims prepared before the timed part: :mod:`.prepared`) in
-``-home-prepared``.
+[--prepared-homes [--prepare-kubespawner]] [--kubeconfig FILE] [--out bench/results]`` writes
+``spawn-<scenario>.json``, ``spawn-<scenario>.png`` and ``spawn.md`` (every ``spawn-*.json`` in ``--out``,
+with the goals); with ``--home`` (every spawn with a home claim) the names end in ``-home``; with
+``--prepared-homes`` (``--home``, the operated variants' claims prepared before the timed part:
+:mod:`.prepared`) in ``-home-prepared``; with ``--prepare-kubespawner`` too (KubeSpawner's as well) in
+``-home-prepared-all``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from .home import bare_claim, claim_name
 from .kubespawner import with_current_context
 from .phases import READY, Spawn
 from .preparing import prepare_homes
-from .report import HOME_SUFFIX, PREPARED_SUFFIX, markdown, plot, run_name, summary_of
+from .report import markdown, plot, run_name, suffix, summary_of
 from .requests import ClientRequests
 from .variants import JUPYTERNETES, KUBESPAWNER, OPERATED, VARIANTS, namespace_of
 
@@ -72,10 +73,16 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="--home, with the jupyternetes and spawner variants' claims prepared before the "
                         "timed part: one prepare request per spawn (same template and variables), waited for "
                         "until Prepared (claim Bound), then deleted (claims kept) and the operator left quiet; "
-                        "bare and KubeSpawner still create claims at spawn time (results named ...-home-prepared)")
+                        "bare and KubeSpawner (unless --prepare-kubespawner) create claims at spawn time "
+                        "(results named ...-home-prepared)")
+    parser.add_argument("--prepare-kubespawner", action="store_true",
+                        help="--prepared-homes, with the kubespawner variant's claims made too: the very claim "
+                        "KubeSpawner's storage_pvc_ensure creates (its get_pvc_manifest()), created before the "
+                        "timed part and waited for until Bound; only bare creates claims at spawn time "
+                        "(results named ...-home-prepared-all)")
     parser.add_argument("--prepare-timeout", type=float, default=600.0,
-                        help="--prepared-homes: seconds for every request to be Prepared, and for them all to "
-                        "be gone once deleted (default %(default)s)")
+                        help="--prepared-homes: seconds for every request to be Prepared, for them all to "
+                        "be gone once deleted, and for KubeSpawner's claims to be Bound (default %(default)s)")
     parser.add_argument("--kubeconfig", type=Path, help="an existing cluster with the CRDs (default: start a "
                         "local control plane)")
     parser.add_argument("--scheduler-metrics", help="the kube-scheduler's /metrics URL, read without credentials "
@@ -103,6 +110,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.variants) - set(VARIANTS)
     if unknown or not args.variants:
         parser.error(f"unknown variants {sorted(unknown)}")
+    if args.prepare_kubespawner and not (args.prepared_homes and KUBESPAWNER in args.variants):
+        parser.error("--prepare-kubespawner needs --prepared-homes and the kubespawner variant")
     if args.n is None:
         args.n = {"sequential": 200, "burst": 1000, "scale": 100}.get(args.scenario, 0)
     if args.scenario == "sustained":
@@ -128,7 +137,8 @@ class Runner:
         self.requests.install()
         self.spawns: dict[str, list[Spawn]] = {}
         self.windows: dict[str, Any] = {}
-        self.prefix = args.out / f"spawn-{run_name(args.scenario, args.n, args.home, args.prepared_homes)}"
+        self.prefix = args.out / ("spawn-" + run_name(args.scenario, args.n, args.home, args.prepared_homes,
+                                                      args.prepare_kubespawner))
         """Of the profiles' files."""
         self.operator = BenchOperator(kubeconfig, tuple(namespace_of(v) for v in OPERATED),
                                       args.out / f"spawn-{args.scenario}{home_suffix(args)}-operator.log",
@@ -349,8 +359,8 @@ def memray_reports(tracked: Path) -> None:
 
 
 def home_suffix(args: argparse.Namespace) -> str:
-    """What ``--home`` (and ``--prepared-homes``) add to the names of a run's files."""
-    return (HOME_SUFFIX if args.home else "") + (PREPARED_SUFFIX if args.prepared_homes else "")
+    """What ``--home`` (and ``--prepared-homes``, ``--prepare-kubespawner``) add to the names of a run's files."""
+    return suffix(args.home, args.prepared_homes, args.prepare_kubespawner)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

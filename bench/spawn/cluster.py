@@ -15,8 +15,8 @@ Variants (each in its own namespace, all on the same cluster and the same render
   would: how much of ``jupyternetes``' difference to ``bare`` the write load alone explains.
 
 By default the sample template's home claim is stripped; with ``home`` every variant spawns
-with one (:mod:`.home`); with prepared homes the operated variants' claims are made, and Bound,
-before the timed spawns that adopt them (:mod:`.prepared`).
+with one (:mod:`.home`); with prepared homes the operated variants' claims (and, if asked,
+KubeSpawner's) are made, and Bound, before the timed spawns that adopt them (:mod:`.prepared`).
 
 Two watches (all pods, all instances; with ``home``, a third on all claims) run for the whole
 benchmark and stamp every chunk with the client's ``time.perf_counter()`` on receipt;
@@ -312,17 +312,21 @@ class Bench:
         await spawner.start()
         self.watches.marks.mark(key, DONE, time.perf_counter())
 
-    async def _kubespawner(self, key: str, namespace: str) -> None:
-        """As kubespawner's tests drive it: ``KubeSpawner(hub=Hub(), user=MockUser(...), config=...,
-        api_token=..., oauth_client_id="unused")``, then ``start()``; it finds the cluster through
-        ``$KUBECONFIG``."""
+    def kube_spawner(self, key: str) -> Any:
+        """The ``kubespawner`` variant's spawner of spawn ``key`` (its pod), as kubespawner's tests drive it:
+        ``KubeSpawner(hub=Hub(), user=MockUser(...), config=..., api_token=..., oauth_client_id="unused")``,
+        configured once for ``rendered`` (and ``claim``); it finds the cluster through ``$KUBECONFIG``."""
         from jupyterhub.objects import Hub
         from kubespawner import KubeSpawner  # type: ignore[import-untyped]
 
         if self.kubespawner is None:
-            self.kubespawner = kubespawner_config(namespace, self.rendered, self.claim if self.home else None)
-        spawner = KubeSpawner(hub=Hub(), user=MockUser(name=key.removeprefix("jupyter-")), config=self.kubespawner,
-                              api_token=secrets.token_hex(16), oauth_client_id="unused")
+            self.kubespawner = kubespawner_config(namespace_of(KUBESPAWNER), self.rendered,
+                                                  self.claim if self.home else None)
+        return KubeSpawner(hub=Hub(), user=MockUser(name=key.removeprefix("jupyter-")), config=self.kubespawner,
+                           api_token=secrets.token_hex(16), oauth_client_id="unused")
+
+    async def _kubespawner(self, key: str, namespace: str) -> None:
+        spawner = self.kube_spawner(key)
         self._sent(key)
         await spawner.start()
         self.watches.marks.mark(key, DONE, time.perf_counter())

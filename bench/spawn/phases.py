@@ -110,8 +110,9 @@ def phases(marks: Mapping[str, float]) -> dict[str, float]:
     """Seconds from ``sent`` to every other mark present (``operator_saw`` is the earliest sign
     of the operator: its first status write, its claim or its pod, whichever the client saw first).
 
-    A mark seen before ``sent`` (a claim prepared before the spawn: ``--prepared-homes``) was already
-    there: 0, never negative, and no sign of the operator at work on this spawn."""
+    A mark seen before ``sent`` (a claim prepared before the spawn: ``--prepared-homes``, and
+    KubeSpawner's with ``--prepare-kubespawner``) was already there: 0, never negative, and no sign
+    of the operator at work on this spawn."""
     if SENT not in marks:
         return {}
     sent = marks[SENT]

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import package_version
 from .phases import CLAIM_MARKS, LABELS, ORDER, Spawn, done_curve, goals, phases, summarize
-from .prepared import PREPARED_VARIANTS
+from .prepared import prepared_variants
 from .variants import BARE, JUPYTERNETES, OPERATED, SPAWNER
 
 HOME_SUFFIX = "-home"
@@ -26,21 +26,35 @@ HOME_SUFFIX = "-home"
 PREPARED_SUFFIX = "-prepared"
 """Follows :data:`HOME_SUFFIX` in the names of runs whose operated variants' homes were prepared
 (``--prepared-homes``)."""
+ALL_SUFFIX = "-all"
+"""Follows :data:`PREPARED_SUFFIX` when KubeSpawner's homes were prepared too (``--prepare-kubespawner``)."""
 PREPARED_NOTE = ("prepared before the run for jupyternetes and spawner only (bare and KubeSpawner create "
                  "theirs at spawn time)")
 """How ``spawn.md`` titles a ``--prepared-homes`` run, after "with home claims"."""
+PREPARED_ALL_NOTE = ("prepared before the run for jupyternetes and spawner (prepare requests) and for KubeSpawner "
+                     "too (its own claims, created and Bound: its create at spawn is answered AlreadyExists); "
+                     "only bare creates its claims at spawn time")
+"""How ``spawn.md`` titles a ``--prepared-homes --prepare-kubespawner`` run, after "with home claims"."""
 
 
-def run_name(scenario: str, n: int, home: bool = False, prepared: bool = False) -> str:
+def suffix(home: bool = False, prepared: bool = False, kubespawner: bool = False) -> str:
+    """What home claims add to a run's name: :data:`HOME_SUFFIX`, then :data:`PREPARED_SUFFIX` if the
+    operated variants' were prepared, then :data:`ALL_SUFFIX` if KubeSpawner's were too."""
+    return ((HOME_SUFFIX if home or prepared else "") + (PREPARED_SUFFIX if prepared else "")
+            + (ALL_SUFFIX if prepared and kubespawner else ""))
+
+
+def run_name(scenario: str, n: int, home: bool = False, prepared: bool = False, kubespawner: bool = False) -> str:
     """A run's name (and file name): the scenario, a burst's size unless it is the default 1,000,
-    and :data:`HOME_SUFFIX` for a run with home claims, then :data:`PREPARED_SUFFIX` if they were prepared."""
+    and the :func:`suffix` of its home claims."""
     name = f"burst{n}" if scenario == "burst" and n != 1000 else scenario
-    return name + (HOME_SUFFIX if home or prepared else "") + (PREPARED_SUFFIX if prepared else "")
+    return name + suffix(home, prepared, kubespawner)
 
 
 def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float, ...]) -> dict[str, Any]:
     spawns: dict[str, list[Spawn]] = raw["spawns"]
     prepared = bool(getattr(args, "prepared_homes", False))
+    kubespawner = prepared and bool(getattr(args, "prepare_kubespawner", False))
     results = {v: summarize(s) for v, s in spawns.items()}
     ratios: dict[str, dict[str, float]] = {}
     for v, r in results.items():
@@ -52,7 +66,8 @@ def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float,
         ratios[v]["p50_minus_bare_ms"] = 1000 * (r["latency"]["p50"] - base["latency"]["p50"])
         ratios[v]["all_done"] = r["all_done_seconds"] / base["all_done_seconds"]
     return {
-        "benchmark": "spawn", "scenario": args.scenario, "run": run_name(args.scenario, args.n, args.home, prepared),
+        "benchmark": "spawn", "scenario": args.scenario,
+        "run": run_name(args.scenario, args.n, args.home, prepared, kubespawner),
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                     "loadavg_before": load, "loadavg_after": os.getloadavg()},
@@ -62,7 +77,7 @@ def summary_of(args: argparse.Namespace, raw: dict[str, Any], load: tuple[float,
                        **({"rate": args.rate, "duration": args.duration} if args.scenario == "sustained" else {}),
                        **({"live": args.live} if args.scenario == "scale" else {}),
                        "variants": list(args.variants), "home": args.home,
-                       "prepared_homes": prepared,
+                       "prepared_homes": prepared, "prepared_kubespawner": kubespawner,
                        "cluster": str(args.kubeconfig or "local control plane"),
                        "timeout": args.timeout, "idle_seconds": args.idle, "operator_args": args.operator_arg,
                        "operator_commit": args.operator_commit},
@@ -106,7 +121,7 @@ def plot(summary: dict[str, Any], spawns: dict[str, list[Spawn]], path: Path) ->
     fig.suptitle(f"spawn latency, {summary['scenario']} n={summary['parameters']['n']}"
                  + (f", concurrency {summary['parameters']['concurrency']}" if summary["scenario"] == "burst" else "")
                  + (", with home claims" if summary["parameters"].get("home") else "")
-                 + (", prepared for jupyternetes and spawner" if summary["parameters"].get("prepared_homes") else ""))
+                 + _prepared_title(summary["parameters"]))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -121,11 +136,21 @@ def _times(ratio: dict[str, float], key: str, variant: str) -> str:
     return "1.00" if variant == BARE else f"{ratio[key]:.2f}" if key in ratio else "-"
 
 
+def _prepared_title(parameters: dict[str, Any]) -> str:
+    """What the plot's title says of prepared homes."""
+    if not parameters.get("prepared_homes"):
+        return ""
+    if parameters.get("prepared_kubespawner"):
+        return ", prepared for jupyternetes, spawner and kubespawner (not bare)"
+    return ", prepared for jupyternetes and spawner"
+
+
 def _claims_note(summary: dict[str, Any]) -> str:
     """What the phase table says of claims already there when their spawn was sent (prepared homes)."""
-    prepared = summary["parameters"].get("prepared_homes")
+    p = summary["parameters"]
+    prepared = prepared_variants(bool(p.get("prepared_kubespawner"))) if p.get("prepared_homes") else ()
     before = {v: (r.get("claims_bound_before_sent", 0), r["done"]) for v, r in summary["results"].items()
-              if r.get("claims_bound_before_sent") or (prepared and v.partition("@")[0] in PREPARED_VARIANTS)}
+              if r.get("claims_bound_before_sent") or v.partition("@")[0] in prepared}
     if not before:
         return ""
     counts = ", ".join(f"{v} {n}/{done}" for v, (n, done) in before.items())
@@ -151,7 +176,8 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
         lines += [f"## {s.get('run', s['scenario'])}: n={p['n']}" + (f", concurrency {p['concurrency']}"
                                                         if s["scenario"] == "burst" else "")
                   + (", with home claims" if p.get("home") else "")
-                  + (f", {PREPARED_NOTE}" if p.get("prepared_homes") else "")
+                  + (f", {PREPARED_ALL_NOTE if p.get('prepared_kubespawner') else PREPARED_NOTE}"
+                     if p.get("prepared_homes") else "")
                   + f" ({s['when']}, load {s['machine']['loadavg_before'][0]:.1f})", "",
                   "| variant | done/n | p50 ms | p90 ms | p99 ms | max ms | p50 x bare | p99 x bare | "
                   "all done s | x bare | client API req/spawn | op CPU ms/spawn | op API req/spawn | "
