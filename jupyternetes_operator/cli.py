@@ -51,6 +51,23 @@ def _parser() -> argparse.ArgumentParser:
                     "the instance would be provisioned, 1 the operator would refuse it, 2 bad input.")
     _render_flags(render)
 
+    prepare = commands.add_parser(
+        "prepare", help="make users' homes before their first spawn (prepare requests)",
+        description="Create one prepare request per JupyterHub user: the operator makes the template's retained "
+                    "claims (the user's home) with the username the spawner gives that user, signs them once Bound, "
+                    "and the user's first spawn adopts the bound home instead of waiting for it. Exit status 0 "
+                    "when every request is there (with --wait: Prepared), else 1.")
+    prepare.add_argument("users", nargs="*", metavar="USER", help="JupyterHub user names")
+    prepare.add_argument("--users-file", type=argparse.FileType("r"), action="append", default=[], metavar="FILE",
+                         help="a file of user names, one per line ('#' comments; '-' for stdin; repeatable)")
+    prepare.add_argument("-n", "--namespace", required=True, help="the namespace the hub spawns in")
+    prepare.add_argument("--template", required=True, help="the template the users' servers are rendered from")
+    prepare.add_argument("--template-namespace", default=None, help="the template's namespace, if not the same")
+    prepare.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                         help="wait up to SECONDS for every home, showing progress, then delete the Prepared "
+                              "requests (the homes stay)")
+    prepare.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", ""), help="kubeconfig path [KUBECONFIG]")
+
     dev = commands.add_parser(
         "dev-cluster", help="a local control plane (etcd, apiserver, kwok) for development",
         description="A local control plane for development. Its state (etcd's data, certificates, logs) lives in "
@@ -251,6 +268,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
         prepull_pause_image=args.prepull_pause_image)
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    import anyio
+
+    from . import homes
+
+    users = homes.users_from(args.users, args.users_file)
+    if not users:
+        raise SystemExit("jupyternetes-operator prepare: no user names given")
+    return anyio.run(homes.run, homes.Options(users, args.namespace, args.template, args.template_namespace,
+                                              args.wait, args.kubeconfig or None))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
@@ -284,20 +313,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         except preview.PreviewError as exc:
             print(f"jupyternetes-operator render: {exc}", file=sys.stderr)
             return 2
+    if args.command == "prepare":
+        return _prepare(args)
     if args.command == "dev-cluster":
-        from .testing import devcluster
-
-        if args.action == "build":
-            devcluster.build_with_progress()
-            return 0
-        directory = args.dir or devcluster.default_dir()
-        if args.action == "up":
-            return devcluster.up(directory, args.nodes, args.apply, args.operator, args.fresh)
-        if args.action == "serve":
-            return devcluster.serve(directory, args.nodes, args.operator)
-        if args.action == "down":
-            return devcluster.down(directory)
-        if args.action == "delete":
-            return devcluster.delete(directory)
-        return devcluster.env(directory)
+        return _dev_cluster(args)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _dev_cluster(args: argparse.Namespace) -> int:
+    from .testing import devcluster
+
+    if args.action == "build":
+        devcluster.build_with_progress()
+        return 0
+    directory = args.dir or devcluster.default_dir()
+    if args.action == "up":
+        return devcluster.up(directory, args.nodes, args.apply, args.operator, args.fresh)
+    if args.action == "serve":
+        return devcluster.serve(directory, args.nodes, args.operator)
+    if args.action == "down":
+        return devcluster.down(directory)
+    if args.action == "delete":
+        return devcluster.delete(directory)
+    return devcluster.env(directory)

@@ -9,6 +9,21 @@ Convention for templates: if a template declares a ``username`` variable, the sp
 to the user's name escaped to a DNS label of at most 40 characters (:func:`.names.safe_username`).
 """
 
-from .spawner import JupyternetesSpawner
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .spawner import JupyternetesSpawner
 
 __all__ = ["JupyternetesSpawner"]
+
+
+def __getattr__(name: str) -> Any:
+    """JupyterHub is imported only for the spawner itself, not for the pure parts (``names`` is also the
+    ``prepare`` command's)."""
+    if name == "JupyternetesSpawner":
+        from .spawner import JupyternetesSpawner
+
+        return JupyternetesSpawner
+    raise AttributeError(name)
