@@ -4,14 +4,17 @@ never a live server's home or a planted one; and a spawn that meets a home still
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 from typing import Any
 
-from jupyternetes_operator import api
+from jupyternetes_operator import api, homes
 from jupyternetes_operator.api import INSTANCES, LABEL_INSTANCE, TEMPLATES
 from jupyternetes_operator.kube.client import MERGE_PATCH, Client
 from jupyternetes_operator.kube.resources import EVENTS, PODS, PVCS, SECRETS
 from jupyternetes_operator.reconcile.claimtrust import ANNOTATION_SIGNATURE
+from jupyternetes_operator.spawner.names import safe_username
 from jupyternetes_operator.testing import ControlPlane
 from jupyternetes_operator.testing.operator import wait_for_list
 
@@ -153,6 +156,36 @@ async def test_a_prepare_request_never_takes_a_live_servers_home(control_plane: 
         assert await kube.get_or_none(PODS, "carol-prep-notebook", namespace) is None
 
 
+async def test_a_home_left_by_a_stopped_server_is_prepared_again_without_a_record(
+        control_plane: ControlPlane, kube: Client, namespace: str) -> None:
+    """Dan's server stopped, leaving home-dan: a request for dan takes it over (no new claim, no
+    record of itself), and dan's next server adopts it from the request; the record names his two
+    servers only."""
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        await kube.create(INSTANCES, instance("jupyter-dan", {"username": "dan"}), namespace)
+        await ready_instance(kube, "jupyter-dan", namespace)
+        home = await kube.get(PVCS, "home-dan", namespace)
+        await kube.delete(INSTANCES, "jupyter-dan", namespace)
+        await wait_for(kube, INSTANCES, "jupyter-dan", namespace, lambda o: o is None, what="jupyter-dan gone")
+
+        await kube.create(INSTANCES, prepare_request("dan-prep", "dan"), namespace)
+        done = await prepared(kube, "dan-prep", namespace)
+        assert "home-dan (Bound)" in condition(done, "Ready")["message"]
+        taken = await kube.get(PVCS, "home-dan", namespace)
+        assert taken["metadata"]["uid"] == home["metadata"]["uid"]
+        assert taken["metadata"]["labels"][LABEL_INSTANCE] == "dan-prep"
+        assert api.claim_servers(taken) == ("jupyter-dan",)
+
+        await kube.create(INSTANCES, instance("jupyter-dan--lab", {"username": "dan"}), namespace)
+        await ready_instance(kube, "jupyter-dan--lab", namespace)
+        after = await kube.get(PVCS, "home-dan", namespace)
+        assert after["metadata"]["uid"] == home["metadata"]["uid"]
+        assert after["metadata"]["labels"][LABEL_INSTANCE] == "jupyter-dan--lab"
+        assert api.claim_servers(after) == ("jupyter-dan", "jupyter-dan--lab")
+
+
 async def test_a_prepare_request_never_vouches_for_a_planted_home(control_plane: ControlPlane, kube: Client,
                                                                    namespace: str) -> None:
     """A claim someone made under mallory's home name, labelled for the request itself: the request
@@ -169,6 +202,37 @@ async def test_a_prepare_request_never_vouches_for_a_planted_home(control_plane:
         await kube.create(INSTANCES, instance("jupyter-mallory", {"username": "mallory"}), namespace)
         await instance_reason(kube, "jupyter-mallory", namespace, "ClaimUntrusted")
         assert await kube.get_or_none(PODS, "jupyter-mallory-notebook", namespace) is None
+
+
+async def test_the_prepare_command_makes_the_homes_the_spawner_names(control_plane: ControlPlane, kube: Client,
+                                                                     namespace: str) -> None:
+    """``jupyternetes-operator prepare --wait``: each hub user's home made and Bound under the name the
+    spawner's username gives it (escaped: ``erin.smith`` is ``erin-2esmith``), the requests deleted once
+    Prepared; a rerun is recognised, and a name taken by another instance is reported (exit 1)."""
+    options = homes.Options(("frank", "erin.smith"), namespace, "jupyterlab", wait=60,
+                            kubeconfig=str(control_plane.kubeconfig))
+    async with running_operator(control_plane.kubeconfig, (namespace,)):
+        await kube.create(TEMPLATES, TEMPLATE, namespace)
+        await template_valid(kube, "jupyterlab", namespace)
+        err = io.StringIO()
+        assert await homes.run(options, err) == 0, err.getvalue()
+        assert "2 of 2 homes prepared" in err.getvalue()
+        for user in options.users:
+            home = await kube.get(PVCS, f"home-{safe_username(user)}", namespace)
+            assert home["status"]["phase"] == "Bound"
+            assert home["metadata"]["annotations"].get(ANNOTATION_SIGNATURE)
+            await wait_for(kube, INSTANCES, homes.request_name(user), namespace, lambda o: o is None,
+                           what="the request deleted")
+        assert safe_username("erin.smith") == "erin-2esmith"
+
+        await kube.create(INSTANCES, instance(homes.request_name("grace"), {"username": "grace"}), namespace)
+        rerun = dataclasses.replace(options, users=("frank", "grace"), wait=None)
+        await kube.create(INSTANCES, homes.request("frank", namespace, "jupyterlab", None), namespace)
+        err = io.StringIO()
+        assert await homes.run(rerun, err) == 1
+        assert f"{homes.request_name('grace')}: the name is taken by another instance" in err.getvalue()
+        assert "1 of 2 prepare requests" in err.getvalue()
+        assert "prepare" not in (await kube.get(INSTANCES, homes.request_name("grace"), namespace))["spec"]
 
 
 async def test_the_api_server_refuses_a_request_both_to_prepare_and_release(control_plane: ControlPlane,
