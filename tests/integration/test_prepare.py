@@ -29,7 +29,8 @@ from .operator_harness import (
     wait_for,
 )
 from .test_claims import planted_claim, release_request, released
-from .test_volume_binding import PVS, classes, template_on
+from .test_spawner import hub_token
+from .test_volume_binding import PVS, classes, template_on, volume_for
 
 __all__ = ["classes"]  # the fixture, used by name
 
@@ -120,12 +121,7 @@ async def test_a_spawn_waits_for_a_home_still_being_prepared(control_plane: Cont
         assert await kube.get_or_none(PODS, "jupyter-bob-notebook", namespace) is None
         assert (await kube.get(PVCS, "home-bob", namespace))["metadata"]["labels"][LABEL_INSTANCE] == "bob-prep"
 
-        await kube.create(PVS, {
-            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-home-bob"},
-            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "storageClassName": classes["Immediate"], "persistentVolumeReclaimPolicy": "Delete",
-                     "csi": {"driver": "nobody.example.com", "volumeHandle": namespace},
-                     "claimRef": {"namespace": namespace, "name": "home-bob"}}})
+        await kube.create(PVS, volume_for(namespace, classes["Immediate"], "home-bob"))
         await prepared(kube, "bob-prep", namespace, timeout=60)
         await ready_instance(kube, "jupyter-bob", namespace, timeout=60)
         home = await kube.get(PVCS, "home-bob", namespace)
@@ -206,11 +202,12 @@ async def test_a_prepare_request_never_vouches_for_a_planted_home(control_plane:
 
 async def test_the_prepare_command_makes_the_homes_the_spawner_names(control_plane: ControlPlane, kube: Client,
                                                                      namespace: str) -> None:
-    """``jupyternetes-operator prepare --wait``: each hub user's home made and Bound under the name the
-    spawner's username gives it (escaped: ``erin.smith`` is ``erin-2esmith``), the requests deleted once
-    Prepared; a rerun is recognised, and a name taken by another instance is reported (exit 1)."""
-    options = homes.Options(("frank", "erin.smith"), namespace, "jupyterlab", wait=60,
-                            kubeconfig=str(control_plane.kubeconfig))
+    """``jupyternetes-operator prepare --wait``, run with the hub's shipped Role: each hub user's home
+    made and Bound under the name the spawner's username gives it (escaped: ``erin.smith`` is
+    ``erin-2esmith``), the requests deleted once Prepared; a rerun is recognised, and a name taken by
+    another instance is reported (exit 1)."""
+    hub = control_plane.write_kubeconfig(f"hub-{namespace}", await hub_token(kube, namespace))
+    options = homes.Options(("frank", "erin.smith"), namespace, "jupyterlab", wait=60, kubeconfig=str(hub))
     async with running_operator(control_plane.kubeconfig, (namespace,)):
         await kube.create(TEMPLATES, TEMPLATE, namespace)
         await template_valid(kube, "jupyterlab", namespace)

@@ -29,6 +29,15 @@ def storage_class(name: str, mode: str) -> dict[str, Any]:
             "provisioner": "example.com/nobody", "volumeBindingMode": mode}
 
 
+def volume_for(namespace: str, class_name: str, claim: str) -> dict[str, Any]:
+    """A PersistentVolume of ``class_name`` for claim ``claim`` alone: the PV controller binds the two."""
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-{claim}"},
+            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": class_name, "persistentVolumeReclaimPolicy": "Delete",
+                     "csi": {"driver": "nobody.example.com", "volumeHandle": f"{namespace}-{claim}"},
+                     "claimRef": {"namespace": namespace, "name": claim}}}
+
+
 def template_on(class_name: str) -> dict[str, Any]:
     template = copy.deepcopy(TEMPLATE)
     template["spec"]["pvcs"][0]["spec"]["storageClassName"] = class_name
@@ -69,12 +78,7 @@ async def test_a_pod_waits_for_its_immediate_claim_to_bind(control_plane: Contro
         assert claim["status"]["phase"] == "Pending"
 
         # A volume for that claim: the PV controller binds it, and only then is the pod created.
-        await kube.create(PVS, {
-            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-home-alice"},
-            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "storageClassName": classes["Immediate"], "persistentVolumeReclaimPolicy": "Delete",
-                     "csi": {"driver": "nobody.example.com", "volumeHandle": namespace},
-                     "claimRef": {"namespace": namespace, "name": "home-alice"}}})
+        await kube.create(PVS, volume_for(namespace, classes["Immediate"], "home-alice"))
         ready = await ready_instance(kube, "jupyter-alice", namespace, timeout=60)
         bound = await kube.get(PVCS, "home-alice", namespace)
         pod_obj = await kube.get(PODS, "jupyter-alice-notebook", namespace)
@@ -115,12 +119,7 @@ async def test_a_home_whose_server_goes_before_it_binds_is_signed_for_the_next_s
         await kube.delete(INSTANCES, "jupyter-carol", namespace)
         await wait_for(kube, PVCS, "home-carol", namespace,
                        lambda o: ANNOTATION_SIGNATURE in o["metadata"]["annotations"], what="home-carol signed")
-        await kube.create(PVS, {
-            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-home-carol"},
-            "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "storageClassName": classes["Immediate"], "persistentVolumeReclaimPolicy": "Delete",
-                     "csi": {"driver": "nobody.example.com", "volumeHandle": f"{namespace}-carol"},
-                     "claimRef": {"namespace": namespace, "name": "home-carol"}}})
+        await kube.create(PVS, volume_for(namespace, classes["Immediate"], "home-carol"))
         await kube.create(INSTANCES, instance("jupyter-carol", {"username": "carol"}), namespace)
         ready = await ready_instance(kube, "jupyter-carol", namespace, timeout=60)
         assert ready["status"]["phase"] == "Running"
