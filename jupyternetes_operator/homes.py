@@ -111,7 +111,6 @@ async def _create_all(client: Client, options: Options, err: TextIO) -> list[str
 async def _wait(client: Client, namespace: str, names: Sequence[str], timeout: float,
                 err: TextIO) -> dict[str, str]:
     """Each request's phase once all are done or ``timeout`` passed ("" : no status), with progress."""
-    phases = dict.fromkeys(names, "")
     shown = ""
     deadline = time.monotonic() + timeout
     while True:

@@ -72,24 +72,26 @@ def prepare_request(variant: str, key: str, template: str) -> dict[str, Any]:
             "spec": {"prepare": True, "template": {"name": template}, "variables": spawn_variables(variant, key)}}
 
 
+def still_there(objects: Iterable[Mapping[str, Any]], names: Collection[str]) -> dict[str, str]:
+    """Of the objects ``names``, those among ``objects`` (a namespace's list) -> their phase."""
+    return {str(o["metadata"]["name"]): str((o.get("status") or {}).get("phase") or NO_STATUS)
+            for o in objects if o["metadata"]["name"] in names}
+
+
+def _not_in(phase: str, objects: Iterable[Mapping[str, Any]], names: Collection[str]) -> dict[str, str]:
+    """Of the objects ``names``, those not in ``phase`` among ``objects`` -> their phase ("(not found)")."""
+    phases = still_there(objects, names)
+    return {name: phases.get(name, "(not found)") for name in names if phases.get(name) != phase}
+
+
 def unprepared(instances: Iterable[Mapping[str, Any]], names: Collection[str]) -> dict[str, str]:
-    """Of the requests ``names``, those not ``Prepared`` among ``instances`` (a namespace's list) -> their phase."""
-    phases = {str(i["metadata"]["name"]): str((i.get("status") or {}).get("phase") or NO_STATUS)
-              for i in instances if i["metadata"]["name"] in names}
-    return {name: phases.get(name, "(not found)") for name in names if phases.get(name) != api.PREPARED}
-
-
-def still_there(instances: Iterable[Mapping[str, Any]], names: Collection[str]) -> dict[str, str]:
-    """Of the requests ``names``, those still among ``instances`` (deleted, not gone yet) -> their phase."""
-    return {str(i["metadata"]["name"]): str((i.get("status") or {}).get("phase") or NO_STATUS)
-            for i in instances if i["metadata"]["name"] in names}
+    """Of the requests ``names``, those not ``Prepared`` among ``instances`` -> their phase."""
+    return _not_in(api.PREPARED, instances, names)
 
 
 def unbound(claims: Iterable[Mapping[str, Any]], names: Collection[str]) -> dict[str, str]:
-    """Of the claims ``names``, those not ``Bound`` among ``claims`` (a namespace's list) -> their phase."""
-    phases = {str(c["metadata"]["name"]): str((c.get("status") or {}).get("phase") or NO_STATUS)
-              for c in claims if c["metadata"]["name"] in names}
-    return {name: phases.get(name, "(not found)") for name in names if phases.get(name) != BOUND}
+    """Of the claims ``names``, those not ``Bound`` among ``claims`` -> their phase."""
+    return _not_in(BOUND, claims, names)
 
 
 def not_prepared(left: Mapping[str, str], total: int, timeout: float, what: str = "prepare requests",

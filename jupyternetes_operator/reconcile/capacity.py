@@ -64,7 +64,8 @@ def decide(instance: Mapping[str, Any], siblings: Iterable[Mapping[str, Any]], l
     waiting: list[tuple[str, str, str]] = []
     for other in siblings:
         key = key_of(other)
-        if key == me or (other.get("spec") or {}).get("release") or (other.get("spec") or {}).get("prepare"):
+        spec = other.get("spec") or {}
+        if key == me or spec.get("release") or spec.get("prepare"):  # requests, not servers
             continue
         if admitted_phase(other) or key in held:
             holding += 1
