@@ -16,6 +16,7 @@ from jupyternetes_operator.kube.errors import AlreadyExists, ApiError, Forbidden
 from jupyternetes_operator.kube.resources import CONFIG_MAPS, EVENTS, NAMESPACES, PODS, PVCS
 from jupyternetes_operator.reconcile.bounds import MAX_RENDER_BYTES
 from jupyternetes_operator.testing import ControlPlane
+from jupyternetes_operator.testing.operator import wait_for_list
 
 from .operator_harness import (
     TEMPLATE,
@@ -48,9 +49,12 @@ async def valid(kube: Client, name: str, namespace: str, status: str) -> dict[st
     return condition(obj, "Valid")
 
 
-async def warnings(kube: Client, name: str, namespace: str) -> set[str]:
-    events = (await kube.list(EVENTS, namespace))["items"]
-    return {e["reason"] for e in events if e["regarding"]["name"] == name and e["type"] == "Warning"}
+async def warned(kube: Client, name: str, namespace: str, reason: str) -> None:
+    """Wait for a Warning Event about ``name`` with ``reason`` (Events are sent off the reconcile's path,
+    so the status can be seen first)."""
+    await wait_for_list(kube, EVENTS, namespace, lambda events: any(
+        e["regarding"]["name"] == name and e["type"] == "Warning" and e["reason"] == reason
+        for e in events["items"]), what=f"a {reason} Warning about {name}")
 
 
 # -- the API server's order: validation and admission before the name check ---------------------
@@ -151,7 +155,7 @@ async def test_privileged_pod_behind_a_when_is_refused(control_plane: ControlPla
         refused = await valid(kube, "sneaky", namespace, "False")
         assert refused["reason"] == "PodSecurityViolation", refused
         assert "spec.pods[debug]" in refused["message"]
-        assert "PodSecurityViolation" in await warnings(kube, "sneaky", namespace)
+        await warned(kube, "sneaky", namespace, "PodSecurityViolation")
 
 
 async def test_mutually_exclusive_entries_may_share_a_name(control_plane: ControlPlane, kube: Client,
@@ -200,7 +204,7 @@ async def test_huge_values_fail_fast_beside_healthy_instances(control_plane: Con
             message = condition(failed, "Ready")["message"]
             assert message.startswith("spec.variables.note: the children would be about"), message
         assert time.monotonic() - started < QUICK
-        assert "RenderTooLarge" in await warnings(kube, "huge0", namespace)
+        await warned(kube, "huge0", namespace, "RenderTooLarge")
         ready = await ready_instance(kube, "fine", namespace)
         assert ready["status"]["phase"] == "Running"
         assert await kube.get_or_none(PODS, "huge0-notebook", namespace) is None
@@ -218,7 +222,7 @@ async def test_template_whose_sample_render_is_too_large(control_plane: ControlP
         too_large = await valid(kube, "big-default", namespace, "False")
         assert too_large["reason"] == "RenderTooLarge", too_large
         assert "{{ blob }}" in too_large["message"]
-        assert "RenderTooLarge" in await warnings(kube, "big-default", namespace)
+        await warned(kube, "big-default", namespace, "RenderTooLarge")
 
 
 # -- (d) permanent answers end in Valid=False ------------------------------------------------------
@@ -236,7 +240,7 @@ async def test_admission_refusing_the_dry_run(control_plane: ControlPlane, kube:
         assert refused["reason"] == "DryRunRejected", refused
         assert "403" in refused["message"]
         assert "spec.pods[notebook]" in refused["message"]
-        assert "DryRunRejected" in await warnings(kube, "capable", namespace)
+        await warned(kube, "capable", namespace, "DryRunRejected")
         errors = operator.metrics.registry.get_sample_value(
             "controller_runtime_reconcile_errors_total", {"controller": "jupyternotebooktemplate"}) or 0.0
         assert errors == 0.0
